@@ -1,0 +1,187 @@
+//! System-call function numbers (ABI §3, §4.3, §7) and their return conventions (ABI §1.1).
+
+/// Jinue-family and Ferrite-extension functions (Jinue return convention).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum JinueCall {
+    Reboot = 2,
+    Puts = 3,
+    CreateThread = 4,
+    YieldThread = 5,
+    SetThreadLocal = 6,
+    ExitThread = 12,
+    CreateProcess = 14,
+    Mclone = 15,
+    Dup = 16,
+    Close = 17,
+    Destroy = 18,
+    Mint = 19,
+    StartThread = 20,
+    AwaitThread = 21,
+    MemStat = 96,
+    PowerOff = 97,
+    ActorCap = 98,
+}
+
+/// ChorusOS-family functions (ChorusOS return convention).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum ChorusCall {
+    RgnAllocate = 64,
+    RgnFree = 65,
+    RgnStat = 66,
+    RgnSetInherit = 67,
+    RgnSetProtect = 68,
+    RgnDup = 69,
+    ActorSelf = 70,
+    ActorDelete = 72,
+}
+
+pub const JINUE_SYS_REBOOT: u64 = JinueCall::Reboot as u64;
+pub const JINUE_SYS_PUTS: u64 = JinueCall::Puts as u64;
+pub const JINUE_SYS_CREATE_THREAD: u64 = JinueCall::CreateThread as u64;
+pub const JINUE_SYS_YIELD_THREAD: u64 = JinueCall::YieldThread as u64;
+pub const JINUE_SYS_SET_THREAD_LOCAL: u64 = JinueCall::SetThreadLocal as u64;
+pub const JINUE_SYS_EXIT_THREAD: u64 = JinueCall::ExitThread as u64;
+pub const JINUE_SYS_CREATE_PROCESS: u64 = JinueCall::CreateProcess as u64;
+pub const JINUE_SYS_MCLONE: u64 = JinueCall::Mclone as u64;
+pub const JINUE_SYS_DUP: u64 = JinueCall::Dup as u64;
+pub const JINUE_SYS_CLOSE: u64 = JinueCall::Close as u64;
+pub const JINUE_SYS_DESTROY: u64 = JinueCall::Destroy as u64;
+pub const JINUE_SYS_MINT: u64 = JinueCall::Mint as u64;
+pub const JINUE_SYS_START_THREAD: u64 = JinueCall::StartThread as u64;
+pub const JINUE_SYS_AWAIT_THREAD: u64 = JinueCall::AwaitThread as u64;
+pub const FERRITE_SYS_MEMSTAT: u64 = JinueCall::MemStat as u64;
+pub const FERRITE_SYS_POWEROFF: u64 = JinueCall::PowerOff as u64;
+pub const FERRITE_SYS_ACTOR_CAP: u64 = JinueCall::ActorCap as u64;
+
+pub const K_SYS_RGN_ALLOCATE: u64 = ChorusCall::RgnAllocate as u64;
+pub const K_SYS_RGN_FREE: u64 = ChorusCall::RgnFree as u64;
+pub const K_SYS_RGN_STAT: u64 = ChorusCall::RgnStat as u64;
+pub const K_SYS_RGN_SET_INHERIT: u64 = ChorusCall::RgnSetInherit as u64;
+pub const K_SYS_RGN_SET_PROTECT: u64 = ChorusCall::RgnSetProtect as u64;
+pub const K_SYS_RGN_DUP: u64 = ChorusCall::RgnDup as u64;
+pub const K_SYS_ACTOR_SELF: u64 = ChorusCall::ActorSelf as u64;
+pub const K_SYS_ACTOR_DELETE: u64 = ChorusCall::ActorDelete as u64;
+
+/// Reserved Jinue numbers (IPC, physical memory): `ENOSYS` until implemented.
+pub const JINUE_SYS_GET_ADDRESS_MAP: u64 = 8;
+pub const JINUE_SYS_CREATE_ENDPOINT: u64 = 9;
+pub const JINUE_SYS_RECEIVE: u64 = 10;
+pub const JINUE_SYS_REPLY: u64 = 11;
+pub const JINUE_SYS_MMAP: u64 = 13;
+pub const JINUE_SYS_REPLY_ERROR: u64 = 22;
+/// First `SEND` number; every number from here up is a SEND.
+pub const JINUE_SYS_USER_BASE: u64 = 4096;
+
+/// Which return convention a function number uses (ABI §1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Convention {
+    Jinue,
+    Chorus,
+}
+
+/// A decoded function number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    Jinue(JinueCall),
+    Chorus(ChorusCall),
+    /// Negative as `i64`: `JINUE_EINVAL`.
+    Negative,
+    /// Names no implemented function (reserved ones included): `JINUE_ENOSYS`.
+    Unknown,
+}
+
+impl JinueCall {
+    pub const ALL: [JinueCall; 17] = [
+        Self::Reboot,
+        Self::Puts,
+        Self::CreateThread,
+        Self::YieldThread,
+        Self::SetThreadLocal,
+        Self::ExitThread,
+        Self::CreateProcess,
+        Self::Mclone,
+        Self::Dup,
+        Self::Close,
+        Self::Destroy,
+        Self::Mint,
+        Self::StartThread,
+        Self::AwaitThread,
+        Self::MemStat,
+        Self::PowerOff,
+        Self::ActorCap,
+    ];
+}
+
+impl ChorusCall {
+    pub const ALL: [ChorusCall; 8] = [
+        Self::RgnAllocate,
+        Self::RgnFree,
+        Self::RgnStat,
+        Self::RgnSetInherit,
+        Self::RgnSetProtect,
+        Self::RgnDup,
+        Self::ActorSelf,
+        Self::ActorDelete,
+    ];
+}
+
+impl Function {
+    /// Decodes `arg0` as it arrives in `rax`.
+    pub fn decode(arg0: u64) -> Function {
+        if (arg0 as i64) < 0 {
+            return Function::Negative;
+        }
+        if let Some(c) = JinueCall::ALL.iter().find(|c| **c as u64 == arg0) {
+            return Function::Jinue(*c);
+        }
+        if let Some(c) = ChorusCall::ALL.iter().find(|c| **c as u64 == arg0) {
+            return Function::Chorus(*c);
+        }
+        Function::Unknown
+    }
+}
+
+impl Convention {
+    /// The convention of a non-negative function number: 64–95 are ChorusOS,
+    /// everything else Jinue (unknown numbers included).
+    pub const fn of(arg0: u64) -> Convention {
+        if arg0 >= 64 && arg0 <= 95 {
+            Convention::Chorus
+        } else {
+            Convention::Jinue
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_known_and_unknown() {
+        assert_eq!(Function::decode(15), Function::Jinue(JinueCall::Mclone));
+        assert_eq!(Function::decode(69), Function::Chorus(ChorusCall::RgnDup));
+        assert_eq!(Function::decode(98), Function::Jinue(JinueCall::ActorCap));
+        assert_eq!(Function::decode(u64::MAX), Function::Negative);
+        assert_eq!(Function::decode(1 << 63), Function::Negative);
+        for reserved in [0, 1, 7, 8, 9, 10, 11, 13, 22, 71, 95, 99, 4096, 5000] {
+            assert_eq!(Function::decode(reserved), Function::Unknown, "{reserved}");
+        }
+    }
+
+    #[test]
+    fn conventions() {
+        assert_eq!(Convention::of(63), Convention::Jinue);
+        assert_eq!(Convention::of(64), Convention::Chorus);
+        assert_eq!(Convention::of(95), Convention::Chorus);
+        assert_eq!(Convention::of(96), Convention::Jinue);
+        for c in ChorusCall::ALL {
+            assert_eq!(Convention::of(c as u64), Convention::Chorus);
+        }
+        for c in JinueCall::ALL {
+            assert_eq!(Convention::of(c as u64), Convention::Jinue);
+        }
+    }
+}

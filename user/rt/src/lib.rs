@@ -1,0 +1,2 @@
+//! Ferrite user runtime (being built; see issue 2).
+#![no_std]
