@@ -1,0 +1,686 @@
+//! Generator of `include/ferrite.h`: the ABI of this crate as a C header, for
+//! C programs that use Ferrite with no Ferrite library.
+//!
+//! Every number, flag and structure layout in the header is read from this
+//! crate's constants and types; nothing is written twice. The struct tables are
+//! checked at compile time against the Rust definitions (every field present,
+//! of the stated type), and the header carries `_Static_assert`s with the Rust
+//! sizes, alignments and offsets, so a C compiler rejects any drift.
+//!
+//! The unit tests compare `include/ferrite.h` with [`write_c_header`]'s output;
+//! `FERRITE_BLESS=1 cargo test -p abi` rewrites the file.
+
+use core::fmt::{self, Write};
+use core::mem::{align_of, offset_of, size_of};
+
+use crate::errors::{ChorusError, JinueError, K_OK};
+use crate::init::*;
+use crate::layout::*;
+use crate::memstat::MemStat;
+use crate::numbers::*;
+use crate::perms::*;
+use crate::region::*;
+use crate::regs::SyscallArgs;
+use crate::types::*;
+
+/// How a constant is spelled in C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lit {
+    /// Decimal (numbers, counts).
+    Dec(u64),
+    /// Hexadecimal (bits, masks, addresses).
+    Hex(u64),
+    /// A negative code, parenthesized.
+    Neg(i64),
+    /// A printable ASCII character constant.
+    Char(u8),
+}
+
+impl fmt::Display for Lit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values beyond `int` get a suffix so that C never truncates or sign-converts them.
+        let suffix = |v: u64| if v > i32::MAX as u64 { "ULL" } else { "" };
+        match *self {
+            Lit::Dec(v) => write!(f, "{v}{}", suffix(v)),
+            Lit::Hex(v) => write!(f, "{v:#x}{}", suffix(v)),
+            Lit::Neg(v) => write!(f, "({v})"),
+            Lit::Char(c) => write!(f, "'{}'", c as char),
+        }
+    }
+}
+
+/// One `#define`.
+struct Define {
+    name: &'static str,
+    value: Lit,
+}
+
+const fn d(name: &'static str, value: Lit) -> Define {
+    Define { name, value }
+}
+
+/// The C name of a type that appears in a structure.
+trait CType {
+    const C_NAME: &'static str;
+}
+
+impl CType for u64 {
+    const C_NAME: &'static str = "uint64_t";
+}
+impl CType for u32 {
+    const C_NAME: &'static str = "uint32_t";
+}
+impl CType for i32 {
+    const C_NAME: &'static str = "int32_t";
+}
+
+macro_rules! c_name {
+    ($($rust:ty => $c:literal),* $(,)?) => {
+        $(impl CType for $rust {
+            const C_NAME: &'static str = $c;
+        })*
+    };
+}
+
+c_name! {
+    SyscallArgs => "jinue_syscall_args_t",
+    MCloneArgs => "jinue_mclone_args_t",
+    MintArgs => "jinue_mint_args_t",
+    JinueBuffer => "jinue_buffer_t",
+    KnUniqueId => "KnUniqueId",
+    KnKey => "KnKey",
+    KnCap => "KnCap",
+    KnRgnDesc => "KnRgnDesc",
+    KnRgnStat => "KnRgnStat",
+    MemStat => "memstat",
+}
+
+struct CField {
+    name: &'static str,
+    c_type: &'static str,
+    offset: usize,
+}
+
+struct CStruct {
+    c_name: &'static str,
+    doc: &'static str,
+    size: usize,
+    align: usize,
+    fields: &'static [CField],
+}
+
+/// Describes a Rust `#[repr(C)]` structure for C. The closure is never called:
+/// it only makes the compiler check that the list names every field of the
+/// structure (the destructuring is exhaustive) with the stated type.
+macro_rules! c_struct {
+    ($rust:ident, $doc:literal, { $($field:ident : $ty:ty),* $(,)? }) => {{
+        const _: fn($rust) = |s: $rust| {
+            let $rust { $($field),* } = s;
+            $(let _: $ty = $field;)*
+        };
+        CStruct {
+            c_name: <$rust as CType>::C_NAME,
+            doc: $doc,
+            size: size_of::<$rust>(),
+            align: align_of::<$rust>(),
+            fields: &[$(CField {
+                name: stringify!($field),
+                c_type: <$ty as CType>::C_NAME,
+                offset: offset_of!($rust, $field),
+            }),*],
+        }
+    }};
+}
+
+/// Every structure of the ABI, in dependency order.
+const STRUCTS: &[CStruct] = &[
+    c_struct!(SyscallArgs, "The four logical registers of a call, in and out (ABI 1).", {
+        arg0: u64, arg1: u64, arg2: u64, arg3: u64,
+    }),
+    c_struct!(MCloneArgs, "MCLONE arguments (ABI 3.1); _pad is padding.", {
+        src_addr: u64, dest_addr: u64, length: u64, prot: i32, _pad: u32,
+    }),
+    c_struct!(MintArgs, "MINT arguments (ABI 3); _pad is padding.", {
+        process: i32, fd: i32, perms: i32, _pad: u32, cookie: u64,
+    }),
+    c_struct!(JinueBuffer, "A user buffer (RGN_STAT output, ABI 4.1).", {
+        addr: u64, size: u64,
+    }),
+    c_struct!(KnUniqueId, "ChorusOS unique identifier (ABI 4.1).", {
+        head: u32, tail: u32,
+    }),
+    c_struct!(KnKey, "ChorusOS capability key (ABI 4.1).", {
+        head: u32, tail: u32,
+    }),
+    c_struct!(KnCap, "ChorusOS actor capability (ABI 4.1).", {
+        ui: KnUniqueId, key: KnKey,
+    }),
+    c_struct!(KnRgnDesc, "ChorusOS region descriptor (ABI 4.1).", {
+        startAddr: u64, size: u64, options: u64, endAddr: u64, opaque1: u64, opaque2: u64,
+    }),
+    c_struct!(KnRgnStat, "RGN_STAT entry; resident = pages now backed by memory (ABI 4.1).", {
+        startAddr: u64, size: u64, options: u64, opaque1: u64, opaque2: u64, resident: u64,
+    }),
+    c_struct!(MemStat, "MEMSTAT output, all counts in frames (ABI 7).", {
+        page_size: u64, total_frames: u64, free_frames: u64, user_frames: u64,
+        table_frames: u64, committed_frames: u64,
+    }),
+];
+
+/// The C name of each Jinue-convention function (the names of `numbers.rs`).
+const fn jinue_call_name(call: JinueCall) -> &'static str {
+    match call {
+        JinueCall::Reboot => "JINUE_SYS_REBOOT",
+        JinueCall::Puts => "JINUE_SYS_PUTS",
+        JinueCall::CreateThread => "JINUE_SYS_CREATE_THREAD",
+        JinueCall::YieldThread => "JINUE_SYS_YIELD_THREAD",
+        JinueCall::SetThreadLocal => "JINUE_SYS_SET_THREAD_LOCAL",
+        JinueCall::ExitThread => "JINUE_SYS_EXIT_THREAD",
+        JinueCall::CreateProcess => "JINUE_SYS_CREATE_PROCESS",
+        JinueCall::Mclone => "JINUE_SYS_MCLONE",
+        JinueCall::Dup => "JINUE_SYS_DUP",
+        JinueCall::Close => "JINUE_SYS_CLOSE",
+        JinueCall::Destroy => "JINUE_SYS_DESTROY",
+        JinueCall::Mint => "JINUE_SYS_MINT",
+        JinueCall::StartThread => "JINUE_SYS_START_THREAD",
+        JinueCall::AwaitThread => "JINUE_SYS_AWAIT_THREAD",
+        JinueCall::MemStat => "FERRITE_SYS_MEMSTAT",
+        JinueCall::PowerOff => "FERRITE_SYS_POWEROFF",
+        JinueCall::ActorCap => "FERRITE_SYS_ACTOR_CAP",
+    }
+}
+
+/// The C name of each ChorusOS-convention function.
+const fn chorus_call_name(call: ChorusCall) -> &'static str {
+    match call {
+        ChorusCall::RgnAllocate => "K_SYS_RGN_ALLOCATE",
+        ChorusCall::RgnFree => "K_SYS_RGN_FREE",
+        ChorusCall::RgnStat => "K_SYS_RGN_STAT",
+        ChorusCall::RgnSetInherit => "K_SYS_RGN_SET_INHERIT",
+        ChorusCall::RgnSetProtect => "K_SYS_RGN_SET_PROTECT",
+        ChorusCall::RgnDup => "K_SYS_RGN_DUP",
+        ChorusCall::ActorSelf => "K_SYS_ACTOR_SELF",
+        ChorusCall::ActorDelete => "K_SYS_ACTOR_DELETE",
+    }
+}
+
+const RESERVED_CALLS: &[Define] = &[
+    d(
+        "JINUE_SYS_GET_ADDRESS_MAP",
+        Lit::Dec(JINUE_SYS_GET_ADDRESS_MAP),
+    ),
+    d(
+        "JINUE_SYS_CREATE_ENDPOINT",
+        Lit::Dec(JINUE_SYS_CREATE_ENDPOINT),
+    ),
+    d("JINUE_SYS_RECEIVE", Lit::Dec(JINUE_SYS_RECEIVE)),
+    d("JINUE_SYS_REPLY", Lit::Dec(JINUE_SYS_REPLY)),
+    d("JINUE_SYS_MMAP", Lit::Dec(JINUE_SYS_MMAP)),
+    d("JINUE_SYS_REPLY_ERROR", Lit::Dec(JINUE_SYS_REPLY_ERROR)),
+    d("JINUE_SYS_USER_BASE", Lit::Dec(JINUE_SYS_USER_BASE)),
+];
+
+const PERMISSIONS: &[Define] = &[
+    d("JINUE_PERM_SEND", Lit::Hex(JINUE_PERM_SEND as u64)),
+    d("JINUE_PERM_RECEIVE", Lit::Hex(JINUE_PERM_RECEIVE as u64)),
+    d("JINUE_PERM_MAP", Lit::Hex(JINUE_PERM_MAP as u64)),
+    d("JINUE_PERM_OPEN", Lit::Hex(JINUE_PERM_OPEN as u64)),
+    d(
+        "JINUE_PERM_CREATE_THREAD",
+        Lit::Hex(JINUE_PERM_CREATE_THREAD as u64),
+    ),
+    d("JINUE_PERM_START", Lit::Hex(JINUE_PERM_START as u64)),
+    d("JINUE_PERM_AWAIT", Lit::Hex(JINUE_PERM_AWAIT as u64)),
+    d("FERRITE_PROCESS_PERMS", Lit::Hex(PROCESS_PERMS as u64)),
+    d("FERRITE_THREAD_PERMS", Lit::Hex(THREAD_PERMS as u64)),
+    d("FERRITE_ENDPOINT_PERMS", Lit::Hex(ENDPOINT_PERMS as u64)),
+    d("JINUE_DESC_NUM", Lit::Dec(JINUE_DESC_NUM)),
+];
+
+const PROTECTIONS: &[Define] = &[
+    d("JINUE_PROT_NONE", Lit::Hex(JINUE_PROT_NONE as u64)),
+    d("JINUE_PROT_READ", Lit::Hex(JINUE_PROT_READ as u64)),
+    d("JINUE_PROT_WRITE", Lit::Hex(JINUE_PROT_WRITE as u64)),
+    d("JINUE_PROT_EXEC", Lit::Hex(JINUE_PROT_EXEC as u64)),
+    d("FERRITE_PROT_MASK", Lit::Hex(JINUE_PROT_MASK as u64)),
+];
+
+const REGION_OPTIONS: &[Define] = &[
+    d("K_WRITABLE", Lit::Hex(K_WRITABLE)),
+    d("K_EXECUTABLE", Lit::Hex(K_EXECUTABLE)),
+    d("K_NOACCESS", Lit::Hex(K_NOACCESS)),
+    d("K_FILLZERO", Lit::Hex(K_FILLZERO)),
+    d("K_ANYWHERE", Lit::Hex(K_ANYWHERE)),
+    d("K_INHERITCOPY", Lit::Hex(K_INHERITCOPY)),
+    d("K_INHERITSHARE", Lit::Hex(K_INHERITSHARE)),
+    d("K_FREEALL", Lit::Hex(K_FREEALL)),
+    d("FERRITE_K_PROT_MASK", Lit::Hex(K_PROT_MASK)),
+    d("FERRITE_K_INHERIT_MASK", Lit::Hex(K_INHERIT_MASK)),
+    d(
+        "FERRITE_RGN_ALLOCATE_OPTIONS",
+        Lit::Hex(RGN_ALLOCATE_OPTIONS),
+    ),
+    d("FERRITE_REGION_ATTRIBUTES", Lit::Hex(REGION_ATTRIBUTES)),
+];
+
+/// Actor-capability layout; `K_MYACTOR`/`K_SVACTOR` are written as pointers.
+const ACTORS: &[Define] = &[
+    d("K_MYACTOR_VALUE", Lit::Dec(K_MYACTOR)),
+    d("K_SVACTOR_VALUE", Lit::Dec(K_SVACTOR)),
+    d("FERRITE_SITE_NUMBER", Lit::Dec(SITE_NUMBER as u64)),
+    d("FERRITE_ACTOR_TYPE", Lit::Dec(ACTOR_TYPE as u64)),
+    d("FERRITE_UI_TYPE_SHIFT", Lit::Dec(UI_TYPE_SHIFT as u64)),
+    d("FERRITE_UI_STAMP_MASK", Lit::Hex(UI_STAMP_MASK as u64)),
+];
+
+const LAYOUT: &[Define] = &[
+    d("PAGE_SIZE", Lit::Dec(PAGE_SIZE)),
+    d("USER_BASE", Lit::Hex(USER_BASE)),
+    d("USER_LIMIT", Lit::Hex(USER_LIMIT)),
+    d("JINUE_KLIMIT", Lit::Hex(JINUE_KLIMIT)),
+    d("JINUE_STACK_BASE", Lit::Hex(JINUE_STACK_BASE)),
+    d("JINUE_STACK_SIZE", Lit::Hex(JINUE_STACK_SIZE)),
+];
+
+const INIT: &[Define] = &[
+    d("AT_NULL", Lit::Dec(AT_NULL)),
+    d("AT_PHDR", Lit::Dec(AT_PHDR)),
+    d("AT_PHENT", Lit::Dec(AT_PHENT)),
+    d("AT_PHNUM", Lit::Dec(AT_PHNUM)),
+    d("AT_PAGESZ", Lit::Dec(AT_PAGESZ)),
+    d("AT_ENTRY", Lit::Dec(AT_ENTRY)),
+    d("JINUE_AT_STACKBASE", Lit::Dec(JINUE_AT_STACKBASE)),
+    d("JINUE_AT_HOWSYSCALL", Lit::Dec(JINUE_AT_HOWSYSCALL)),
+    d(
+        "FERRITE_HOWSYSCALL_INTERRUPT",
+        Lit::Dec(HOWSYSCALL_INTERRUPT),
+    ),
+    d("FERRITE_HOWSYSCALL_SYSCALL", Lit::Dec(HOWSYSCALL_SYSCALL)),
+    d(
+        "FERRITE_SYSCALL_INTERRUPT_VECTOR",
+        Lit::Hex(SYSCALL_INTERRUPT_VECTOR as u64),
+    ),
+    d(
+        "FERRITE_INIT_SELF_DESCRIPTOR",
+        Lit::Dec(INIT_SELF_DESCRIPTOR),
+    ),
+    d(
+        "FERRITE_INIT_THREAD_DESCRIPTOR",
+        Lit::Dec(INIT_THREAD_DESCRIPTOR),
+    ),
+    d("FERRITE_PUTS_MAX_LENGTH", Lit::Dec(PUTS_MAX_LENGTH)),
+    d("FERRITE_PUTS_INFO", Lit::Char(PUTS_INFO as u8)),
+    d("FERRITE_PUTS_WARNING", Lit::Char(PUTS_WARNING as u8)),
+    d("FERRITE_PUTS_ERROR", Lit::Char(PUTS_ERROR as u8)),
+];
+
+const PROLOGUE: &str = "\
+/* ferrite.h - the Ferrite system-call ABI (shared/spec/ABI.md) for C programs.
+ *
+ * GENERATED from the abi crate by abi/src/c_header.rs: do not edit.
+ * Regenerate with: FERRITE_BLESS=1 cargo test -p abi
+ *
+ * Needs only the compiler's freestanding headers (stddef.h, stdint.h) and no
+ * Ferrite library. C11 or later, x86_64 only. Names the ABI gives are kept
+ * as they are; the abi crate's own helper constants carry a FERRITE_ prefix.
+ */
+#ifndef FERRITE_H
+#define FERRITE_H
+
+#if !defined(__x86_64__)
+#error \"ferrite.h: the Ferrite ABI is defined for x86_64 only\"
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+";
+
+const SYSCALL_HELPERS_HEAD: &str = "\
+/* Raw entries (ABI 1). Both are always available; the auxiliary vector entry
+ * JINUE_AT_HOWSYSCALL says which the kernel recommends. The four logical
+ * registers travel in rax, rdi, rsi, rdx in both directions; every other
+ * register is preserved (SSE/x87 state included), except that the syscall
+ * instruction itself overwrites rcx and r11. The memory clobber orders the
+ * call against the buffers it reads and writes. */
+
+/* Enters the kernel with the syscall instruction. */
+static inline void ferrite_syscall_insn(jinue_syscall_args_t *args)
+{
+    uint64_t a0 = args->arg0, a1 = args->arg1, a2 = args->arg2, a3 = args->arg3;
+    __asm__ __volatile__(\"syscall\"
+                         : \"+a\"(a0), \"+D\"(a1), \"+S\"(a2), \"+d\"(a3)
+                         :
+                         : \"rcx\", \"r11\", \"memory\");
+    args->arg0 = a0;
+    args->arg1 = a1;
+    args->arg2 = a2;
+    args->arg3 = a3;
+}
+
+";
+
+/// The `int` entry; each `$VECTOR` becomes `$` and [`SYSCALL_INTERRUPT_VECTOR`].
+const INT_HELPER: &str = "\
+/* Enters the kernel with the software interrupt int $VECTOR. */
+static inline void ferrite_syscall_int80(jinue_syscall_args_t *args)
+{
+    uint64_t a0 = args->arg0, a1 = args->arg1, a2 = args->arg2, a3 = args->arg3;
+    __asm__ __volatile__(\"int $VECTOR\"
+                         : \"+a\"(a0), \"+D\"(a1), \"+S\"(a2), \"+d\"(a3)
+                         :
+                         : \"memory\");
+    args->arg0 = a0;
+    args->arg1 = a1;
+    args->arg2 = a2;
+    args->arg3 = a3;
+}
+
+";
+
+const SYSCALL_HELPERS_TAIL: &str = "\
+/* Enters the kernel the way `how` (a JINUE_AT_HOWSYSCALL value) says. */
+static inline void ferrite_syscall(uint64_t how, jinue_syscall_args_t *args)
+{
+    if (how == FERRITE_HOWSYSCALL_SYSCALL) {
+        ferrite_syscall_insn(args);
+    } else {
+        ferrite_syscall_int80(args);
+    }
+}
+
+/* Jinue convention (ABI 1.1): arg0 = -1 on failure, arg1 = JINUE_E* number. */
+static inline int jinue_failed(const jinue_syscall_args_t *args)
+{
+    return (int64_t)args->arg0 == -1;
+}
+
+/* ChorusOS convention (ABI 1.1): a negative arg0 is a K_E* code. */
+static inline int k_failed(const jinue_syscall_args_t *args)
+{
+    return (int64_t)args->arg0 < 0;
+}
+";
+
+const EPILOGUE: &str = "\
+#endif /* FERRITE_H */
+";
+
+fn write_defines<W: Write>(out: &mut W, title: &str, defines: &[Define]) -> fmt::Result {
+    writeln!(out, "\n/* {title} */")?;
+    for def in defines {
+        writeln!(out, "#define {} {}", def.name, def.value)?;
+    }
+    Ok(())
+}
+
+fn write_struct<W: Write>(out: &mut W, s: &CStruct) -> fmt::Result {
+    writeln!(out, "\n/* {} */", s.doc)?;
+    writeln!(out, "typedef struct {} {{", s.c_name)?;
+    for f in s.fields {
+        writeln!(out, "    {} {};", f.c_type, f.name)?;
+    }
+    writeln!(out, "}} {};", s.c_name)?;
+    let n = s.c_name;
+    writeln!(
+        out,
+        "_Static_assert(sizeof({n}) == {}, \"{n}: size\");",
+        s.size
+    )?;
+    writeln!(
+        out,
+        "_Static_assert(_Alignof({n}) == {}, \"{n}: alignment\");",
+        s.align
+    )?;
+    for f in s.fields {
+        writeln!(
+            out,
+            "_Static_assert(offsetof({n}, {}) == {}, \"{n}.{}: offset\");",
+            f.name, f.offset, f.name
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the text of `include/ferrite.h`.
+///
+/// # Errors
+///
+/// Only those of `out`.
+pub fn write_c_header<W: Write>(out: &mut W) -> fmt::Result {
+    out.write_str(PROLOGUE)?;
+
+    writeln!(
+        out,
+        "\n/* Function numbers, Jinue convention (ABI 3, 7); reserved ones return JINUE_ENOSYS */"
+    )?;
+    for call in JinueCall::ALL {
+        writeln!(
+            out,
+            "#define {} {}",
+            jinue_call_name(call),
+            Lit::Dec(call as u64)
+        )?;
+    }
+    for def in RESERVED_CALLS {
+        writeln!(out, "#define {} {}", def.name, def.value)?;
+    }
+    writeln!(
+        out,
+        "\n/* Function numbers, ChorusOS convention (ABI 4.3) */"
+    )?;
+    for call in ChorusCall::ALL {
+        writeln!(
+            out,
+            "#define {} {}",
+            chorus_call_name(call),
+            Lit::Dec(call as u64)
+        )?;
+    }
+
+    writeln!(
+        out,
+        "\n/* Jinue error numbers, in arg1 after arg0 = -1 (ABI 6.1) */"
+    )?;
+    for e in JinueError::ALL {
+        writeln!(out, "#define {} {}", e.name(), Lit::Dec(e.number()))?;
+    }
+    writeln!(
+        out,
+        "\n/* ChorusOS error codes, in arg0 (ABI 6.2) */\n#define K_OK {}",
+        Lit::Dec(K_OK as u64)
+    )?;
+    for e in ChorusError::ALL {
+        writeln!(out, "#define {} {}", e.name(), Lit::Neg(e.code()))?;
+    }
+
+    write_defines(out, "Descriptor permissions (ABI 2)", PERMISSIONS)?;
+    write_defines(out, "Protections for MCLONE (ABI 6.3)", PROTECTIONS)?;
+    write_defines(out, "Region options (ABI 4.2)", REGION_OPTIONS)?;
+    write_defines(out, "Address-space layout (ABI 1.2)", LAYOUT)?;
+    write_defines(
+        out,
+        "Init process: auxiliary vector, descriptors, PUTS (ABI 3, 8)",
+        INIT,
+    )?;
+    write_defines(out, "Actor capabilities (ABI 4.1)", ACTORS)?;
+
+    for s in STRUCTS {
+        write_struct(out, s)?;
+    }
+
+    writeln!(
+        out,
+        "\n/* Pointer values passed where a KnCap * is expected (ABI 4.1) */"
+    )?;
+    writeln!(out, "#define K_MYACTOR ((KnCap *)K_MYACTOR_VALUE)")?;
+    writeln!(out, "#define K_SVACTOR ((KnCap *)K_SVACTOR_VALUE)")?;
+
+    writeln!(out)?;
+    out.write_str(SYSCALL_HELPERS_HEAD)?;
+    for (i, part) in INT_HELPER.split("$VECTOR").enumerate() {
+        if i > 0 {
+            write!(out, "${SYSCALL_INTERRUPT_VECTOR:#x}")?;
+        }
+        out.write_str(part)?;
+    }
+    out.write_str(SYSCALL_HELPERS_TAIL)?;
+    writeln!(out)?;
+    out.write_str(EPILOGUE)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::io::Write as _;
+    use std::path::PathBuf;
+    use std::process::{Command, Stdio};
+    use std::string::String;
+    use std::{env, format, fs, println};
+
+    fn generated() -> String {
+        let mut text = String::new();
+        write_c_header(&mut text).expect("writing to a String cannot fail");
+        text
+    }
+
+    fn header_path() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../include/ferrite.h")
+    }
+
+    #[test]
+    fn include_ferrite_h_is_up_to_date() {
+        let text = generated();
+        let path = header_path();
+        if env::var_os("FERRITE_BLESS").is_some() {
+            fs::write(&path, &text).expect("cannot write include/ferrite.h");
+            return;
+        }
+        let on_disk = fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == text,
+            "{} differs from what abi/src/c_header.rs generates; \
+             regenerate it with: FERRITE_BLESS=1 cargo test -p abi",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn header_has_every_abi_item() {
+        let text = generated();
+        for call in JinueCall::ALL {
+            let line = format!("#define {} {}\n", jinue_call_name(call), call as u64);
+            assert!(text.contains(&line), "{line}");
+        }
+        for call in ChorusCall::ALL {
+            let line = format!("#define {} {}\n", chorus_call_name(call), call as u64);
+            assert!(text.contains(&line), "{line}");
+        }
+        for e in JinueError::ALL {
+            assert!(text.contains(&format!("#define {} {}\n", e.name(), e.number())));
+        }
+        for e in ChorusError::ALL {
+            assert!(text.contains(&format!("#define {} ({})\n", e.name(), e.code())));
+        }
+        for line in [
+            "#define JINUE_SYS_MCLONE 15\n",
+            "#define K_SYS_RGN_DUP 69\n",
+            "#define FERRITE_SYS_ACTOR_CAP 98\n",
+            "#define JINUE_EPROTO 14\n",
+            "#define K_EOVERLAP (-5)\n",
+            "#define USER_LIMIT 0x800000000000ULL\n",
+            "#define JINUE_STACK_BASE 0x7fffffff0000ULL\n",
+            "#define K_FREEALL 0x10000\n",
+            "#define JINUE_PERM_AWAIT 0x40\n",
+            "#define FERRITE_PUTS_INFO 'I'\n",
+            "#define K_MYACTOR ((KnCap *)K_MYACTOR_VALUE)\n",
+            "_Static_assert(sizeof(jinue_mclone_args_t) == 32, \"jinue_mclone_args_t: size\");\n",
+            "_Static_assert(offsetof(jinue_mint_args_t, cookie) == 16, \"jinue_mint_args_t.cookie: offset\");\n",
+            "_Static_assert(offsetof(KnRgnStat, resident) == 40, \"KnRgnStat.resident: offset\");\n",
+            "_Static_assert(sizeof(memstat) == 48, \"memstat: size\");\n",
+        ] {
+            assert!(text.contains(line), "missing: {line}");
+        }
+    }
+
+    #[test]
+    fn struct_tables_cover_every_byte() {
+        for s in STRUCTS {
+            let mut end = 0;
+            for f in s.fields {
+                assert_eq!(f.offset, end, "{}.{} is not contiguous", s.c_name, f.name);
+                end += match f.c_type {
+                    "uint64_t" => 8,
+                    "uint32_t" | "int32_t" => 4,
+                    "KnUniqueId" | "KnKey" => 8,
+                    other => panic!("unexpected field type {other}"),
+                };
+            }
+            assert_eq!(end, s.size, "{} has trailing padding", s.c_name);
+        }
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(format!("{}", Lit::Dec(3)), "3");
+        assert_eq!(format!("{}", Lit::Dec(1 << 31)), "2147483648ULL");
+        assert_eq!(format!("{}", Lit::Hex(0x7fff_ffff)), "0x7fffffff");
+        assert_eq!(format!("{}", Lit::Neg(-6)), "(-6)");
+        assert_eq!(format!("{}", Lit::Char(b'W')), "'W'");
+    }
+
+    /// Compiles the header, and a use of every helper, with the compiler the
+    /// C test programs use. Skipped (with a message) only if gcc is absent.
+    #[test]
+    fn header_compiles_with_gcc() {
+        if Command::new("gcc").arg("--version").output().is_err() {
+            println!("skipping header_compiles_with_gcc: gcc is not installed");
+            return;
+        }
+        let mut source = generated();
+        source.push_str(
+            "int ferrite_h_check(void);\n\
+             int ferrite_h_check(void)\n\
+             {\n\
+             \x20   jinue_syscall_args_t a = { FERRITE_SYS_MEMSTAT, 0, 0, 0 };\n\
+             \x20   KnCap cap;\n\
+             \x20   ferrite_syscall_insn(&a);\n\
+             \x20   ferrite_syscall_int80(&a);\n\
+             \x20   ferrite_syscall(FERRITE_HOWSYSCALL_SYSCALL, &a);\n\
+             \x20   a.arg1 = (uint64_t)(uintptr_t)K_MYACTOR;\n\
+             \x20   a.arg2 = (uint64_t)(uintptr_t)&cap;\n\
+             \x20   return jinue_failed(&a) + k_failed(&a) + (USER_LIMIT > JINUE_STACK_BASE);\n\
+             }\n",
+        );
+        let mut child = Command::new("gcc")
+            .args([
+                "-std=c11",
+                "-pedantic",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-ffreestanding",
+                "-fsyntax-only",
+                "-x",
+                "c",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run gcc");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(source.as_bytes())
+            .expect("cannot feed gcc");
+        let out = child.wait_with_output().expect("gcc did not finish");
+        assert!(
+            out.status.success(),
+            "gcc rejected the generated header:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
