@@ -1,2 +1,37 @@
-//! Ferrite user runtime (being built; see issue 2).
+//! Ferrite user runtime: entry, syscall stubs, typed wrappers, console, threads, fork, spawn.
+//!
+//! Trust level: `unsafe` only for the system-call instructions, the entry code,
+//! the `mem*` functions and raw memory the runtime itself allocated. Depends
+//! on `abi` only. With feature `image` it also provides `_start`, the panic
+//! handler and the symbols a freestanding image needs.
 #![no_std]
+
+pub mod api;
+pub mod console;
+pub mod desc;
+pub mod startup;
+pub mod sys;
+
+#[cfg(feature = "image")]
+pub mod image;
+
+pub use startup::Startup;
+
+/// Ends the program with `status`: POWEROFF (the init process), or, where that
+/// is refused (any other process), EXIT_THREAD.
+pub fn exit(status: i32) -> ! {
+    let _ = api::poweroff(status.clamp(0, 255) as u8);
+    api::exit_thread()
+}
+
+/// Declares the program's `main`: `fn main(start: &ferrite_rt::Startup) -> i32`.
+/// The returned status goes to [`exit`].
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        pub fn __ferrite_main(start: &$crate::Startup) -> i32 {
+            $main(start)
+        }
+    };
+}
