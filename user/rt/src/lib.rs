@@ -9,12 +9,20 @@
 pub mod api;
 pub mod console;
 pub mod desc;
+pub mod elf;
+pub mod error;
+pub mod fork;
+pub mod spawn;
 pub mod startup;
 pub mod sys;
+pub mod thread;
 
 #[cfg(feature = "image")]
 pub mod image;
 
+pub use error::Error;
+pub use fork::{fork, fork_with, Child, Fork};
+pub use spawn::spawn;
 pub use startup::Startup;
 
 /// Ends the program with `status`: POWEROFF (the init process), or, where that
