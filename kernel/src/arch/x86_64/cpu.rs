@@ -1,0 +1,148 @@
+//! Thin wrappers over single x86_64 instructions: port I/O, MSRs, control registers, CPUID, TSC, RNG.
+
+use core::arch::asm;
+
+/// IA32_EFER (Intel SDM vol. 4, table 2-2).
+pub const MSR_EFER: u32 = 0xC000_0080;
+/// IA32_STAR: segment selectors for SYSCALL/SYSRET (Intel SDM vol. 3 §5.8.8).
+pub const MSR_STAR: u32 = 0xC000_0081;
+/// IA32_LSTAR: 64-bit SYSCALL entry point.
+pub const MSR_LSTAR: u32 = 0xC000_0082;
+/// IA32_CSTAR: compatibility-mode SYSCALL entry point (unused: no 32-bit user code).
+pub const MSR_CSTAR: u32 = 0xC000_0083;
+/// IA32_FMASK: RFLAGS bits cleared by SYSCALL.
+pub const MSR_FMASK: u32 = 0xC000_0084;
+/// IA32_FS_BASE.
+pub const MSR_FS_BASE: u32 = 0xC000_0100;
+
+/// Writes a byte to an I/O port.
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: port writes only reach the devices this layer drives (PIC, PIT,
+    // COM1, debug-exit, 8042); none of them can corrupt memory.
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Writes a 32-bit value to an I/O port.
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Reads a byte from an I/O port.
+pub fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: reading the status registers of the devices this layer drives has no memory effects.
+    unsafe {
+        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
+    value
+}
+
+/// Reads a model-specific register.
+pub fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: only architectural MSRs named above are read; they exist on every x86_64 CPU.
+    unsafe {
+        asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Writes a model-specific register.
+///
+/// # Safety
+///
+/// The value must be valid for the MSR (canonical addresses, defined bits)
+/// and must not break the kernel's own execution (EFER, STAR, LSTAR...).
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: the caller guarantees the value is valid for the MSR.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags))
+    }
+}
+
+/// The loaded CR3 (physical address of the PML4 plus flags).
+pub fn read_cr3() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR3 has no side effect.
+    unsafe { asm!("mov {}, cr3", out(reg) value, options(nomem, nostack, preserves_flags)) }
+    value
+}
+
+/// Loads CR3, switching address space and flushing non-global TLB entries.
+///
+/// # Safety
+///
+/// `root` must be the physical address of a PML4 whose kernel half maps the
+/// running kernel (code, stacks, data) exactly like the current one.
+pub unsafe fn write_cr3(root: u64) {
+    // SAFETY: the caller guarantees the kernel stays mapped.
+    unsafe { asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) }
+}
+
+/// CR2: the linear address of the last page fault (Intel SDM vol. 3 §4.7).
+pub fn read_cr2() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR2 has no side effect.
+    unsafe { asm!("mov {}, cr2", out(reg) value, options(nomem, nostack, preserves_flags)) }
+    value
+}
+
+/// Invalidates the TLB entry of one page in the current address space.
+pub fn invlpg(vaddr: u64) {
+    // SAFETY: dropping a TLB entry is always safe; the next access re-walks the tables.
+    unsafe { asm!("invlpg [{}]", in(reg) vaddr, options(nostack, preserves_flags)) }
+}
+
+/// CPUID leaf/subleaf: (eax, ebx, ecx, edx).
+pub fn cpuid(leaf: u32, subleaf: u32) -> (u32, u32, u32, u32) {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    (r.eax, r.ebx, r.ecx, r.edx)
+}
+
+/// The time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is available on every x86_64 CPU (CR4.TSD is clear, so also in ring 0).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// RDRAND (Intel SDM vol. 2 RDRAND): `None` when the CPU had no entropy ready.
+pub fn rdrand() -> Option<u64> {
+    let value: u64;
+    let ok: u8;
+    // SAFETY: only called after CPUID.01H:ECX.RDRAND[bit 30] was checked.
+    unsafe {
+        asm!("rdrand {}", "setc {}", out(reg) value, out(reg_byte) ok, options(nomem, nostack))
+    }
+    (ok != 0).then_some(value)
+}
+
+/// RDSEED (Intel SDM vol. 2 RDSEED): `None` when the CPU had no entropy ready.
+pub fn rdseed() -> Option<u64> {
+    let value: u64;
+    let ok: u8;
+    // SAFETY: only called after CPUID.(EAX=07H,ECX=0):EBX.RDSEED[bit 18] was checked.
+    unsafe {
+        asm!("rdseed {}", "setc {}", out(reg) value, out(reg_byte) ok, options(nomem, nostack))
+    }
+    (ok != 0).then_some(value)
+}
+
+/// Disables interrupts and halts forever.
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: halting with interrupts off only stops this CPU.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
+    }
+}
+
+/// Loads MXCSR with its reset value (all SIMD exceptions masked, Intel SDM vol. 1 §10.2.3).
+pub fn reset_mxcsr() {
+    let value: u32 = 0x1F80;
+    // SAFETY: 0x1F80 is the architectural reset value, valid on every CPU.
+    unsafe { asm!("ldmxcsr [{}]", in(reg) &value, options(nostack, readonly, preserves_flags)) }
+}

@@ -1,0 +1,148 @@
+//! x86_64 support of the kernel image: boot, CPU tables, traps, system-call entry, console, timer, memory.
+
+mod boot;
+mod cpu;
+mod heap;
+mod idt;
+mod lang;
+mod multiboot;
+mod paging;
+mod pic;
+mod platform;
+mod power;
+mod ranges;
+mod serial;
+mod trap;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+pub use paging::{phys_to_virt, KernelSpace, DIRECT_MAP_BASE};
+pub use platform::X86Platform;
+pub use power::power_off;
+pub use serial::{log, Level};
+pub use trap::{run, with_user_context, Event};
+
+use multiboot::MAX_MODULES;
+use ranges::{Ranges, PAGE_SIZE};
+
+/// Memory below 1 MiB (real-mode data, BIOS, the Multiboot information) is never used.
+const LOW_MEMORY_END: u64 = 0x10_0000;
+/// Longest command line kept (kernel or module).
+const CMDLINE_MAX: usize = 512;
+
+/// One boot module (ABI §8: the first is the init program).
+#[derive(Debug)]
+pub struct Module {
+    /// Its bytes, reached through the direct map; its frames are never given to `mm`.
+    pub bytes: &'static [u8],
+    /// The module's command line (`argv` split at spaces).
+    pub cmdline: String,
+}
+
+/// Everything the kernel's `main` needs from boot.
+#[derive(Debug)]
+pub struct BootInfo {
+    /// The kernel's own page tables; `kernel_half` is shared by every address space.
+    pub kernel_space: KernelSpace,
+    /// Page-aligned physical ranges nobody uses: for `mm::Memory::new`.
+    pub free_ranges: Vec<(u64, u64)>,
+    /// Boot modules in order.
+    pub modules: Vec<Module>,
+    /// The kernel command line.
+    pub cmdline: String,
+    /// Usable RAM in bytes, as the firmware reported it.
+    pub ram_bytes: u64,
+    /// Kernel heap size in bytes.
+    pub heap_bytes: u64,
+}
+
+/// Heap size: an eighth of free memory, between 4 and 64 MiB.
+fn heap_size(free_bytes: u64) -> u64 {
+    (free_bytes / 8).clamp(4 << 20, 64 << 20) & !(PAGE_SIZE - 1)
+}
+
+/// The Rust entry point, called by the boot stub on the kernel stack with the
+/// final GDT and TSS loaded, SSE on, interrupts off.
+#[no_mangle]
+extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
+    serial::init();
+    assert!(
+        magic == u64::from(boot::MULTIBOOT_BOOTLOADER_MAGIC),
+        "not booted by a Multiboot loader (magic {magic:#x})"
+    );
+    idt::init();
+    let raw = multiboot::parse(info);
+
+    // Copy what lives in boot memory while it is still identity-mapped.
+    let mut kernel_cmdline = [0u8; CMDLINE_MAX];
+    let kernel_cmdline_len = if raw.cmdline == 0 {
+        0
+    } else {
+        multiboot::copy_c_str(raw.cmdline, &mut kernel_cmdline)
+    };
+    let mut module_cmdlines = [[0u8; CMDLINE_MAX]; MAX_MODULES];
+    let mut module_cmdline_lens = [0usize; MAX_MODULES];
+    for (i, m) in raw.modules[..raw.module_count].iter().enumerate() {
+        if m.cmdline != 0 {
+            module_cmdline_lens[i] = multiboot::copy_c_str(m.cmdline, &mut module_cmdlines[i]);
+        }
+    }
+    let kernel_cmdline = core::str::from_utf8(&kernel_cmdline[..kernel_cmdline_len]).unwrap_or("");
+    for word in kernel_cmdline.split(' ') {
+        if let Some(level) = word.strip_prefix("log=").and_then(Level::parse) {
+            serial::set_max_level(level);
+        }
+    }
+
+    let mut free: Ranges = raw.ram.clone();
+    free.remove(0, LOW_MEMORY_END);
+    let (kernel_start, kernel_end) = paging::kernel_image_phys();
+    free.remove(kernel_start, kernel_end);
+    free.remove_all(&raw.boot_data);
+    free.page_align_inward();
+    let ram_end = raw.ram.max_end();
+    // SAFETY: runs once, on the boot tables; `free` excludes the kernel image,
+    // low memory and every byte of boot data (modules included), and
+    // everything read from the identity map was copied above.
+    let kernel_space = unsafe { paging::build_and_switch(&mut free, ram_end) };
+    free.remove(kernel_space.direct_map_end, u64::MAX);
+
+    let heap_bytes = heap_size(free.total());
+    let heap_phys = free
+        .take_from_largest(heap_bytes)
+        .expect("not enough memory for the kernel heap");
+    // SAFETY: the range was just taken out of the free ranges, is below the
+    // end of the direct map and is given to nothing else.
+    unsafe { heap::init(phys_to_virt(heap_phys), heap_bytes) };
+
+    let modules = raw.modules[..raw.module_count]
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Module {
+            // SAFETY: the module's frames are below the end of RAM (direct-mapped)
+            // and were removed from the free ranges, so they stay untouched forever.
+            bytes: unsafe {
+                core::slice::from_raw_parts(
+                    phys_to_virt(m.start) as *const u8,
+                    (m.end - m.start) as usize,
+                )
+            },
+            cmdline: String::from_utf8_lossy(&module_cmdlines[i][..module_cmdline_lens[i]])
+                .into_owned(),
+        })
+        .collect();
+
+    pic::init();
+    trap::init_syscall();
+
+    let boot = BootInfo {
+        kernel_space,
+        free_ranges: free.as_slice().to_vec(),
+        modules,
+        cmdline: String::from(kernel_cmdline),
+        ram_bytes: raw.ram.total(),
+        heap_bytes,
+    };
+    crate::kernel_main(boot)
+}

@@ -1,0 +1,202 @@
+//! The kernel's page tables: the higher-half image with per-section rights and the direct map of RAM.
+//!
+//! Layout of the upper half (PML4 entries 256..512, shared by every address
+//! space through `kernel_half`):
+//!
+//! - `DIRECT_MAP_BASE + paddr` for every physical address below the end of
+//!   RAM: 2 MiB pages, writable, no-execute, global (PML4 entry 256, so RAM up
+//!   to 512 GiB).
+//! - `KERNEL_VMA + paddr` for the kernel image: 4 KiB pages, `.text`
+//!   read-only + executable, `.rodata` read-only + no-execute, `.data`/`.bss`
+//!   writable + no-execute, one unmapped guard page below the kernel stack
+//!   (PML4 entry 511).
+//!
+//! The PDPTs of both are created here and never change, so copying the 256
+//! upper PML4 entries into a new address space shares all kernel mappings.
+
+use super::cpu;
+use super::ranges::{Ranges, PAGE_SIZE};
+
+/// Virtual base of the direct map of physical memory.
+pub const DIRECT_MAP_BASE: u64 = 0xFFFF_8000_0000_0000;
+/// Virtual address of physical address 0 in the kernel image mapping.
+pub const KERNEL_VMA: u64 = 0xFFFF_FFFF_8000_0000;
+/// Largest physical address the direct map can cover (one PDPT).
+pub const DIRECT_MAP_LIMIT: u64 = 512 << 30;
+
+// Page-table entry bits (Intel SDM vol. 3 §4.5, tables 4-14 to 4-19).
+const PRESENT: u64 = 1 << 0;
+const WRITABLE: u64 = 1 << 1;
+const HUGE: u64 = 1 << 7;
+const GLOBAL: u64 = 1 << 8;
+const NO_EXECUTE: u64 = 1 << 63;
+
+/// Frames below this limit are reachable through the boot identity map.
+const BOOT_IDENTITY_LIMIT: u64 = 4 << 30;
+
+extern "C" {
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
+    static __stack_guard: u8;
+    static __bss_end: u8;
+}
+
+fn symbol_addr(sym: &u8) -> u64 {
+    sym as *const u8 as u64
+}
+
+/// Virtual addresses of the image's section boundaries (from `link.ld`).
+struct ImageLayout {
+    text_start: u64,
+    text_end: u64,
+    rodata_end: u64,
+    stack_guard: u64,
+    end: u64,
+}
+
+fn image_layout() -> ImageLayout {
+    // SAFETY: only the addresses of the linker-script symbols are taken; they are never read.
+    unsafe {
+        ImageLayout {
+            text_start: symbol_addr(&__text_start),
+            text_end: symbol_addr(&__text_end),
+            rodata_end: symbol_addr(&__rodata_end),
+            stack_guard: symbol_addr(&__stack_guard),
+            end: symbol_addr(&__bss_end),
+        }
+    }
+}
+
+/// Physical [start, end) of the loaded kernel image (from 1 MiB to the end of `.bss`).
+pub fn kernel_image_phys() -> (u64, u64) {
+    (0x10_0000, image_layout().end - KERNEL_VMA)
+}
+
+/// A zeroed page-table frame, written through the boot identity map.
+struct BootFrame(u64);
+
+impl BootFrame {
+    fn new(free: &mut Ranges) -> BootFrame {
+        let paddr = free
+            .take_page_below(BOOT_IDENTITY_LIMIT)
+            .expect("no free memory below 4 GiB for the kernel page tables");
+        let frame = BootFrame(paddr);
+        for i in 0..512 {
+            frame.set(i, 0);
+        }
+        frame
+    }
+
+    fn set(&self, index: usize, entry: u64) {
+        assert!(index < 512);
+        // SAFETY: the frame lies below 4 GiB, identity-mapped by the boot page
+        // tables, and was taken out of the free ranges, so nothing else uses it.
+        unsafe { core::ptr::write((self.0 as *mut u64).add(index), entry) }
+    }
+}
+
+/// The kernel address space built at boot.
+#[derive(Debug)]
+pub struct KernelSpace {
+    /// Physical address of the kernel's PML4.
+    pub root: u64,
+    /// PML4 entries 256..512, to be shared by every address space.
+    pub kernel_half: [u64; 256],
+    /// End of the direct map (physical addresses below it are mapped).
+    pub direct_map_end: u64,
+}
+
+/// Builds the final page tables from frames of `free` and switches to them.
+///
+/// `ram_end` is the highest physical address of RAM; the direct map covers
+/// `[0, ram_end)` rounded up to 2 MiB.
+///
+/// # Safety
+///
+/// Must run once, on the boot page tables, with `free` holding only frames
+/// nothing else uses. After it returns only the upper half is mapped.
+pub unsafe fn build_and_switch(free: &mut Ranges, ram_end: u64) -> KernelSpace {
+    let direct_map_end = ram_end.next_multiple_of(2 << 20).min(DIRECT_MAP_LIMIT);
+    let pml4 = BootFrame::new(free);
+    let mut kernel_half = [0u64; 256];
+
+    // Direct map: PML4[256] -> one PDPT -> one PD per GiB of 2 MiB pages.
+    let pdpt = BootFrame::new(free);
+    let gibs = direct_map_end.div_ceil(1 << 30);
+    for gib in 0..gibs {
+        let pd = BootFrame::new(free);
+        for i in 0..512u64 {
+            let paddr = (gib << 30) | (i << 21);
+            if paddr < direct_map_end {
+                pd.set(
+                    i as usize,
+                    paddr | PRESENT | WRITABLE | HUGE | GLOBAL | NO_EXECUTE,
+                );
+            }
+        }
+        pdpt.set(gib as usize, pd.0 | PRESENT | WRITABLE);
+    }
+    kernel_half[((DIRECT_MAP_BASE >> 39) & 511) as usize - 256] = pdpt.0 | PRESENT | WRITABLE;
+
+    // Kernel image: PML4[511] -> PDPT -> PDs -> 4 KiB page tables.
+    let layout = image_layout();
+    let kpdpt = BootFrame::new(free);
+    let mut pd: Option<(u64, BootFrame)> = None;
+    let mut pt: Option<(u64, BootFrame)> = None;
+    let mut vaddr = layout.text_start;
+    while vaddr < layout.end {
+        let pdpt_index = (vaddr >> 30) & 511;
+        if pd.as_ref().map(|p| p.0) != Some(pdpt_index) {
+            let frame = BootFrame::new(free);
+            kpdpt.set(pdpt_index as usize, frame.0 | PRESENT | WRITABLE);
+            pd = Some((pdpt_index, frame));
+            pt = None;
+        }
+        let pd_index = (vaddr >> 21) & 511;
+        if pt.as_ref().map(|p| p.0) != Some(pd_index) {
+            let frame = BootFrame::new(free);
+            if let Some((_, dir)) = &pd {
+                dir.set(pd_index as usize, frame.0 | PRESENT | WRITABLE);
+            }
+            pt = Some((pd_index, frame));
+        }
+        let rights = if vaddr < layout.text_end {
+            PRESENT | GLOBAL
+        } else if vaddr < layout.rodata_end {
+            PRESENT | GLOBAL | NO_EXECUTE
+        } else if vaddr == layout.stack_guard {
+            0
+        } else {
+            PRESENT | WRITABLE | GLOBAL | NO_EXECUTE
+        };
+        if let Some((_, table)) = &pt {
+            let entry = if rights == 0 {
+                0
+            } else {
+                (vaddr - KERNEL_VMA) | rights
+            };
+            table.set(((vaddr >> 12) & 511) as usize, entry);
+        }
+        vaddr += PAGE_SIZE;
+    }
+    kernel_half[255] = kpdpt.0 | PRESENT | WRITABLE;
+
+    for (i, &entry) in kernel_half.iter().enumerate() {
+        pml4.set(256 + i, entry);
+    }
+    // SAFETY: the new tables map the kernel image (this code, its stack, its
+    // data) at the same virtual addresses as the boot tables; the caller
+    // guarantees nothing still needs the identity map.
+    unsafe { cpu::write_cr3(pml4.0) };
+    KernelSpace {
+        root: pml4.0,
+        kernel_half,
+        direct_map_end,
+    }
+}
+
+/// The direct-map virtual address of a physical address.
+pub fn phys_to_virt(paddr: u64) -> u64 {
+    DIRECT_MAP_BASE + paddr
+}

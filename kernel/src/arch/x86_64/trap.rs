@@ -1,0 +1,340 @@
+//! Entering and leaving user mode: the saved `UserContext`, SYSCALL/SYSRET, `int 0x80`, and the run loop.
+//!
+//! The kernel has one stack and runs with interrupts off. `ferrite_enter_user`
+//! saves the kernel's callee-saved registers and stack pointer, loads the
+//! whole user state from the current `UserContext` and leaves with IRETQ (or
+//! SYSRETQ when that restores exactly the same state). Every way back from
+//! ring 3 (SYSCALL, `int 0x80`, exceptions, the timer) stores every user
+//! register, RFLAGS and the FXSAVE image into that same `UserContext` and
+//! returns from `ferrite_enter_user` with the trap's code, so the run loop
+//! reads like an ordinary function call.
+
+use core::arch::global_asm;
+use core::mem::offset_of;
+
+use kernel::{Next, Trap, UserContext};
+
+use super::boot::{KERNEL_CS, USER_CS, USER_SS};
+use super::cpu::{self, wrmsr, MSR_CSTAR, MSR_FMASK, MSR_FS_BASE, MSR_LSTAR, MSR_STAR};
+use super::idt::{SYSCALL_VECTOR, TIMER_VECTOR};
+use super::pic;
+use super::platform::X86Platform;
+
+/// Trap code `ferrite_enter_user` returns for SYSCALL (above every vector).
+const TRAP_SYSCALL: u64 = 0x100;
+/// First non-canonical address of the lower half: user `rip` must be below it.
+const USER_LIMIT: u64 = 0x0000_8000_0000_0000;
+/// RFLAGS bits user code may own: CF, PF, AF, ZF, SF, TF, DF, OF, AC, ID
+/// (Intel SDM vol. 1 §3.4.3). IOPL, NT, RF, VM, VIF, VIP stay clear.
+const USER_RFLAGS_MASK: u64 = 0x0024_0DD5;
+/// RFLAGS.IF plus the always-one bit 1.
+const RFLAGS_IF_AND_RESERVED: u64 = 0x202;
+/// SYSCALL clears TF, IF, DF, AC and NT in RFLAGS (Intel SDM vol. 3 §5.8.8).
+const SYSCALL_FMASK: u64 = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 14) | (1 << 18);
+/// MXCSR offset in the FXSAVE image (Intel SDM vol. 1 §10.5.1, table 10-2).
+const FXSAVE_MXCSR: usize = 24;
+
+/// The user state of the thread that runs (or last ran) in ring 3.
+static mut USER_CTX: UserContext = UserContext::zeroed();
+/// The kernel stack pointer saved by `ferrite_enter_user`.
+#[no_mangle]
+static mut FERRITE_KERNEL_RSP: u64 = 0;
+/// The error code of the last exception from user mode.
+#[no_mangle]
+static mut FERRITE_TRAP_ERROR: u64 = 0;
+
+global_asm!(
+    r#"
+    .text
+    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi)) */
+    .global ferrite_enter_user
+ferrite_enter_user:
+    push %rbx
+    push %rbp
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, FERRITE_KERNEL_RSP(%rip)
+    fxrstor64 {fpu}(%rdi)
+    test %rsi, %rsi
+    jnz ferrite_enter_user_sysret
+    /* IRETQ frame (Intel SDM vol. 3 §6.14.3): ss, rsp, rflags, cs, rip. */
+    pushq ${user_ss}
+    pushq {rsp}(%rdi)
+    pushq {rflags}(%rdi)
+    pushq ${user_cs}
+    pushq {rip}(%rdi)
+    mov {rax}(%rdi), %rax
+    mov {rbx}(%rdi), %rbx
+    mov {rcx}(%rdi), %rcx
+    mov {rdx}(%rdi), %rdx
+    mov {rsi}(%rdi), %rsi
+    mov {rbp}(%rdi), %rbp
+    mov {r8}(%rdi), %r8
+    mov {r9}(%rdi), %r9
+    mov {r10}(%rdi), %r10
+    mov {r11}(%rdi), %r11
+    mov {r12}(%rdi), %r12
+    mov {r13}(%rdi), %r13
+    mov {r14}(%rdi), %r14
+    mov {r15}(%rdi), %r15
+    mov {rdi}(%rdi), %rdi
+    iretq
+ferrite_enter_user_sysret:
+    /* SYSRETQ loads RIP from RCX and RFLAGS from R11 (Intel SDM vol. 2 SYSRET);
+       the caller checked that those equal the saved rip/rflags and that rip
+       is canonical, so no state is lost and SYSRET cannot #GP in ring 0. */
+    mov {rip}(%rdi), %rcx
+    mov {rflags}(%rdi), %r11
+    mov {rax}(%rdi), %rax
+    mov {rbx}(%rdi), %rbx
+    mov {rdx}(%rdi), %rdx
+    mov {rsi}(%rdi), %rsi
+    mov {rbp}(%rdi), %rbp
+    mov {r8}(%rdi), %r8
+    mov {r9}(%rdi), %r9
+    mov {r10}(%rdi), %r10
+    mov {r12}(%rdi), %r12
+    mov {r13}(%rdi), %r13
+    mov {r14}(%rdi), %r14
+    mov {r15}(%rdi), %r15
+    mov {rsp}(%rdi), %rsp
+    mov {rdi}(%rdi), %rdi
+    sysretq
+
+    /* SYSCALL entry (LSTAR). Interrupts are off (FMASK); RCX = user rip,
+       R11 = user rflags; the user stack pointer is still in RSP. */
+    .global ferrite_syscall_entry
+ferrite_syscall_entry:
+    mov %rsp, {ctx}+{rsp}(%rip)
+    mov %rax, {ctx}+{rax}(%rip)
+    mov %rbx, {ctx}+{rbx}(%rip)
+    mov %rcx, {ctx}+{rcx}(%rip)
+    mov %rcx, {ctx}+{rip}(%rip)
+    mov %rdx, {ctx}+{rdx}(%rip)
+    mov %rsi, {ctx}+{rsi}(%rip)
+    mov %rdi, {ctx}+{rdi}(%rip)
+    mov %rbp, {ctx}+{rbp}(%rip)
+    mov %r8, {ctx}+{r8}(%rip)
+    mov %r9, {ctx}+{r9}(%rip)
+    mov %r10, {ctx}+{r10}(%rip)
+    mov %r11, {ctx}+{r11}(%rip)
+    mov %r11, {ctx}+{rflags}(%rip)
+    mov %r12, {ctx}+{r12}(%rip)
+    mov %r13, {ctx}+{r13}(%rip)
+    mov %r14, {ctx}+{r14}(%rip)
+    mov %r15, {ctx}+{r15}(%rip)
+    fxsave64 {ctx}+{fpu}(%rip)
+    mov ${trap_syscall}, %eax
+    jmp ferrite_resume_kernel
+
+    /* From ferrite_isr_common for a trap in ring 3.
+       Stack: vector, error, rip, cs, rflags, rsp, ss (on the TSS.RSP0 stack). */
+    .global ferrite_trap_from_user
+ferrite_trap_from_user:
+    mov %rax, {ctx}+{rax}(%rip)
+    mov %rbx, {ctx}+{rbx}(%rip)
+    mov %rcx, {ctx}+{rcx}(%rip)
+    mov %rdx, {ctx}+{rdx}(%rip)
+    mov %rsi, {ctx}+{rsi}(%rip)
+    mov %rdi, {ctx}+{rdi}(%rip)
+    mov %rbp, {ctx}+{rbp}(%rip)
+    mov %r8, {ctx}+{r8}(%rip)
+    mov %r9, {ctx}+{r9}(%rip)
+    mov %r10, {ctx}+{r10}(%rip)
+    mov %r11, {ctx}+{r11}(%rip)
+    mov %r12, {ctx}+{r12}(%rip)
+    mov %r13, {ctx}+{r13}(%rip)
+    mov %r14, {ctx}+{r14}(%rip)
+    mov %r15, {ctx}+{r15}(%rip)
+    mov 16(%rsp), %rax
+    mov %rax, {ctx}+{rip}(%rip)
+    mov 32(%rsp), %rax
+    mov %rax, {ctx}+{rflags}(%rip)
+    mov 40(%rsp), %rax
+    mov %rax, {ctx}+{rsp}(%rip)
+    fxsave64 {ctx}+{fpu}(%rip)
+    mov 8(%rsp), %rax
+    mov %rax, FERRITE_TRAP_ERROR(%rip)
+    mov 0(%rsp), %rax
+
+    /* Back into ferrite_enter_user's caller with RAX = trap code. */
+ferrite_resume_kernel:
+    mov FERRITE_KERNEL_RSP(%rip), %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbp
+    pop %rbx
+    ret
+"#,
+    ctx = sym USER_CTX,
+    user_ss = const USER_SS,
+    user_cs = const USER_CS,
+    trap_syscall = const TRAP_SYSCALL,
+    rax = const offset_of!(UserContext, rax),
+    rbx = const offset_of!(UserContext, rbx),
+    rcx = const offset_of!(UserContext, rcx),
+    rdx = const offset_of!(UserContext, rdx),
+    rsi = const offset_of!(UserContext, rsi),
+    rdi = const offset_of!(UserContext, rdi),
+    rbp = const offset_of!(UserContext, rbp),
+    rsp = const offset_of!(UserContext, rsp),
+    r8 = const offset_of!(UserContext, r8),
+    r9 = const offset_of!(UserContext, r9),
+    r10 = const offset_of!(UserContext, r10),
+    r11 = const offset_of!(UserContext, r11),
+    r12 = const offset_of!(UserContext, r12),
+    r13 = const offset_of!(UserContext, r13),
+    r14 = const offset_of!(UserContext, r14),
+    r15 = const offset_of!(UserContext, r15),
+    rip = const offset_of!(UserContext, rip),
+    rflags = const offset_of!(UserContext, rflags),
+    fpu = const offset_of!(UserContext, fpu),
+    options(att_syntax)
+);
+
+// FXSAVE64/FXRSTOR64 need a 16-byte aligned image (Intel SDM vol. 2 FXSAVE).
+const _: () = assert!(offset_of!(UserContext, fpu) % 16 == 0);
+const _: () = assert!(core::mem::align_of::<UserContext>() >= 16);
+
+extern "C" {
+    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64) -> u64;
+    fn ferrite_syscall_entry();
+}
+
+/// Programs the SYSCALL MSRs (Intel SDM vol. 3 §5.8.8). EFER.SCE was set by the boot stub.
+pub fn init_syscall() {
+    // SYSRET loads CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8 (both with RPL 3):
+    // base 0x10 gives user data 0x18 and user code 0x20. SYSCALL loads CS =
+    // STAR[47:32] and SS = STAR[47:32] + 8: kernel code 0x08, data 0x10.
+    let star = ((USER_SS - 8 - 3) << 48) | (u64::from(KERNEL_CS) << 32);
+    // SAFETY: the entry point is the stub above, in kernel text; the selectors
+    // match the GDT in boot.rs; FMASK only clears flags.
+    unsafe {
+        wrmsr(MSR_STAR, star);
+        wrmsr(MSR_LSTAR, ferrite_syscall_entry as *const () as u64);
+        wrmsr(MSR_CSTAR, ferrite_syscall_entry as *const () as u64);
+        wrmsr(MSR_FMASK, SYSCALL_FMASK);
+    }
+}
+
+/// The current user context.
+///
+/// # Safety
+///
+/// The returned reference must be dropped before user mode is entered again
+/// (the entry stubs write the static directly); the kernel is single-threaded
+/// with interrupts off, so nothing else touches it meanwhile.
+unsafe fn user_ctx() -> &'static mut UserContext {
+    // SAFETY: the caller guarantees no other reference is live.
+    unsafe { &mut *(&raw mut USER_CTX) }
+}
+
+/// Makes the context safe to load: user-owned flags only with IF set,
+/// a valid MXCSR, a canonical FS base.
+fn sanitize(ctx: &mut UserContext) {
+    ctx.rflags = (ctx.rflags & USER_RFLAGS_MASK) | RFLAGS_IF_AND_RESERVED;
+    // MXCSR bits 16..32 are reserved: FXRSTOR would #GP (Intel SDM vol. 2 FXRSTOR).
+    let mxcsr = &mut ctx.fpu[FXSAVE_MXCSR + 2..FXSAVE_MXCSR + 4];
+    mxcsr.fill(0);
+    if ctx.fs_base >= USER_LIMIT && ctx.fs_base < 0xFFFF_8000_0000_0000 {
+        ctx.fs_base = 0;
+    }
+}
+
+/// Runs the current user context until it traps; returns why.
+fn run_user() -> Trap {
+    let ctx_ptr = &raw mut USER_CTX;
+    let use_sysret = {
+        // SAFETY: no other reference to the context is live here.
+        let ctx = unsafe { user_ctx() };
+        sanitize(ctx);
+        if ctx.rip >= USER_LIMIT {
+            // IRETQ to a non-canonical rip would fault in ring 0; treat it as
+            // the #GP the user program would have taken.
+            return Trap::Exception {
+                vector: 13,
+                error_code: 0,
+                fault_addr: 0,
+            };
+        }
+        // SAFETY: fs_base is canonical (sanitized above).
+        unsafe { wrmsr(MSR_FS_BASE, ctx.fs_base) };
+        ctx.rcx == ctx.rip && ctx.r11 == ctx.rflags
+    };
+    // SAFETY: the context was sanitized (flags, MXCSR, canonical rip and fs
+    // base), the kernel stack pointer is saved by the stub, and every trap
+    // from ring 3 returns here through ferrite_resume_kernel.
+    let code = unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret)) };
+    // The user's MXCSR may unmask SIMD exceptions: give the kernel its own.
+    cpu::reset_mxcsr();
+    // SAFETY: no other reference to the context is live here.
+    let ctx = unsafe { user_ctx() };
+    ctx.fs_base = cpu::rdmsr(MSR_FS_BASE);
+    match code {
+        TRAP_SYSCALL => Trap::Syscall {
+            via_interrupt: false,
+        },
+        c if c == u64::from(SYSCALL_VECTOR) => Trap::Syscall {
+            via_interrupt: true,
+        },
+        c if c == u64::from(TIMER_VECTOR) => {
+            pic::end_of_interrupt();
+            Trap::Timer
+        }
+        vector => Trap::Exception {
+            vector: vector as u8,
+            // SAFETY: written by the entry stub before it returned; read with interrupts off.
+            error_code: unsafe { FERRITE_TRAP_ERROR },
+            fault_addr: if vector == 14 { cpu::read_cr2() } else { 0 },
+        },
+    }
+}
+
+/// Waits with interrupts on until the next interrupt (Intel SDM vol. 2 STI:
+/// the instruction after STI runs before any interrupt, so none is missed).
+fn idle_wait() {
+    // SAFETY: the only interrupt enabled is the timer, whose ring-0 path only
+    // acknowledges the PIC and saves/restores the one register it uses.
+    unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) }
+}
+
+/// What happened since the core last returned.
+#[derive(Clone, Copy, Debug)]
+pub enum Event {
+    /// A trap from the user thread that ran.
+    Trap(Trap),
+    /// An interrupt arrived while idle.
+    IdleTick,
+}
+
+/// The kernel's main loop: runs user mode or idles as the core says, and hands
+/// every event with the current context to `core`.
+pub fn run(
+    plat: &mut X86Platform,
+    first: Next,
+    mut core: impl FnMut(Event, &mut UserContext, &mut X86Platform) -> Next,
+) -> ! {
+    let mut next = first;
+    loop {
+        let event = match next {
+            Next::RunUser => Event::Trap(run_user()),
+            Next::Idle => {
+                idle_wait();
+                Event::IdleTick
+            }
+        };
+        // SAFETY: the reference lives only for this call; user mode is not entered meanwhile.
+        let ctx = unsafe { user_ctx() };
+        next = core(event, ctx, plat);
+    }
+}
+
+/// Gives the core a place to put the first thread's context before `run`.
+pub fn with_user_context<R>(f: impl FnOnce(&mut UserContext) -> R) -> R {
+    // SAFETY: the reference lives only for this call; user mode is not entered meanwhile.
+    f(unsafe { user_ctx() })
+}
