@@ -1,4 +1,255 @@
-//! Ferrite kernel core (being built; see issue 4).
+//! Ferrite kernel core: object model, scheduler, system calls and init loader, portable and host-testable.
+//!
+//! Trust level: `#![forbid(unsafe_code)]`; depends on `abi`, `mm`, and two
+//! `no_std` crates (`elf` to parse the init program, `rand_chacha` for
+//! capability keys). The arch layer (`arch/`, `main.rs`, not part of this
+//! library) saves the user state into a [`UserContext`], calls
+//! [`Kernel::handle_trap`], and returns to user mode with whatever context
+//! the core left there (contract: `doc/internals.md`).
+//!
+//! The kernel never blocks and never dereferences user memory: a blocking
+//! call parks its thread, and every user pointer goes through `usercopy`.
 #![no_std]
 #![forbid(unsafe_code)]
 extern crate alloc;
+
+mod arena;
+pub mod capability;
+pub mod console;
+pub mod context;
+pub mod descriptor;
+pub mod elf_image;
+pub mod error;
+pub mod fault;
+mod init;
+mod lifecycle;
+pub mod platform;
+pub mod process;
+pub mod sched;
+mod syscall;
+pub mod thread;
+pub mod usercopy;
+
+#[cfg(test)]
+mod tests;
+
+pub use context::UserContext;
+pub use elf_image::InitError;
+pub use platform::{Next, Platform, Trap};
+
+use arena::Arena;
+use capability::{KeySource, Stamps};
+use mm::{Memory, PhysMem, SpaceId};
+use process::{Process, ProcessId};
+use sched::Scheduler;
+use thread::{Thread, ThreadId, ThreadState};
+
+/// Most processes alive at once: CREATE_PROCESS beyond it is `EAGAIN`.
+pub const MAX_PROCESSES: usize = 64;
+/// Most thread objects alive at once (including ended ones still named by a
+/// descriptor): CREATE_THREAD beyond it is `ENOMEM`.
+pub const MAX_THREADS: usize = 256;
+
+/// The kernel core's whole state.
+pub struct Kernel<P: PhysMem> {
+    mem: Memory<P>,
+    processes: Arena<Process>,
+    threads: Arena<Thread>,
+    /// Live actors by stamp (ABI §4.1).
+    actors: alloc::collections::BTreeMap<u32, ProcessId>,
+    stamps: Stamps,
+    keys: KeySource,
+    sched: Scheduler,
+    /// Thread numbers for console messages.
+    next_thread_number: u64,
+    /// An empty address space, loaded whenever no thread runs, so that a
+    /// destroyed space is never the loaded one.
+    idle_space: SpaceId,
+    /// The root last given to `activate_space`.
+    active_root: u64,
+}
+
+impl<P: PhysMem> Kernel<P> {
+    /// The core over the memory `mm` manages.
+    ///
+    /// # Panics
+    /// If `mm` cannot create the (empty) idle address space: the machine has
+    /// too little memory to run anything.
+    pub fn new(mut memory: Memory<P>, plat: &mut impl Platform) -> Self {
+        let idle_space = memory
+            .create_space()
+            .expect("no memory for the idle address space");
+        let idle_root = memory.root(idle_space);
+        Self {
+            mem: memory,
+            processes: Arena::new(MAX_PROCESSES),
+            threads: Arena::new(MAX_THREADS),
+            actors: alloc::collections::BTreeMap::new(),
+            stamps: Stamps::new(),
+            keys: KeySource::new(plat),
+            sched: Scheduler::new(MAX_THREADS),
+            next_thread_number: 1,
+            idle_space,
+            active_root: idle_root,
+        }
+    }
+
+    /// The memory core (for statistics and tests).
+    pub fn memory(&self) -> &Memory<P> {
+        &self.mem
+    }
+
+    /// Number of live processes.
+    pub fn process_count(&self) -> usize {
+        self.processes.len()
+    }
+
+    /// Number of live thread objects.
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Copies the current thread's saved context into `ctx`: what the arch
+    /// loads after [`Kernel::start_init`] returns [`Next::RunUser`] (the
+    /// contract's `start_init` has no context parameter).
+    pub fn load_current_context(&self, ctx: &mut UserContext) -> bool {
+        match self.sched.current.and_then(|t| self.threads.get(t.0)) {
+            Some(t) => {
+                *ctx = *t.context;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every entry from user mode: `ctx` holds the current thread's state.
+    pub fn handle_trap(
+        &mut self,
+        ctx: &mut UserContext,
+        trap: Trap,
+        plat: &mut impl Platform,
+    ) -> Next {
+        let Some(current) = self.sched.current else {
+            // No user thread was running: nothing to save.
+            return self.run_next(ctx, plat);
+        };
+        let wants_yield = match trap {
+            Trap::Syscall { .. } => self.syscall(ctx, plat),
+            Trap::Timer => true,
+            Trap::Exception {
+                vector,
+                error_code,
+                fault_addr,
+            } => {
+                self.exception(ctx, vector, error_code, fault_addr, plat);
+                false
+            }
+        };
+        self.after_trap(current, ctx, wants_yield, plat)
+    }
+
+    /// An interrupt arrived while idle.
+    pub fn idle_tick(&mut self, ctx: &mut UserContext, plat: &mut impl Platform) -> Next {
+        if self.sched.current.is_some() {
+            return Next::RunUser;
+        }
+        self.run_next(ctx, plat)
+    }
+
+    /// Decides who runs after the current thread's trap was handled.
+    fn after_trap(
+        &mut self,
+        current: ThreadId,
+        ctx: &mut UserContext,
+        wants_yield: bool,
+        plat: &mut impl Platform,
+    ) -> Next {
+        let state = self.threads.get(current.0).map(|t| t.state);
+        match state {
+            Some(ThreadState::Running) => {
+                if wants_yield && self.sched.has_ready() {
+                    self.save_current(current, ctx);
+                    if let Some(t) = self.threads.get_mut(current.0) {
+                        t.state = ThreadState::Ready;
+                    }
+                    self.sched.enqueue(current);
+                    self.run_next(ctx, plat)
+                } else {
+                    Next::RunUser
+                }
+            }
+            Some(ThreadState::Awaiting(_)) => {
+                // Parked by AWAIT_THREAD: its return registers are written
+                // into the saved context when it is woken.
+                self.save_current(current, ctx);
+                self.run_next(ctx, plat)
+            }
+            _ => {
+                // Ended (exit, fault, its process destroyed) or gone.
+                self.sched.current = None;
+                self.run_next(ctx, plat)
+            }
+        }
+    }
+
+    /// Stores the live context into the thread object; it is no longer current.
+    fn save_current(&mut self, current: ThreadId, ctx: &UserContext) {
+        if let Some(t) = self.threads.get_mut(current.0) {
+            *t.context = *ctx;
+        }
+        self.sched.current = None;
+    }
+
+    /// Makes the longest-waiting ready thread current, or goes idle.
+    fn run_next(&mut self, ctx: &mut UserContext, plat: &mut impl Platform) -> Next {
+        self.sched.current = None;
+        while let Some(next) = self.sched.dequeue() {
+            let Some(t) = self.threads.get_mut(next.0) else {
+                continue;
+            };
+            if t.state != ThreadState::Ready {
+                continue;
+            }
+            t.state = ThreadState::Running;
+            *ctx = *t.context;
+            let process = t.process;
+            self.sched.current = Some(next);
+            let space = self
+                .processes
+                .get(process.0)
+                .map_or(self.idle_space, |p| p.space);
+            self.activate(space, plat);
+            return Next::RunUser;
+        }
+        self.activate(self.idle_space, plat);
+        self.no_thread_ready(plat)
+    }
+
+    fn activate(&mut self, space: SpaceId, plat: &mut impl Platform) {
+        let root = self.mem.root(space);
+        self.active_root = root;
+        plat.activate_space(root);
+    }
+
+    /// Nothing is ready. Every live thread is parked in AWAIT_THREAD (or
+    /// created and never started), and no event source other than threads
+    /// ending exists yet (no IPC, no timers for user programs), so nothing
+    /// can ever run again: report the deadlock and power off with status 1
+    /// instead of hanging.
+    fn no_thread_ready(&mut self, plat: &mut impl Platform) -> Next {
+        let parked = self
+            .threads
+            .ids()
+            .filter(|id| {
+                self.threads
+                    .get(*id)
+                    .is_some_and(|t| matches!(t.state, ThreadState::Awaiting(_)))
+            })
+            .count();
+        console::line(
+            plat,
+            format_args!("ferrite: deadlock: no thread can run ({parked} parked in AWAIT_THREAD)"),
+        );
+        plat.power_off(1)
+    }
+}

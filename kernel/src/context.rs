@@ -1,0 +1,133 @@
+//! The saved user-mode state of a thread (`UserContext`) and how a fresh one looks.
+
+/// Offset of MXCSR inside an FXSAVE image (Intel SDM vol. 1 §10.5.1, table 10-2).
+const FXSAVE_MXCSR_OFFSET: usize = 24;
+/// x87 control word at reset/`FNINIT` (Intel SDM vol. 1 §8.1.5): all exceptions masked.
+const DEFAULT_FCW: u16 = 0x037F;
+/// MXCSR at reset (Intel SDM vol. 1 §10.2.3): all SIMD exceptions masked.
+const DEFAULT_MXCSR: u32 = 0x1F80;
+/// `rflags` of a new user thread: IF (bit 9) plus the always-one bit 1.
+pub const USER_RFLAGS: u64 = 0x202;
+
+/// The whole user-mode state of one thread, as the arch saves and restores it.
+///
+/// The layout is part of the arch contract (`doc/internals.md`): the arch's
+/// entry code stores registers at these offsets, so fields must not move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(16))]
+pub struct UserContext {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+    pub fs_base: u64,
+    /// FXSAVE image (Intel SDM vol. 1 §10.5.1), 16-byte aligned by the struct.
+    pub fpu: [u8; 512],
+}
+
+impl UserContext {
+    /// All registers zero, FPU image zero.
+    pub const fn zeroed() -> Self {
+        Self {
+            rax: 0,
+            rbx: 0,
+            rcx: 0,
+            rdx: 0,
+            rsi: 0,
+            rdi: 0,
+            rbp: 0,
+            rsp: 0,
+            r8: 0,
+            r9: 0,
+            r10: 0,
+            r11: 0,
+            r12: 0,
+            r13: 0,
+            r14: 0,
+            r15: 0,
+            rip: 0,
+            rflags: 0,
+            fs_base: 0,
+            fpu: [0; 512],
+        }
+    }
+
+    /// The state a thread starts with (ABI §3 START_THREAD, §8): every
+    /// general-purpose register 0 except `rip` and `rsp`, interrupts enabled,
+    /// a freshly initialised x87/SSE state.
+    pub fn fresh(entry: u64, stack_pointer: u64) -> Self {
+        let mut ctx = Self::zeroed();
+        ctx.rip = entry;
+        ctx.rsp = stack_pointer;
+        ctx.rflags = USER_RFLAGS;
+        ctx.fpu[0..2].copy_from_slice(&DEFAULT_FCW.to_le_bytes());
+        ctx.fpu[FXSAVE_MXCSR_OFFSET..FXSAVE_MXCSR_OFFSET + 4]
+            .copy_from_slice(&DEFAULT_MXCSR.to_le_bytes());
+        ctx
+    }
+
+    /// The four logical system-call registers (ABI §1): `rax`, `rdi`, `rsi`, `rdx`.
+    pub fn syscall_args(&self) -> abi::regs::SyscallArgs {
+        abi::regs::SyscallArgs {
+            arg0: self.rax,
+            arg1: self.rdi,
+            arg2: self.rsi,
+            arg3: self.rdx,
+        }
+    }
+
+    /// Writes the return registers; every other register is left as it is.
+    pub fn set_return(&mut self, ret: abi::regs::SyscallArgs) {
+        self.rax = ret.arg0;
+        self.rdi = ret.arg1;
+        self.rsi = ret.arg2;
+        self.rdx = ret.arg3;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::{align_of, offset_of, size_of};
+
+    #[test]
+    fn layout_is_the_arch_contract() {
+        assert_eq!(offset_of!(UserContext, rax), 0);
+        assert_eq!(offset_of!(UserContext, rdi), 40);
+        assert_eq!(offset_of!(UserContext, r15), 120);
+        assert_eq!(offset_of!(UserContext, rip), 128);
+        assert_eq!(offset_of!(UserContext, rflags), 136);
+        assert_eq!(offset_of!(UserContext, fs_base), 144);
+        assert_eq!(offset_of!(UserContext, fpu), 160);
+        assert_eq!(align_of::<UserContext>(), 16);
+        assert_eq!(size_of::<UserContext>(), 672);
+    }
+
+    #[test]
+    fn fresh_context() {
+        let c = UserContext::fresh(0x40_1000, 0x7fff_fffe_fff0);
+        assert_eq!(c.rip, 0x40_1000);
+        assert_eq!(c.rsp, 0x7fff_fffe_fff0);
+        assert_eq!(c.rflags, 0x202);
+        assert_eq!(c.rax | c.rbx | c.rcx | c.rdx | c.rsi | c.rdi | c.rbp, 0);
+        assert_eq!(u16::from_le_bytes([c.fpu[0], c.fpu[1]]), 0x37F);
+        assert_eq!(
+            u32::from_le_bytes([c.fpu[24], c.fpu[25], c.fpu[26], c.fpu[27]]),
+            0x1F80
+        );
+    }
+}

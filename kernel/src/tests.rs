@@ -1,0 +1,1 @@
+//! Host tests of the whole core over simulated memory (filled in below).
