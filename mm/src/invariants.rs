@@ -1,0 +1,253 @@
+//! `Memory::check_invariants`: every structural invariant of `doc/memory.md`, checked in full.
+
+use crate::memory::Memory;
+use crate::object::{Kind, ObjId};
+use crate::pagetable::{
+    self, PDPT_SPAN_BYTES, PD_SPAN_BYTES, PTE_ADDR_MASK, PTE_PRESENT, PTE_WRITABLE, PT_SPAN_BYTES,
+};
+use crate::ranges::RangeCounts;
+use crate::{PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
+use abi::region::{K_EXECUTABLE, K_NOACCESS, K_WRITABLE};
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+impl<P: PhysMem> Memory<P> {
+    /// Checks every invariant of the frame pool, the objects, the regions and
+    /// the page tables; slow (it visits every page), for tests and debugging.
+    ///
+    /// # Errors
+    /// A description of the first broken invariant.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let f = &self.frames;
+        if f.total_npages() != f.free_npages() + f.user_npages() + f.table_npages() {
+            return Err(format!(
+                "frames: total != free + user + table ({:?})",
+                self.memstat()
+            ));
+        }
+        if f.committed_npages() > f.free_npages() {
+            return Err("frames: committed exceeds free".into());
+        }
+        self.check_objects()?;
+        self.check_tables()
+    }
+
+    fn check_objects(&self) -> Result<(), String> {
+        // Expected reference counts: region windows plus child live sets.
+        let mut expected: BTreeMap<ObjId, RangeCounts> = BTreeMap::new();
+        let mut map_counts: BTreeMap<ObjId, u32> = BTreeMap::new();
+        for sp in self.spaces.values() {
+            for r in sp.regions.values() {
+                expected.entry(r.obj).or_default().add(
+                    r.obj_off,
+                    r.obj_off + r.npages,
+                    &mut Vec::new(),
+                );
+                *map_counts.entry(r.obj).or_default() += 1;
+            }
+        }
+        let mut own_total = 0;
+        let mut reserved_total = 0;
+        for (id, obj) in self.objects.iter() {
+            if let Some((pid, off)) = obj.parent {
+                let parent = self.objects.get(pid);
+                if !parent.frozen || !parent.children.contains(&id) {
+                    return Err(format!("{id:?}: parent {pid:?} not a snapshot listing it"));
+                }
+                for (s, e) in obj.refs.live_intervals() {
+                    expected
+                        .entry(pid)
+                        .or_default()
+                        .add(s + off, e + off, &mut Vec::new());
+                }
+            }
+            if obj.frozen && obj.children.len() < 2 {
+                return Err(format!(
+                    "{id:?}: snapshot with {} children",
+                    obj.children.len()
+                ));
+            }
+            if !obj.frozen && !obj.children.is_empty() {
+                return Err(format!("{id:?}: live object with children"));
+            }
+            if obj.frozen && obj.map_count != 0 {
+                return Err(format!("{id:?}: snapshot mapped by a region"));
+            }
+            if map_counts.get(&id).copied().unwrap_or(0) != obj.map_count {
+                return Err(format!("{id:?}: map_count {} wrong", obj.map_count));
+            }
+            if matches!(obj.kind, Kind::Phys { .. })
+                && (!obj.pages.is_empty() || obj.parent.is_some())
+            {
+                return Err(format!("{id:?}: physical object with frames or parent"));
+            }
+            let mut own_live = 0;
+            for (s, e) in obj.refs.live_intervals() {
+                own_live += obj.pages.count_range(s, e);
+            }
+            if own_live != obj.pages.len() {
+                return Err(format!("{id:?}: owns frames outside its live range"));
+            }
+            own_total += obj.pages.len();
+            let want_reserved = if obj.reserves() {
+                obj.refs.live_npages() - obj.pages.len()
+            } else {
+                0
+            };
+            if obj.reserved_npages != want_reserved {
+                return Err(format!(
+                    "{id:?}: reserved {} but should be {want_reserved}",
+                    obj.reserved_npages
+                ));
+            }
+            reserved_total += obj.reserved_npages;
+        }
+        for (id, obj) in self.objects.iter() {
+            let want = expected.remove(&id).unwrap_or_default();
+            let got: Vec<_> = obj.refs.intervals().collect();
+            let want: Vec<_> = want.intervals().collect();
+            if got != want {
+                return Err(format!("{id:?}: refs {got:?} expected {want:?}"));
+            }
+            if obj.refs.is_empty() {
+                return Err(format!("{id:?}: unreferenced object alive"));
+            }
+        }
+        if !expected.is_empty() {
+            return Err("a region or child references a dead object".into());
+        }
+        if own_total != self.frames.user_npages() {
+            return Err(format!(
+                "user frames {} but objects own {own_total}",
+                self.frames.user_npages()
+            ));
+        }
+        if reserved_total != self.frames.committed_npages() {
+            return Err(format!(
+                "committed {} but objects reserve {reserved_total}",
+                self.frames.committed_npages()
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_tables(&self) -> Result<(), String> {
+        let mut tables = 0u64;
+        for (&sid, sp) in &self.spaces {
+            tables += 1;
+            tables += self.check_space_tables(sid, sp.root)?;
+        }
+        if tables != self.frames.table_npages() {
+            return Err(format!(
+                "table frames {} but spaces hold {tables}",
+                self.frames.table_npages()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Walks the user half of one space; returns its table count below the PML4.
+    fn check_space_tables(&self, sid: SpaceId, root: PhysAddr) -> Result<u64, String> {
+        let sp = &self.spaces[&sid];
+        let phys = &self.phys;
+        let mut count = 0;
+        for i4 in 0..256u64 {
+            let v4 = i4 * PDPT_SPAN_BYTES;
+            let e4 = phys.read_u64(root + 8 * i4);
+            let used = sp.any_in(v4, v4 + PDPT_SPAN_BYTES);
+            if (e4 & PTE_PRESENT != 0) != used {
+                return Err(format!(
+                    "{sid:?}: PDPT at {v4:#x} present={} used={used}",
+                    e4 & PTE_PRESENT != 0
+                ));
+            }
+            if !used {
+                continue;
+            }
+            count += 1;
+            for i3 in 0..512u64 {
+                let v3 = v4 + i3 * PD_SPAN_BYTES;
+                let e3 = phys.read_u64((e4 & PTE_ADDR_MASK) + 8 * i3);
+                let used = sp.any_in(v3, v3 + PD_SPAN_BYTES);
+                if (e3 & PTE_PRESENT != 0) != used {
+                    return Err(format!("{sid:?}: PD at {v3:#x} present != used"));
+                }
+                if !used {
+                    continue;
+                }
+                count += 1;
+                for i2 in 0..512u64 {
+                    let v2 = v3 + i2 * PT_SPAN_BYTES;
+                    let e2 = phys.read_u64((e3 & PTE_ADDR_MASK) + 8 * i2);
+                    let used = sp.any_in(v2, v2 + PT_SPAN_BYTES);
+                    if (e2 & PTE_PRESENT != 0) != used {
+                        return Err(format!("{sid:?}: PT at {v2:#x} present != used"));
+                    }
+                    if !used {
+                        continue;
+                    }
+                    count += 1;
+                    let pde_writable = e2 & PTE_WRITABLE != 0;
+                    for i1 in 0..512u64 {
+                        let v1 = v2 + i1 * PAGE_SIZE;
+                        let pte = phys.read_u64((e2 & PTE_ADDR_MASK) + 8 * i1);
+                        if pte != 0 {
+                            self.check_leaf(sid, v1, pte, pde_writable)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// A present leaf maps what the region's object reads, with no more rights
+    /// than the region has, writable only onto the object's own frame.
+    fn check_leaf(
+        &self,
+        sid: SpaceId,
+        vaddr: VirtAddr,
+        pte: u64,
+        pde_writable: bool,
+    ) -> Result<(), String> {
+        let sp = &self.spaces[&sid];
+        let Some((start, r)) = sp.find(vaddr) else {
+            return Err(format!("{sid:?}: leaf at {vaddr:#x} outside every region"));
+        };
+        if r.prot & K_NOACCESS != 0 {
+            return Err(format!("{sid:?}: leaf at {vaddr:#x} in a no-access region"));
+        }
+        let idx = r.obj_off + (vaddr - start) / PAGE_SIZE;
+        let found = self.objects.lookup(r.obj, idx);
+        let paddr = pte & PTE_ADDR_MASK;
+        if found.map(|f| f.paddr) != Some(paddr) {
+            return Err(format!(
+                "{sid:?}: leaf at {vaddr:#x} maps {paddr:#x}, object reads {found:?}"
+            ));
+        }
+        let writable = pte & PTE_WRITABLE != 0 && pde_writable;
+        if writable {
+            let own = match self.objects.get(r.obj).kind {
+                Kind::Phys { .. } => true,
+                Kind::Anon => self.objects.get(r.obj).pages.get(idx) == Some(paddr),
+            };
+            if r.prot & K_WRITABLE == 0 || !own {
+                return Err(format!(
+                    "{sid:?}: leaf at {vaddr:#x} writable without right or ownership"
+                ));
+            }
+        }
+        let executable = pte & pagetable::PTE_NO_EXECUTE == 0;
+        if executable && r.prot & K_EXECUTABLE == 0 {
+            return Err(format!(
+                "{sid:?}: leaf at {vaddr:#x} executable without right"
+            ));
+        }
+        if pte & pagetable::PTE_USER == 0 {
+            return Err(format!("{sid:?}: leaf at {vaddr:#x} without user bit"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,907 @@
+//! `Memory`: the operations of ABI §3.1, §4.3, §4.4, §5 and §7 over spaces, objects and page tables.
+//!
+//! Every operation first checks its arguments and counts what it will need
+//! (page tables, promised frames) against the pool, and only then changes
+//! anything; past that point nothing can fail, so a failure changes nothing.
+
+use crate::flush::Flush;
+use crate::frames::FramePool;
+use crate::object::{Kind, ObjId, Objects};
+use crate::pagetable::{self, KERNEL_HALF_FIRST};
+use crate::space::{Region, Space};
+use crate::{Access, FaultOutcome, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
+use abi::layout::{is_page_aligned, is_user_range, USER_BASE, USER_LIMIT};
+use abi::memstat::MemStat;
+use abi::perms::{JINUE_PROT_EXEC, JINUE_PROT_MASK, JINUE_PROT_READ, JINUE_PROT_WRITE};
+use abi::region::{
+    has_at_most_one_inherit_bit, K_ANYWHERE, K_EXECUTABLE, K_INHERITCOPY, K_INHERITSHARE,
+    K_INHERIT_MASK, K_NOACCESS, K_PROT_MASK, K_WRITABLE, RGN_ALLOCATE_OPTIONS,
+};
+use abi::types::{KnRgnDesc, KnRgnStat};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+/// The frame pool, the memory objects and the address spaces.
+pub struct Memory<P: PhysMem> {
+    pub(crate) phys: P,
+    pub(crate) frames: FramePool,
+    pub(crate) objects: Objects,
+    pub(crate) spaces: BTreeMap<SpaceId, Space>,
+    next_space: u64,
+    kernel_half: [u64; 256],
+}
+
+impl<P: PhysMem> core::fmt::Debug for Memory<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Memory")
+            .field("memstat", &self.memstat())
+            .field("spaces", &self.spaces.len())
+            .finish()
+    }
+}
+
+/// `options & K_PROT_MASK` rights for a user access.
+fn allows(prot: u64, access: Access) -> bool {
+    if prot & K_NOACCESS != 0 {
+        return false;
+    }
+    match access {
+        Access::Read => true,
+        Access::Write => prot & K_WRITABLE != 0,
+        Access::Execute => prot & K_EXECUTABLE != 0,
+    }
+}
+
+/// Rounds `size` up to whole pages, `None` on overflow.
+fn round_up_to_page(size: u64) -> Option<u64> {
+    Some(size.checked_add(PAGE_SIZE - 1)? & !(PAGE_SIZE - 1))
+}
+
+/// The user range `[start, start + size)` (size rounded up to pages) of
+/// RGN_FREE / RGN_SET_*: `InvalidArgument` if misaligned or outside user space.
+fn user_range(start: VirtAddr, size: u64) -> Result<(VirtAddr, VirtAddr), MmError> {
+    let len = round_up_to_page(size).ok_or(MmError::InvalidArgument)?;
+    if !is_page_aligned(start) || !is_user_range(start, len) {
+        return Err(MmError::InvalidArgument);
+    }
+    Ok((start, start + len))
+}
+
+/// Region protection bits for an MCLONE `prot` (ABI §3.1 rule 4, §6.3).
+fn prot_to_options(prot: i32) -> u64 {
+    if prot & (JINUE_PROT_READ | JINUE_PROT_WRITE | JINUE_PROT_EXEC) == 0 {
+        return K_NOACCESS;
+    }
+    let mut options = 0;
+    if prot & JINUE_PROT_WRITE != 0 {
+        options |= K_WRITABLE;
+    }
+    if prot & JINUE_PROT_EXEC != 0 {
+        options |= K_EXECUTABLE;
+    }
+    options
+}
+
+/// One source region (or part) of an MCLONE, read before anything changes.
+#[derive(Clone, Copy)]
+struct Piece {
+    dst_start: VirtAddr,
+    src_start: VirtAddr,
+    region: Region,
+}
+
+impl<P: PhysMem> Memory<P> {
+    /// `free_ranges`: page-aligned physical `[start, end)` ranges mm owns.
+    /// `kernel_half`: PML4 entries 256..512 that every address space shares.
+    pub fn new(phys: P, free_ranges: &[(PhysAddr, PhysAddr)], kernel_half: &[u64; 256]) -> Self {
+        Memory {
+            phys,
+            frames: FramePool::new(free_ranges),
+            objects: Objects::default(),
+            spaces: BTreeMap::new(),
+            next_space: 1,
+            kernel_half: *kernel_half,
+        }
+    }
+
+    pub fn phys(&self) -> &P {
+        &self.phys
+    }
+
+    pub fn phys_mut(&mut self) -> &mut P {
+        &mut self.phys
+    }
+
+    /// The counters of MEMSTAT (ABI §7).
+    pub fn memstat(&self) -> MemStat {
+        MemStat {
+            page_size: PAGE_SIZE,
+            total_frames: self.frames.total_npages(),
+            free_frames: self.frames.free_npages(),
+            user_frames: self.frames.user_npages(),
+            table_frames: self.frames.table_npages(),
+            committed_frames: self.frames.committed_npages(),
+        }
+    }
+
+    fn space(&self, id: SpaceId) -> Result<&Space, MmError> {
+        self.spaces.get(&id).ok_or(MmError::InvalidArgument)
+    }
+
+    /// A new, empty address space: a PML4 whose upper half is `kernel_half`.
+    ///
+    /// # Errors
+    /// `NoMemory` if no frame is available for the PML4.
+    pub fn create_space(&mut self) -> Result<SpaceId, MmError> {
+        if self.frames.available_npages() < 1 {
+            return Err(MmError::NoMemory);
+        }
+        let root = self.frames.alloc_table();
+        self.phys.zero_frame(root);
+        for (i, &entry) in self.kernel_half.iter().enumerate() {
+            self.phys
+                .write_u64(root + 8 * (KERNEL_HALF_FIRST + i as u64), entry);
+        }
+        let id = SpaceId(self.next_space);
+        self.next_space += 1;
+        self.spaces.insert(
+            id,
+            Space {
+                root,
+                regions: BTreeMap::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Releases every region, page table and commitment of the space, then
+    /// the space itself. An unknown space is ignored.
+    pub fn destroy_space(&mut self, space: SpaceId) -> Flush {
+        if !self.spaces.contains_key(&space) {
+            return Flush::new();
+        }
+        let flush = self.free_all(space);
+        let sp = self.spaces.remove(&space).expect("space");
+        self.frames.free_table(sp.root);
+        flush
+    }
+
+    /// Physical address of the space's PML4 (for CR3).
+    ///
+    /// # Panics
+    /// If the space does not exist.
+    pub fn root(&self, space: SpaceId) -> PhysAddr {
+        self.spaces[&space].root
+    }
+
+    /// Number of regions of the space (0 for an unknown space).
+    pub fn region_count(&self, space: SpaceId) -> usize {
+        self.spaces.get(&space).map_or(0, |sp| sp.regions.len())
+    }
+
+    /// RGN_ALLOCATE (ABI §4.3): `desc.startAddr/size/options/opaque1/opaque2`
+    /// as the user gave them; returns the start address. Commits the region's
+    /// pages and the page tables its range needs.
+    ///
+    /// # Errors
+    /// `InvalidArgument`, `Overlap`, `NoMemory` as ABI §4.3 says.
+    pub fn allocate(&mut self, space: SpaceId, desc: &KnRgnDesc) -> Result<VirtAddr, MmError> {
+        let options = desc.options;
+        if options & !RGN_ALLOCATE_OPTIONS != 0 || !has_at_most_one_inherit_bit(options) {
+            return Err(MmError::InvalidArgument);
+        }
+        if desc.size == 0 {
+            return Err(MmError::InvalidArgument);
+        }
+        let len = round_up_to_page(desc.size).ok_or(MmError::InvalidArgument)?;
+        let sp = self.space(space)?;
+        let start = if options & K_ANYWHERE != 0 {
+            sp.find_gap(len).ok_or(MmError::NoMemory)?
+        } else {
+            if !is_page_aligned(desc.startAddr) || !is_user_range(desc.startAddr, len) {
+                return Err(MmError::InvalidArgument);
+            }
+            if sp.any_in(desc.startAddr, desc.startAddr + len) {
+                return Err(MmError::Overlap);
+            }
+            desc.startAddr
+        };
+        let end = start + len;
+        let npages = len / PAGE_SIZE;
+        let root = sp.root;
+        let tables = pagetable::tables_needed(&self.phys, root, &[(start, end)]);
+        if npages.checked_add(tables).ok_or(MmError::NoMemory)? > self.frames.available_npages() {
+            return Err(MmError::NoMemory);
+        }
+        let obj = self.objects.new_anon();
+        self.objects.add_ref(&mut self.frames, obj, 0, npages);
+        self.objects.get_mut(obj).map_count = 1;
+        pagetable::ensure_tables(&mut self.phys, &mut self.frames, root, start, end);
+        self.spaces.get_mut(&space).expect("space").regions.insert(
+            start,
+            Region {
+                npages,
+                prot: options & (K_WRITABLE | K_EXECUTABLE),
+                inherit: options & K_INHERIT_MASK,
+                opaque1: desc.opaque1,
+                opaque2: desc.opaque2,
+                obj,
+                obj_off: 0,
+            },
+        );
+        Ok(start)
+    }
+
+    /// Maps `npages` of physical memory at `paddr` (device memory, a boot
+    /// module) as a new region at `vaddr` with `options` (protection and
+    /// inherit bits). The memory is never given to the pool and stays shared
+    /// under every kind of duplication (ABI §4.4 rule 4). Commits only page
+    /// tables. Not part of the system-call ABI: the kernel's own use.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (misaligned, empty, outside user space, bad options),
+    /// `Overlap`, `NoMemory`.
+    pub fn map_physical(
+        &mut self,
+        space: SpaceId,
+        vaddr: VirtAddr,
+        paddr: PhysAddr,
+        npages: u64,
+        options: u64,
+    ) -> Result<(), MmError> {
+        if options & !(K_PROT_MASK | K_INHERIT_MASK) != 0
+            || !has_at_most_one_inherit_bit(options)
+            || npages == 0
+            || !is_page_aligned(vaddr)
+            || !is_page_aligned(paddr)
+        {
+            return Err(MmError::InvalidArgument);
+        }
+        let len = npages
+            .checked_mul(PAGE_SIZE)
+            .ok_or(MmError::InvalidArgument)?;
+        if !is_user_range(vaddr, len) {
+            return Err(MmError::InvalidArgument);
+        }
+        let sp = self.space(space)?;
+        if sp.any_in(vaddr, vaddr + len) {
+            return Err(MmError::Overlap);
+        }
+        let root = sp.root;
+        if pagetable::tables_needed(&self.phys, root, &[(vaddr, vaddr + len)])
+            > self.frames.available_npages()
+        {
+            return Err(MmError::NoMemory);
+        }
+        let obj = self.objects.new_phys(paddr);
+        self.objects.add_ref(&mut self.frames, obj, 0, npages);
+        self.objects.get_mut(obj).map_count = 1;
+        pagetable::ensure_tables(&mut self.phys, &mut self.frames, root, vaddr, vaddr + len);
+        self.spaces.get_mut(&space).expect("space").regions.insert(
+            vaddr,
+            Region {
+                npages,
+                prot: options & K_PROT_MASK,
+                inherit: options & K_INHERIT_MASK,
+                opaque1: 0,
+                opaque2: 0,
+                obj,
+                obj_off: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Splits the region of `space` strictly containing `vaddr`.
+    fn cut(&mut self, space: SpaceId, vaddr: VirtAddr) {
+        let sp = self.spaces.get_mut(&space).expect("space");
+        if let Some(obj) = sp.split_at(vaddr) {
+            self.objects.get_mut(obj).map_count += 1;
+        }
+    }
+
+    /// Removes every region inside `[start, end)` of `space` (cutting at the
+    /// edges), unmaps it, drops its references and frees the tables left
+    /// without a region.
+    fn remove_range(&mut self, space: SpaceId, start: VirtAddr, end: VirtAddr, flush: &mut Flush) {
+        self.cut(space, start);
+        self.cut(space, end);
+        let sp = self.spaces.get_mut(&space).expect("space");
+        let root = sp.root;
+        let starts = sp.starts_in(start, end);
+        let mut removed = Vec::with_capacity(starts.len());
+        for s in starts {
+            let region = sp.regions.remove(&s).expect("region");
+            removed.push((s, region));
+        }
+        for &(s, region) in &removed {
+            let e = s + region.len_bytes();
+            if pagetable::clear_leaves(&mut self.phys, root, s, e) {
+                flush.add(space, s, e);
+            }
+            self.objects.get_mut(region.obj).map_count -= 1;
+            self.objects.drop_ref(
+                &mut self.frames,
+                region.obj,
+                region.obj_off,
+                region.obj_off + region.npages,
+            );
+        }
+        let sp = &self.spaces[&space];
+        for &(s, region) in &removed {
+            pagetable::release_tables(
+                &mut self.phys,
+                &mut self.frames,
+                root,
+                s,
+                s + region.len_bytes(),
+                |a, b| sp.any_in(a, b),
+            );
+        }
+    }
+
+    /// RGN_FREE of `[start, start + size)` (size rounded up): regions are cut
+    /// at the edges, holes are fine.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if `start` is misaligned or the range leaves user space.
+    pub fn free(&mut self, space: SpaceId, start: VirtAddr, size: u64) -> Result<Flush, MmError> {
+        let (start, end) = user_range(start, size)?;
+        self.space(space)?;
+        let mut flush = Flush::new();
+        if start < end {
+            self.remove_range(space, start, end, &mut flush);
+        }
+        Ok(flush)
+    }
+
+    /// RGN_FREE with `K_FREEALL`: every region of the space, and every page
+    /// table below its PML4.
+    pub fn free_all(&mut self, space: SpaceId) -> Flush {
+        let mut flush = Flush::new();
+        let Some(sp) = self.spaces.get_mut(&space) else {
+            return flush;
+        };
+        let root = sp.root;
+        let regions = core::mem::take(&mut sp.regions);
+        pagetable::free_user_tables(&mut self.phys, &mut self.frames, root);
+        for (s, region) in regions {
+            flush.add(space, s, s + region.len_bytes());
+            self.objects.get_mut(region.obj).map_count -= 1;
+            self.objects.drop_ref(
+                &mut self.frames,
+                region.obj,
+                region.obj_off,
+                region.obj_off + region.npages,
+            );
+        }
+        flush
+    }
+
+    /// RGN_SET_PROTECT: `options` = protection bits only (`K_WRITABLE`,
+    /// `K_EXECUTABLE`, `K_NOACCESS`), applied to every region in the range.
+    /// Changed regions are unmapped (faults map them again with the new
+    /// rights), so lowering takes effect once the flush is done.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for another bit or a bad range.
+    pub fn set_protect(
+        &mut self,
+        space: SpaceId,
+        start: VirtAddr,
+        size: u64,
+        options: u64,
+    ) -> Result<Flush, MmError> {
+        if options & !K_PROT_MASK != 0 {
+            return Err(MmError::InvalidArgument);
+        }
+        let (start, end) = user_range(start, size)?;
+        self.space(space)?;
+        let mut flush = Flush::new();
+        if start == end {
+            return Ok(flush);
+        }
+        self.cut(space, start);
+        self.cut(space, end);
+        let sp = self.spaces.get_mut(&space).expect("space");
+        let root = sp.root;
+        for s in sp.starts_in(start, end) {
+            let region = sp.regions.get_mut(&s).expect("region");
+            if region.prot != options {
+                region.prot = options;
+                let e = s + region.len_bytes();
+                if pagetable::clear_leaves(&mut self.phys, root, s, e) {
+                    flush.add(space, s, e);
+                }
+            }
+        }
+        Ok(flush)
+    }
+
+    /// RGN_SET_INHERIT: `options` = at most one inherit bit, applied to every
+    /// region in the range.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for another bit, both bits, or a bad range.
+    pub fn set_inherit(
+        &mut self,
+        space: SpaceId,
+        start: VirtAddr,
+        size: u64,
+        options: u64,
+    ) -> Result<(), MmError> {
+        if options & !K_INHERIT_MASK != 0 || !has_at_most_one_inherit_bit(options) {
+            return Err(MmError::InvalidArgument);
+        }
+        let (start, end) = user_range(start, size)?;
+        self.space(space)?;
+        if start == end {
+            return Ok(());
+        }
+        self.cut(space, start);
+        self.cut(space, end);
+        let sp = self.spaces.get_mut(&space).expect("space");
+        for s in sp.starts_in(start, end) {
+            sp.regions.get_mut(&s).expect("region").inherit = options;
+        }
+        Ok(())
+    }
+
+    /// RGN_STAT: every region (or part of one) inside `[start, start + size)`
+    /// (widened to whole pages), in address order. `options` = protection and
+    /// inherit bits; `resident` = pages of that part backed by a frame.
+    pub fn stat(&self, space: SpaceId, start: VirtAddr, size: u64) -> Vec<KnRgnStat> {
+        let Some(sp) = self.spaces.get(&space) else {
+            return Vec::new();
+        };
+        let lo = start & !(PAGE_SIZE - 1);
+        let hi = round_up_to_page(start.saturating_add(size)).unwrap_or(!(PAGE_SIZE - 1));
+        let first = sp.find(lo).map_or(lo, |(s, _)| s);
+        sp.regions
+            .range(first..hi)
+            .filter_map(|(&s, region)| {
+                let e = s + region.len_bytes();
+                let a = s.max(lo);
+                let b = e.min(hi);
+                (a < b).then(|| {
+                    let off = region.obj_off + (a - s) / PAGE_SIZE;
+                    let npages = (b - a) / PAGE_SIZE;
+                    KnRgnStat {
+                        startAddr: a,
+                        size: b - a,
+                        options: region.prot | region.inherit,
+                        opaque1: region.opaque1,
+                        opaque2: region.opaque2,
+                        resident: self.objects.resident_npages(region.obj, off, off + npages),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// MCLONE (ABI §3.1), after the kernel's argument checks 1–8: the
+    /// destination range then references the same memory objects as the
+    /// source range (holes stay holes), with the source regions' boundaries,
+    /// inherit bits and opaque values and protection `prot`. Commits only the
+    /// destination's page tables. Present source mappings are copied a leaf
+    /// table at a time.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (misaligned, outside user space, bad `prot`, unknown
+    /// space), `NoMemory` (page tables).
+    pub fn clone_range(
+        &mut self,
+        src: SpaceId,
+        dst: SpaceId,
+        src_addr: VirtAddr,
+        dst_addr: VirtAddr,
+        len: u64,
+        prot: i32,
+    ) -> Result<Flush, MmError> {
+        if prot & !JINUE_PROT_MASK != 0
+            || !is_page_aligned(src_addr)
+            || !is_page_aligned(dst_addr)
+            || !is_page_aligned(len)
+        {
+            return Err(MmError::InvalidArgument);
+        }
+        if len != 0 && (!is_user_range(src_addr, len) || !is_user_range(dst_addr, len)) {
+            return Err(MmError::InvalidArgument);
+        }
+        let src_space = self.space(src)?;
+        let dst_root = self.space(dst)?.root;
+        let mut flush = Flush::new();
+        if len == 0 {
+            return Ok(flush);
+        }
+        let src_root = src_space.root;
+        let src_end = src_addr + len;
+        let new_prot = prot_to_options(prot);
+        // Read the whole source first (ABI §3.1 rule 7).
+        let first = src_space.find(src_addr).map_or(src_addr, |(s, _)| s);
+        let pieces: Vec<Piece> = src_space
+            .regions
+            .range(first..src_end)
+            .filter_map(|(&s, region)| {
+                let a = s.max(src_addr);
+                let b = (s + region.len_bytes()).min(src_end);
+                (a < b).then(|| {
+                    let mut r = *region;
+                    r.obj_off += (a - s) / PAGE_SIZE;
+                    r.npages = (b - a) / PAGE_SIZE;
+                    r.prot = new_prot;
+                    Piece {
+                        dst_start: dst_addr + (a - src_addr),
+                        src_start: a,
+                        region: r,
+                    }
+                })
+            })
+            .collect();
+        let dst_ranges: Vec<(VirtAddr, VirtAddr)> = pieces
+            .iter()
+            .map(|p| (p.dst_start, p.dst_start + p.region.len_bytes()))
+            .collect();
+        if pagetable::tables_needed(&self.phys, dst_root, &dst_ranges)
+            > self.frames.available_npages()
+        {
+            return Err(MmError::NoMemory);
+        }
+        // Nothing fails from here on. Reference the source memory before the
+        // destination's old memory is released: they may be the same.
+        for p in &pieces {
+            let r = &p.region;
+            self.objects.get_mut(r.obj).map_count += 1;
+            self.objects
+                .add_ref(&mut self.frames, r.obj, r.obj_off, r.obj_off + r.npages);
+        }
+        self.remove_range(dst, dst_addr, dst_addr + len, &mut flush);
+        for &(a, b) in &dst_ranges {
+            pagetable::ensure_tables(&mut self.phys, &mut self.frames, dst_root, a, b);
+        }
+        let overlapping = src == dst && src_addr < dst_addr + len && dst_addr < src_end;
+        let dst_space = self.spaces.get_mut(&dst).expect("space");
+        for p in &pieces {
+            dst_space.regions.insert(p.dst_start, p.region);
+        }
+        // Mappings are a cache of the objects: copy them where the source
+        // mappings are intact (an overlapping clone just faults them back).
+        if !overlapping && new_prot & K_NOACCESS == 0 {
+            for p in &pieces {
+                pagetable::copy_leaves(
+                    &mut self.phys,
+                    src_root,
+                    p.src_start,
+                    dst_root,
+                    p.dst_start,
+                    p.region.npages,
+                    new_prot & K_WRITABLE != 0,
+                    new_prot & K_EXECUTABLE != 0,
+                );
+            }
+        }
+        Ok(flush)
+    }
+
+    /// RGN_DUP (ABI §4.4) after the kernel's capability and flag checks:
+    /// every source region (by `flags` or its own inherit bit) is created in
+    /// the empty target, shared or as a private copy-on-write snapshot.
+    /// Commits the target's page tables and, per private copy, a frame for
+    /// every page of the copy and for every frame the source object had
+    /// (both sides may later write every page).
+    ///
+    /// # Errors
+    /// `InvalidArgument` (bad flags, unknown space), `Overlap` (the target has
+    /// a region), `NoMemory`. On failure the target stays empty.
+    pub fn dup(&mut self, target: SpaceId, source: SpaceId, flags: u64) -> Result<Flush, MmError> {
+        if flags != 0 && flags != K_INHERITCOPY && flags != K_INHERITSHARE {
+            return Err(MmError::InvalidArgument);
+        }
+        let src_space = self.space(source)?;
+        let tgt_space = self.space(target)?;
+        if !tgt_space.regions.is_empty() {
+            return Err(MmError::Overlap);
+        }
+        let tgt_root = tgt_space.root;
+        let mut flush = Flush::new();
+        if source == target {
+            return Ok(flush);
+        }
+        let plan: Vec<(VirtAddr, Region, bool)> = src_space
+            .regions
+            .iter()
+            .filter_map(|(&s, r)| {
+                let mode = if flags != 0 { flags } else { r.inherit };
+                (mode != 0).then_some((s, *r, mode == K_INHERITCOPY))
+            })
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut promised_npages: u64 = 0;
+        for (_, r, copy) in &plan {
+            if *copy {
+                promised_npages += self.objects.copy_cost_npages(r.obj, r.npages, &mut seen);
+            }
+        }
+        let ranges: Vec<(VirtAddr, VirtAddr)> = plan
+            .iter()
+            .map(|(s, r, _)| (*s, *s + r.len_bytes()))
+            .collect();
+        let tables = pagetable::tables_needed(&self.phys, tgt_root, &ranges);
+        if promised_npages
+            .checked_add(tables)
+            .ok_or(MmError::NoMemory)?
+            > self.frames.available_npages()
+        {
+            return Err(MmError::NoMemory);
+        }
+        // Nothing fails from here on.
+        let mut snapshotted = BTreeSet::new();
+        let mut new_regions = Vec::with_capacity(plan.len());
+        for (s, r, copy) in plan {
+            let mut region = r;
+            if copy {
+                let (obj, snap) =
+                    self.objects
+                        .private_copy(&mut self.frames, r.obj, r.obj_off, r.npages);
+                if snap {
+                    snapshotted.insert(r.obj);
+                }
+                region.obj = obj;
+                region.obj_off = if obj == r.obj { r.obj_off } else { 0 };
+            } else {
+                self.objects
+                    .add_ref(&mut self.frames, r.obj, r.obj_off, r.obj_off + r.npages);
+            }
+            self.objects.get_mut(region.obj).map_count += 1;
+            new_regions.push((s, region));
+        }
+        for &(a, b) in &ranges {
+            pagetable::ensure_tables(&mut self.phys, &mut self.frames, tgt_root, a, b);
+        }
+        self.spaces
+            .get_mut(&target)
+            .expect("space")
+            .regions
+            .extend(new_regions);
+        // The snapshotted objects' frames now belong to frozen snapshots:
+        // no mapping of those objects, anywhere, may write them any more.
+        if !snapshotted.is_empty() {
+            for (&sid, sp) in &self.spaces {
+                for (&s, r) in &sp.regions {
+                    if snapshotted.contains(&r.obj) {
+                        let e = s + r.len_bytes();
+                        pagetable::write_protect(&mut self.phys, sp.root, s, e);
+                        flush.add(sid, s, e);
+                    }
+                }
+            }
+        }
+        Ok(flush)
+    }
+
+    /// A user-mode page fault at `addr`.
+    pub fn resolve_fault(
+        &mut self,
+        space: SpaceId,
+        addr: VirtAddr,
+        access: Access,
+    ) -> FaultOutcome {
+        let vaddr = addr & !(PAGE_SIZE - 1);
+        let Some(sp) = self.spaces.get(&space) else {
+            return FaultOutcome::Violation;
+        };
+        let Some((start, region)) = sp.find(vaddr) else {
+            return FaultOutcome::Violation;
+        };
+        if !allows(region.prot, access) {
+            return FaultOutcome::Violation;
+        }
+        let region = *region;
+        let root = sp.root;
+        let mut flush = Flush::new();
+        self.fault_in(space, root, vaddr, start, &region, access, &mut flush);
+        FaultOutcome::Resolved(flush)
+    }
+
+    /// Maps page `vaddr` of `region` (starting at `start`) for `access`,
+    /// which the region allows; returns the frame now mapped. Never fails:
+    /// every frame it may take was promised.
+    #[allow(clippy::too_many_arguments)]
+    fn fault_in(
+        &mut self,
+        space: SpaceId,
+        root: PhysAddr,
+        vaddr: VirtAddr,
+        start: VirtAddr,
+        region: &Region,
+        access: Access,
+        flush: &mut Flush,
+    ) -> PhysAddr {
+        let idx = region.obj_off + (vaddr - start) / PAGE_SIZE;
+        let writable = region.prot & K_WRITABLE != 0;
+        let executable = region.prot & K_EXECUTABLE != 0;
+        let obj_id = region.obj;
+        let obj = self.objects.get(obj_id);
+        let (paddr, map_writable, changed) = match obj.kind {
+            Kind::Phys { base_paddr } => (base_paddr + idx * PAGE_SIZE, writable, false),
+            Kind::Anon => match obj.pages.get(idx) {
+                Some(paddr) => (paddr, writable, false),
+                None => match (self.objects.lookup(obj_id, idx), access) {
+                    (Some(found), Access::Read | Access::Execute) => (found.paddr, false, false),
+                    (Some(found), Access::Write) => {
+                        let direct_parent = obj.parent.map(|(p, _)| p) == Some(found.owner);
+                        let paddr = if direct_parent
+                            && self.objects.sole_viewer(found.owner, obj_id, found.idx)
+                        {
+                            self.objects.take_page(
+                                &mut self.frames,
+                                found.owner,
+                                found.idx,
+                                obj_id,
+                                idx,
+                            )
+                        } else {
+                            let new = self.frames.alloc_user_reserved();
+                            self.phys.copy_frame(new, found.paddr);
+                            let obj = self.objects.get_mut(obj_id);
+                            obj.pages.insert(idx, new);
+                            obj.reserved_npages -= 1;
+                            new
+                        };
+                        (paddr, true, true)
+                    }
+                    (None, _) => {
+                        let new = self.frames.alloc_user_reserved();
+                        self.phys.zero_frame(new);
+                        let obj = self.objects.get_mut(obj_id);
+                        obj.pages.insert(idx, new);
+                        obj.reserved_npages -= 1;
+                        (new, writable, true)
+                    }
+                },
+            },
+        };
+        if changed {
+            self.unmap_other_mappers(obj_id, idx, space, vaddr, flush);
+        }
+        pagetable::set_leaf(
+            &mut self.phys,
+            root,
+            vaddr,
+            pagetable::leaf_entry(paddr, map_writable, executable),
+        );
+        flush.add(space, vaddr, vaddr + PAGE_SIZE);
+        paddr
+    }
+
+    /// Page `idx` of `obj` got a new frame: clears every other mapping of it
+    /// (they may map the ancestor frame it replaced).
+    fn unmap_other_mappers(
+        &mut self,
+        obj: ObjId,
+        idx: u64,
+        space: SpaceId,
+        vaddr: VirtAddr,
+        flush: &mut Flush,
+    ) {
+        if self.objects.get(obj).map_count <= 1 {
+            return;
+        }
+        for (&sid, sp) in &self.spaces {
+            for (&s, r) in &sp.regions {
+                if r.obj != obj || idx < r.obj_off || idx >= r.obj_off + r.npages {
+                    continue;
+                }
+                let v = s + (idx - r.obj_off) * PAGE_SIZE;
+                if (sid, v) == (space, vaddr) {
+                    continue;
+                }
+                if let Some((_, pde)) = pagetable::find_pde(&self.phys, sp.root, v) {
+                    let slot = pagetable::pte_paddr(pde & pagetable::PTE_ADDR_MASK, v);
+                    if self.phys.read_u64(slot) != 0 {
+                        self.phys.write_u64(slot, 0);
+                        flush.add(sid, v, v + PAGE_SIZE);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks that every page of `[addr, addr + len_bytes)` allows `access`.
+    fn check_user_access(
+        &self,
+        space: SpaceId,
+        addr: VirtAddr,
+        len_bytes: usize,
+        access: Access,
+    ) -> Result<(), MmError> {
+        let len = len_bytes as u64;
+        if !is_user_range(addr, len) {
+            return Err(MmError::BadAddress);
+        }
+        let sp = self.spaces.get(&space).ok_or(MmError::BadAddress)?;
+        let end = addr + len;
+        let mut vaddr = addr & !(PAGE_SIZE - 1);
+        while vaddr < end {
+            let (s, r) = sp.find(vaddr).ok_or(MmError::BadAddress)?;
+            if !allows(r.prot, access) {
+                return Err(MmError::BadAddress);
+            }
+            vaddr = s + r.len_bytes();
+        }
+        Ok(())
+    }
+
+    /// Calls `f(paddr, buffer_offset, chunk_len)` for each page-bounded chunk
+    /// of `[addr, addr + len_bytes)`, faulting each page in for `access`.
+    fn user_copy(
+        &mut self,
+        space: SpaceId,
+        addr: VirtAddr,
+        len_bytes: usize,
+        access: Access,
+        mut f: impl FnMut(&mut P, PhysAddr, usize, usize),
+    ) -> Result<Flush, MmError> {
+        let mut flush = Flush::new();
+        if len_bytes == 0 {
+            return Ok(flush);
+        }
+        self.check_user_access(space, addr, len_bytes, access)?;
+        let root = self.spaces[&space].root;
+        let mut done = 0usize;
+        while done < len_bytes {
+            let vaddr = addr + done as u64;
+            let page = vaddr & !(PAGE_SIZE - 1);
+            let in_page = (vaddr - page) as usize;
+            let chunk = (PAGE_SIZE as usize - in_page).min(len_bytes - done);
+            let (start, region) = self.spaces[&space].find(page).expect("checked region");
+            let region = *region;
+            let paddr = self.fault_in(space, root, page, start, &region, access, &mut flush);
+            f(&mut self.phys, paddr + in_page as u64, done, chunk);
+            done += chunk;
+        }
+        Ok(flush)
+    }
+
+    /// Reads user memory as a user read would (demand-zero and copy-on-write
+    /// resolved, protection enforced).
+    ///
+    /// # Errors
+    /// `BadAddress` if some byte is outside user space, without region, or
+    /// not readable; then nothing changed.
+    pub fn read_user(
+        &mut self,
+        space: SpaceId,
+        addr: VirtAddr,
+        out: &mut [u8],
+    ) -> Result<Flush, MmError> {
+        let len = out.len();
+        self.user_copy(space, addr, len, Access::Read, |phys, paddr, off, n| {
+            phys.read_bytes(paddr, &mut out[off..off + n]);
+        })
+    }
+
+    /// Writes user memory as a user write would.
+    ///
+    /// # Errors
+    /// `BadAddress` if some byte is outside user space, without region, or
+    /// not writable; then nothing changed.
+    pub fn write_user(
+        &mut self,
+        space: SpaceId,
+        addr: VirtAddr,
+        data: &[u8],
+    ) -> Result<Flush, MmError> {
+        self.user_copy(
+            space,
+            addr,
+            data.len(),
+            Access::Write,
+            |phys, paddr, off, n| {
+                phys.write_bytes(paddr, &data[off..off + n]);
+            },
+        )
+    }
+}
+
+const _: () = assert!(USER_BASE < USER_LIMIT);

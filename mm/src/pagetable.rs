@@ -1,0 +1,393 @@
+//! The x86_64 4-level page-table format (Intel SDM vol. 3A §4.5) written against `PhysMem`.
+//!
+//! Leaf entries are 4 KiB PTEs. Intermediate entries are always present,
+//! writable and user (the leaf decides), except for one deliberate use of the
+//! PDE's R/W bit: a *lazily write-protected* leaf table has R/W clear in its
+//! PDE (SDM §4.6: write access needs R/W set at every level), which
+//! write-protects its 512 pages with one store; the first write fault in that
+//! 2 MiB span pushes the protection down into the PTEs and sets R/W again.
+
+use crate::frames::FramePool;
+use crate::{PhysAddr, PhysMem, VirtAddr, PAGE_SIZE};
+
+pub(crate) const PTE_PRESENT: u64 = 1 << 0;
+pub(crate) const PTE_WRITABLE: u64 = 1 << 1;
+pub(crate) const PTE_USER: u64 = 1 << 2;
+/// Page size bit of a PDE/PDPTE (a 2 MiB / 1 GiB leaf; SDM §4.5.4).
+pub(crate) const PTE_HUGE: u64 = 1 << 7;
+pub(crate) const PTE_NO_EXECUTE: u64 = 1 << 63;
+/// Physical-address bits 12..51 of an entry.
+pub(crate) const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// Flags of every intermediate entry mm writes.
+const TABLE_ENTRY_FLAGS: u64 = PTE_PRESENT | PTE_WRITABLE | PTE_USER;
+
+pub(crate) const ENTRIES_PER_TABLE: u64 = 512;
+/// Bytes mapped by one leaf table (one PDE).
+pub(crate) const PT_SPAN_BYTES: u64 = 1 << 21;
+/// Bytes mapped by one page directory (one PDPTE).
+pub(crate) const PD_SPAN_BYTES: u64 = 1 << 30;
+/// Bytes mapped by one PDPT (one PML4E).
+pub(crate) const PDPT_SPAN_BYTES: u64 = 1 << 39;
+/// First PML4 index of the kernel half.
+pub(crate) const KERNEL_HALF_FIRST: u64 = 256;
+
+const SHIFT_PML4: u32 = 39;
+const SHIFT_PDPT: u32 = 30;
+const SHIFT_PD: u32 = 21;
+const SHIFT_PT: u32 = 12;
+
+fn entry_paddr(table: PhysAddr, vaddr: VirtAddr, shift: u32) -> PhysAddr {
+    table + 8 * ((vaddr >> shift) & (ENTRIES_PER_TABLE - 1))
+}
+
+/// A leaf PTE mapping `paddr` for user mode.
+pub(crate) fn leaf_entry(paddr: PhysAddr, writable: bool, executable: bool) -> u64 {
+    let mut entry = paddr | PTE_PRESENT | PTE_USER;
+    if writable {
+        entry |= PTE_WRITABLE;
+    }
+    if !executable {
+        entry |= PTE_NO_EXECUTE;
+    }
+    entry
+}
+
+/// The table an intermediate entry points to, if present.
+fn next_table<P: PhysMem>(
+    phys: &P,
+    table: PhysAddr,
+    vaddr: VirtAddr,
+    shift: u32,
+) -> Option<PhysAddr> {
+    let entry = phys.read_u64(entry_paddr(table, vaddr, shift));
+    (entry & PTE_PRESENT != 0 && entry & PTE_HUGE == 0).then_some(entry & PTE_ADDR_MASK)
+}
+
+/// The page directory covering `vaddr`, if present.
+pub(crate) fn find_pd<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -> Option<PhysAddr> {
+    let pdpt = next_table(phys, root, vaddr, SHIFT_PML4)?;
+    next_table(phys, pdpt, vaddr, SHIFT_PDPT)
+}
+
+/// The PDE's address and value for the leaf table covering `vaddr`, if present.
+pub(crate) fn find_pde<P: PhysMem>(
+    phys: &P,
+    root: PhysAddr,
+    vaddr: VirtAddr,
+) -> Option<(PhysAddr, u64)> {
+    let pd = find_pd(phys, root, vaddr)?;
+    let pde_paddr = entry_paddr(pd, vaddr, SHIFT_PD);
+    let pde = phys.read_u64(pde_paddr);
+    (pde & PTE_PRESENT != 0 && pde & PTE_HUGE == 0).then_some((pde_paddr, pde))
+}
+
+/// Address of the PTE for `vaddr` in leaf table `pt`.
+pub(crate) fn pte_paddr(pt: PhysAddr, vaddr: VirtAddr) -> PhysAddr {
+    entry_paddr(pt, vaddr, SHIFT_PT)
+}
+
+/// The leaf entry for `vaddr` (0 if none) and whether the PDE grants writes.
+#[cfg(test)]
+pub(crate) fn read_leaf<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -> (u64, bool) {
+    match find_pde(phys, root, vaddr) {
+        Some((_, pde)) => (
+            phys.read_u64(pte_paddr(pde & PTE_ADDR_MASK, vaddr)),
+            pde & PTE_WRITABLE != 0,
+        ),
+        None => (0, false),
+    }
+}
+
+/// Spans of `span_bytes` (aligned) that intersect the sorted, disjoint
+/// `ranges`, each reported once, in order.
+fn for_each_span(ranges: &[(VirtAddr, VirtAddr)], span_bytes: u64, mut f: impl FnMut(VirtAddr)) {
+    let mut last: Option<VirtAddr> = None;
+    for &(start, end) in ranges {
+        let mut span = start & !(span_bytes - 1);
+        while span < end {
+            if last != Some(span) {
+                f(span);
+                last = Some(span);
+            }
+            span += span_bytes;
+        }
+    }
+}
+
+/// How many tables (PDPTs, PDs, leaf tables) mapping the sorted, disjoint
+/// user `ranges` would need that do not exist yet.
+pub(crate) fn tables_needed<P: PhysMem>(
+    phys: &P,
+    root: PhysAddr,
+    ranges: &[(VirtAddr, VirtAddr)],
+) -> u64 {
+    let mut npages = 0;
+    for_each_span(ranges, PDPT_SPAN_BYTES, |v| {
+        if next_table(phys, root, v, SHIFT_PML4).is_none() {
+            npages += 1;
+        }
+    });
+    for_each_span(ranges, PD_SPAN_BYTES, |v| {
+        if find_pd(phys, root, v).is_none() {
+            npages += 1;
+        }
+    });
+    for_each_span(ranges, PT_SPAN_BYTES, |v| {
+        if find_pde(phys, root, v).is_none() {
+            npages += 1;
+        }
+    });
+    npages
+}
+
+/// The table an intermediate entry points to, allocated (zeroed) if absent.
+fn ensure_next<P: PhysMem>(
+    phys: &mut P,
+    frames: &mut FramePool,
+    table: PhysAddr,
+    vaddr: VirtAddr,
+    shift: u32,
+) -> PhysAddr {
+    let slot = entry_paddr(table, vaddr, shift);
+    let entry = phys.read_u64(slot);
+    if entry & PTE_PRESENT != 0 {
+        return entry & PTE_ADDR_MASK;
+    }
+    let new = frames.alloc_table();
+    phys.zero_frame(new);
+    phys.write_u64(slot, new | TABLE_ENTRY_FLAGS);
+    new
+}
+
+/// Creates every missing table for `[start, end)`; the caller has counted
+/// them with [`tables_needed`] and checked the pool.
+pub(crate) fn ensure_tables<P: PhysMem>(
+    phys: &mut P,
+    frames: &mut FramePool,
+    root: PhysAddr,
+    start: VirtAddr,
+    end: VirtAddr,
+) {
+    let mut span = start & !(PT_SPAN_BYTES - 1);
+    let mut pd: Option<(VirtAddr, PhysAddr)> = None;
+    while span < end {
+        let pd_span = span & !(PD_SPAN_BYTES - 1);
+        let pd_paddr = match pd {
+            Some((s, p)) if s == pd_span => p,
+            _ => {
+                let pdpt = ensure_next(phys, frames, root, span, SHIFT_PML4);
+                let p = ensure_next(phys, frames, pdpt, span, SHIFT_PDPT);
+                pd = Some((pd_span, p));
+                p
+            }
+        };
+        ensure_next(phys, frames, pd_paddr, span, SHIFT_PD);
+        span += PT_SPAN_BYTES;
+    }
+}
+
+/// Frees the tables of the spans in `[start, end)` for which `in_use(span_start,
+/// span_end)` is false (leaf tables first, then directories, then PDPTs).
+/// Their entries must already be clear.
+pub(crate) fn release_tables<P: PhysMem>(
+    phys: &mut P,
+    frames: &mut FramePool,
+    root: PhysAddr,
+    start: VirtAddr,
+    end: VirtAddr,
+    in_use: impl Fn(VirtAddr, VirtAddr) -> bool,
+) {
+    let ranges = [(start, end)];
+    for (span_bytes, shift) in [
+        (PT_SPAN_BYTES, SHIFT_PD),
+        (PD_SPAN_BYTES, SHIFT_PDPT),
+        (PDPT_SPAN_BYTES, SHIFT_PML4),
+    ] {
+        for_each_span(&ranges, span_bytes, |span| {
+            if in_use(span, span + span_bytes) {
+                return;
+            }
+            let parent = match shift {
+                SHIFT_PD => find_pd(phys, root, span),
+                SHIFT_PDPT => next_table(phys, root, span, SHIFT_PML4),
+                _ => Some(root),
+            };
+            let Some(parent) = parent else { return };
+            let slot = entry_paddr(parent, span, shift);
+            let entry = phys.read_u64(slot);
+            if entry & PTE_PRESENT != 0 {
+                debug_assert!(table_is_empty(phys, entry & PTE_ADDR_MASK));
+                phys.write_u64(slot, 0);
+                frames.free_table(entry & PTE_ADDR_MASK);
+            }
+        });
+    }
+}
+
+fn table_is_empty<P: PhysMem>(phys: &P, table: PhysAddr) -> bool {
+    (0..ENTRIES_PER_TABLE).all(|i| phys.read_u64(table + 8 * i) == 0)
+}
+
+/// Frees every table of the user half (entries 0..256 of the PML4), without
+/// looking at leaf entries, and clears those PML4 entries.
+pub(crate) fn free_user_tables<P: PhysMem>(phys: &mut P, frames: &mut FramePool, root: PhysAddr) {
+    for i4 in 0..KERNEL_HALF_FIRST {
+        let e4 = phys.read_u64(root + 8 * i4);
+        if e4 & PTE_PRESENT == 0 {
+            continue;
+        }
+        let pdpt = e4 & PTE_ADDR_MASK;
+        for i3 in 0..ENTRIES_PER_TABLE {
+            let e3 = phys.read_u64(pdpt + 8 * i3);
+            if e3 & PTE_PRESENT == 0 {
+                continue;
+            }
+            let pd = e3 & PTE_ADDR_MASK;
+            for i2 in 0..ENTRIES_PER_TABLE {
+                let e2 = phys.read_u64(pd + 8 * i2);
+                if e2 & PTE_PRESENT != 0 {
+                    frames.free_table(e2 & PTE_ADDR_MASK);
+                }
+            }
+            frames.free_table(pd);
+        }
+        frames.free_table(pdpt);
+        phys.write_u64(root + 8 * i4, 0);
+    }
+}
+
+/// Calls `f(vaddr, pte_paddr)` for every page of `[start, end)` that has a
+/// leaf table, a leaf table at a time; `f` also gets the PDE (address, value).
+fn for_each_leaf_slot<P: PhysMem>(
+    phys: &mut P,
+    root: PhysAddr,
+    start: VirtAddr,
+    end: VirtAddr,
+    mut f: impl FnMut(&mut P, VirtAddr, VirtAddr, PhysAddr, (PhysAddr, u64)),
+) {
+    let mut vaddr = start;
+    while vaddr < end {
+        let span_end = ((vaddr & !(PT_SPAN_BYTES - 1)) + PT_SPAN_BYTES).min(end);
+        if let Some((pde_paddr, pde)) = find_pde(phys, root, vaddr) {
+            f(phys, vaddr, span_end, pde & PTE_ADDR_MASK, (pde_paddr, pde));
+        }
+        vaddr = span_end;
+    }
+}
+
+/// Clears every leaf entry in `[start, end)`; returns whether any was present.
+pub(crate) fn clear_leaves<P: PhysMem>(
+    phys: &mut P,
+    root: PhysAddr,
+    start: VirtAddr,
+    end: VirtAddr,
+) -> bool {
+    let mut any = false;
+    for_each_leaf_slot(phys, root, start, end, |phys, lo, hi, pt, _| {
+        let mut v = lo;
+        while v < hi {
+            let slot = pte_paddr(pt, v);
+            if phys.read_u64(slot) != 0 {
+                phys.write_u64(slot, 0);
+                any = true;
+            }
+            v += PAGE_SIZE;
+        }
+    });
+    any
+}
+
+/// Write-protects every leaf entry of `[start, end)`: whole leaf tables
+/// lazily through their PDE, partial ones entry by entry.
+pub(crate) fn write_protect<P: PhysMem>(
+    phys: &mut P,
+    root: PhysAddr,
+    start: VirtAddr,
+    end: VirtAddr,
+) {
+    for_each_leaf_slot(
+        phys,
+        root,
+        start,
+        end,
+        |phys, lo, hi, pt, (pde_paddr, pde)| {
+            if hi - lo == PT_SPAN_BYTES {
+                if pde & PTE_WRITABLE != 0 {
+                    phys.write_u64(pde_paddr, pde & !PTE_WRITABLE);
+                }
+                return;
+            }
+            let mut v = lo;
+            while v < hi {
+                let slot = pte_paddr(pt, v);
+                let entry = phys.read_u64(slot);
+                if entry & PTE_WRITABLE != 0 {
+                    phys.write_u64(slot, entry & !PTE_WRITABLE);
+                }
+                v += PAGE_SIZE;
+            }
+        },
+    );
+}
+
+/// Writes the leaf entry of `vaddr` (its leaf table exists). A writable entry
+/// in a lazily write-protected table first pushes the protection down into
+/// the other entries, then sets R/W in the PDE again.
+pub(crate) fn set_leaf<P: PhysMem>(phys: &mut P, root: PhysAddr, vaddr: VirtAddr, entry: u64) {
+    let (pde_paddr, pde) = find_pde(phys, root, vaddr).expect("leaf table of a region");
+    let pt = pde & PTE_ADDR_MASK;
+    if entry & PTE_WRITABLE != 0 && pde & PTE_WRITABLE == 0 {
+        for i in 0..ENTRIES_PER_TABLE {
+            let slot = pt + 8 * i;
+            let e = phys.read_u64(slot);
+            if e & PTE_WRITABLE != 0 {
+                phys.write_u64(slot, e & !PTE_WRITABLE);
+            }
+        }
+        phys.write_u64(pde_paddr, pde | PTE_WRITABLE);
+    }
+    phys.write_u64(pte_paddr(pt, vaddr), entry);
+}
+
+/// Copies the present leaf entries of `npages` pages from `src_start` in
+/// `src_root` to `dst_start` in `dst_root` (whose leaf tables exist), with
+/// the destination's rights: writable only where the source entry was
+/// effectively writable and `writable` is set; executable iff `executable`.
+/// Works a run of leaf entries at a time.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn copy_leaves<P: PhysMem>(
+    phys: &mut P,
+    src_root: PhysAddr,
+    src_start: VirtAddr,
+    dst_root: PhysAddr,
+    dst_start: VirtAddr,
+    npages: u64,
+    writable: bool,
+    executable: bool,
+) {
+    let keep = if writable { PTE_WRITABLE } else { 0 };
+    let nx = if executable { 0 } else { PTE_NO_EXECUTE };
+    let mut done = 0;
+    while done < npages {
+        let src = src_start + done * PAGE_SIZE;
+        let dst = dst_start + done * PAGE_SIZE;
+        let src_left = (PT_SPAN_BYTES - (src & (PT_SPAN_BYTES - 1))) / PAGE_SIZE;
+        let dst_left = (PT_SPAN_BYTES - (dst & (PT_SPAN_BYTES - 1))) / PAGE_SIZE;
+        let run = src_left.min(dst_left).min(npages - done);
+        if let Some((_, src_pde)) = find_pde(phys, src_root, src) {
+            let (_, dst_pde) = find_pde(phys, dst_root, dst).expect("destination leaf table");
+            let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
+            let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
+            let dst_slot = pte_paddr(dst_pde & PTE_ADDR_MASK, dst);
+            for i in 0..run {
+                let entry = phys.read_u64(src_slot + 8 * i);
+                if entry & PTE_PRESENT != 0 {
+                    let new =
+                        (entry & PTE_ADDR_MASK) | PTE_PRESENT | PTE_USER | (entry & keep_run) | nx;
+                    phys.write_u64(dst_slot + 8 * i, new);
+                }
+            }
+        }
+        done += run;
+    }
+}
