@@ -343,3 +343,24 @@ pub fn jname(r: Result<u64, JinueError>) -> &'static str {
         Err(e) => e.name(),
     }
 }
+
+/// Touches 48 KiB of the calling thread's stack, so that later MEMSTAT
+/// comparisons do not count stack pages first touched in between.
+pub fn touch_stack() {
+    let mut buf = [0u8; 48 * 1024];
+    for i in (0..buf.len()).step_by(PAGE_SIZE as usize) {
+        // SAFETY: `buf` is a live local; the volatile write keeps it from being optimised out.
+        unsafe { core::ptr::write_volatile(&mut buf[i], 1) };
+    }
+    core::hint::black_box(&buf);
+}
+
+/// The address of a page that was just allocated and freed: unmapped now.
+///
+/// # Panics
+///
+/// If RGN_ALLOCATE fails.
+pub fn hole() -> u64 {
+    let r = Region::anywhere(1, abi::region::K_WRITABLE).expect("RGN_ALLOCATE");
+    r.addr()
+}
