@@ -25,6 +25,12 @@ fn leaf(m: &Memory<SimPhys>, space: SpaceId, vaddr: u64) -> (u64, bool) {
     crate::pagetable::read_leaf(&m.phys, m.root(space), vaddr)
 }
 
+impl Memory<SimPhys> {
+    fn object_count(&self) -> usize {
+        self.objects.iter().count()
+    }
+}
+
 #[test]
 fn smoke_allocate_write_read() {
     let mut m = memory(64);
@@ -51,4 +57,854 @@ fn smoke_allocate_write_read() {
         (st.user_frames, st.table_frames, st.committed_frames),
         (0, 0, 0)
     );
+}
+
+use crate::{Flush, MmError, PhysMem};
+use abi::layout::{USER_BASE, USER_LIMIT};
+use abi::perms::{JINUE_PROT_EXEC, JINUE_PROT_NONE, JINUE_PROT_READ, JINUE_PROT_WRITE};
+use abi::region::{
+    K_ANYWHERE, K_EXECUTABLE, K_FILLZERO, K_FREEALL, K_INHERITCOPY, K_INHERITSHARE, K_NOACCESS,
+};
+use alloc::vec;
+use alloc::vec::Vec;
+
+const PAGE: u64 = 4096;
+
+fn try_alloc(
+    m: &mut Memory<SimPhys>,
+    space: SpaceId,
+    start: u64,
+    size: u64,
+    options: u64,
+) -> Result<u64, MmError> {
+    let desc = KnRgnDesc {
+        startAddr: start,
+        size,
+        options,
+        opaque1: 11,
+        opaque2: 22,
+        ..Default::default()
+    };
+    m.allocate(space, &desc)
+}
+
+fn write(m: &mut Memory<SimPhys>, space: SpaceId, vaddr: u64, byte: u8) {
+    m.write_user(space, vaddr, &[byte]).expect("write_user");
+    m.check_invariants().unwrap();
+}
+
+fn read(m: &mut Memory<SimPhys>, space: SpaceId, vaddr: u64) -> u8 {
+    let mut b = [0u8];
+    m.read_user(space, vaddr, &mut b).expect("read_user");
+    b[0]
+}
+
+fn baseline(m: &Memory<SimPhys>) -> (u64, u64, u64, u64) {
+    let st = m.memstat();
+    (
+        st.free_frames,
+        st.user_frames,
+        st.table_frames,
+        st.committed_frames,
+    )
+}
+
+fn resolved(outcome: FaultOutcome) -> Flush {
+    match outcome {
+        FaultOutcome::Resolved(flush) => flush,
+        FaultOutcome::Violation => panic!("unexpected violation"),
+    }
+}
+
+#[test]
+fn allocate_rejects_bad_arguments_in_abi_order() {
+    let mut m = memory(64);
+    let s = m.create_space().unwrap();
+    let inval = Err(MmError::InvalidArgument);
+    assert_eq!(try_alloc(&mut m, s, 0x1000, PAGE, K_NOACCESS), inval);
+    assert_eq!(try_alloc(&mut m, s, 0x1000, PAGE, K_FREEALL), inval);
+    assert_eq!(
+        try_alloc(&mut m, s, 0x1000, PAGE, K_INHERITCOPY | K_INHERITSHARE),
+        inval
+    );
+    assert_eq!(try_alloc(&mut m, s, 0x1000, 0, K_WRITABLE), inval);
+    assert_eq!(try_alloc(&mut m, s, 0x1800, PAGE, K_WRITABLE), inval);
+    assert_eq!(try_alloc(&mut m, s, 0, PAGE, K_WRITABLE), inval, "page 0");
+    assert_eq!(try_alloc(&mut m, s, USER_LIMIT - PAGE, 2 * PAGE, 0), inval);
+    assert_eq!(try_alloc(&mut m, s, USER_LIMIT, PAGE, 0), inval);
+    assert_eq!(
+        try_alloc(&mut m, s, 0x1000, u64::MAX, 0),
+        inval,
+        "size wraps"
+    );
+    assert_eq!(m.region_count(s), 0);
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn allocate_rounds_size_stores_options_and_opaques() {
+    let mut m = memory(64);
+    let s = m.create_space().unwrap();
+    let start = try_alloc(
+        &mut m,
+        s,
+        0x4000,
+        5000,
+        K_WRITABLE | K_FILLZERO | K_INHERITSHARE,
+    )
+    .unwrap();
+    assert_eq!(start, 0x4000);
+    let st = m.stat(s, USER_BASE, USER_LIMIT - USER_BASE);
+    assert_eq!(st.len(), 1);
+    assert_eq!((st[0].startAddr, st[0].size), (0x4000, 2 * PAGE));
+    assert_eq!(
+        st[0].options,
+        K_WRITABLE | K_INHERITSHARE,
+        "K_FILLZERO is not an attribute"
+    );
+    assert_eq!((st[0].opaque1, st[0].opaque2, st[0].resident), (11, 22, 0));
+    assert_eq!(m.memstat().committed_frames, 2);
+    assert_eq!(try_alloc(&mut m, s, 0x5000, PAGE, 0), Err(MmError::Overlap));
+    assert_eq!(
+        try_alloc(&mut m, s, 0x3000, 2 * PAGE, 0),
+        Err(MmError::Overlap)
+    );
+    assert_eq!(
+        try_alloc(&mut m, s, 0x3000, PAGE, 0),
+        Ok(0x3000),
+        "touching is not overlapping"
+    );
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn allocate_anywhere_takes_the_lowest_gap() {
+    let mut m = memory(64);
+    let s = m.create_space().unwrap();
+    try_alloc(&mut m, s, 0x1000, PAGE, 0).unwrap();
+    try_alloc(&mut m, s, 0x3000, PAGE, 0).unwrap();
+    assert_eq!(try_alloc(&mut m, s, 0xdead, PAGE, K_ANYWHERE), Ok(0x2000));
+    assert_eq!(try_alloc(&mut m, s, 0, 2 * PAGE, K_ANYWHERE), Ok(0x4000));
+    assert_eq!(
+        try_alloc(&mut m, s, 0, USER_LIMIT, K_ANYWHERE),
+        Err(MmError::NoMemory),
+        "no free range that large"
+    );
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn allocate_never_overcommits() {
+    let mut m = memory(40);
+    let s = m.create_space().unwrap();
+    let before = baseline(&m);
+    // 39 frames left: one leaf table + PD + PDPT = 3, so 36 pages fit.
+    assert_eq!(
+        try_alloc(&mut m, s, 0x1000, 37 * PAGE, K_WRITABLE),
+        Err(MmError::NoMemory)
+    );
+    assert_eq!(baseline(&m), before, "a failed allocate changes nothing");
+    try_alloc(&mut m, s, 0x1000, 36 * PAGE, K_WRITABLE).unwrap();
+    assert_eq!(m.memstat().committed_frames, 36);
+    assert_eq!(
+        try_alloc(&mut m, s, 0x100000, PAGE, 0),
+        Err(MmError::NoMemory)
+    );
+    assert_eq!(m.create_space(), Err(MmError::NoMemory));
+    // Every promised page can be touched.
+    for i in 0..36 {
+        write(&mut m, s, 0x1000 + i * PAGE, i as u8 + 1);
+    }
+    let st = m.memstat();
+    assert_eq!(
+        (st.free_frames, st.committed_frames, st.user_frames),
+        (0, 0, 36)
+    );
+    for i in 0..36 {
+        assert_eq!(read(&mut m, s, 0x1000 + i * PAGE), i as u8 + 1);
+    }
+}
+
+#[test]
+fn demand_zero_and_resident() {
+    let mut m = memory(64);
+    let s = m.create_space().unwrap();
+    try_alloc(&mut m, s, 0x10000, 4 * PAGE, K_WRITABLE).unwrap();
+    assert_eq!(read(&mut m, s, 0x10000 + 5), 0);
+    write(&mut m, s, 0x12000, 7);
+    let st = m.stat(s, 0x10000, 4 * PAGE);
+    assert_eq!(st[0].resident, 2);
+    let part = m.stat(s, 0x12000, PAGE);
+    assert_eq!(
+        (part[0].startAddr, part[0].size, part[0].resident),
+        (0x12000, PAGE, 1)
+    );
+    assert_eq!(m.memstat().user_frames, 2);
+    assert_eq!(m.memstat().committed_frames, 2);
+}
+
+#[test]
+fn faults_check_region_and_protection() {
+    let mut m = memory(64);
+    let s = m.create_space().unwrap();
+    try_alloc(&mut m, s, 0x1000, PAGE, 0).unwrap();
+    try_alloc(&mut m, s, 0x2000, PAGE, K_WRITABLE).unwrap();
+    try_alloc(&mut m, s, 0x3000, PAGE, K_EXECUTABLE).unwrap();
+    assert_eq!(
+        m.resolve_fault(s, 0x5000, Access::Read),
+        FaultOutcome::Violation
+    );
+    assert_eq!(
+        m.resolve_fault(s, 0x1000, Access::Write),
+        FaultOutcome::Violation
+    );
+    assert_eq!(
+        m.resolve_fault(s, 0x1000, Access::Execute),
+        FaultOutcome::Violation
+    );
+    assert_eq!(
+        m.resolve_fault(s, 0x2000, Access::Execute),
+        FaultOutcome::Violation
+    );
+    assert_eq!(
+        m.resolve_fault(s, 0x3000, Access::Write),
+        FaultOutcome::Violation
+    );
+    resolved(m.resolve_fault(s, 0x1fff, Access::Read));
+    resolved(m.resolve_fault(s, 0x2000, Access::Write));
+    resolved(m.resolve_fault(s, 0x3000, Access::Execute));
+    let (pte, _) = leaf(&m, s, 0x1000);
+    assert_eq!(pte & 0b111, 0b101, "present, user, read-only");
+    assert_ne!(pte & (1 << 63), 0, "no-execute");
+    let (pte, pde_writable) = leaf(&m, s, 0x2000);
+    assert!(pte & 2 != 0 && pde_writable);
+    assert_eq!(leaf(&m, s, 0x3000).0 & (1 << 63), 0);
+    m.set_protect(s, 0x2000, PAGE, K_NOACCESS).unwrap();
+    assert_eq!(
+        m.resolve_fault(s, 0x2000, Access::Read),
+        FaultOutcome::Violation
+    );
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn user_copies_are_checked_and_all_or_nothing() {
+    let mut m = memory(64);
+    let s = m.create_space().unwrap();
+    try_alloc(&mut m, s, 0x1000, PAGE, K_WRITABLE).unwrap();
+    try_alloc(&mut m, s, 0x2000, PAGE, 0).unwrap();
+    let before = baseline(&m);
+    assert_eq!(
+        m.write_user(s, 0xff0, &[1; 32]),
+        Err(MmError::BadAddress),
+        "page 0"
+    );
+    assert_eq!(
+        m.write_user(s, 0x1ff0, &[1; 32]),
+        Err(MmError::BadAddress),
+        "read-only tail"
+    );
+    assert_eq!(
+        m.write_user(s, 0x2ff0, &[1; 32]),
+        Err(MmError::BadAddress),
+        "hole"
+    );
+    assert_eq!(
+        m.write_user(s, USER_LIMIT - 8, &[1; 16]),
+        Err(MmError::BadAddress)
+    );
+    assert_eq!(
+        m.read_user(s, u64::MAX - 3, &mut [0; 8]),
+        Err(MmError::BadAddress)
+    );
+    assert_eq!(baseline(&m), before, "a failed copy touches nothing");
+    assert_eq!(read(&mut m, s, 0x1ff0), 0);
+    let mut out = [9u8; 32];
+    m.read_user(s, 0x1ff0, &mut out).unwrap();
+    assert_eq!(out, [0; 32], "reads across two regions");
+    assert_eq!(m.write_user(s, 0x1000, &[]), Ok(Flush::new()));
+    m.set_protect(s, 0x1000, PAGE, K_NOACCESS).unwrap();
+    assert_eq!(m.read_user(s, 0x1000, &mut out), Err(MmError::BadAddress));
+}
+
+#[test]
+fn free_cuts_regions_and_returns_everything() {
+    let mut m = memory(128);
+    let s = m.create_space().unwrap();
+    let empty = baseline(&m);
+    try_alloc(&mut m, s, 0x10000, 8 * PAGE, K_WRITABLE).unwrap();
+    for i in 0..8 {
+        write(&mut m, s, 0x10000 + i * PAGE, 1);
+    }
+    assert_eq!(m.free(s, 0x10001, PAGE), Err(MmError::InvalidArgument));
+    assert_eq!(m.free(s, 0, PAGE), Err(MmError::InvalidArgument));
+    let flush = m.free(s, 0x12000, 2 * PAGE - 100).unwrap();
+    assert!(flush.covers(s, 0x12000) && flush.covers(s, 0x13000) && !flush.covers(s, 0x14000));
+    let regions: Vec<_> = m
+        .stat(s, 0, USER_LIMIT)
+        .iter()
+        .map(|r| (r.startAddr, r.size))
+        .collect();
+    assert_eq!(regions, [(0x10000, 2 * PAGE), (0x14000, 4 * PAGE)]);
+    assert_eq!(
+        m.resolve_fault(s, 0x12000, Access::Read),
+        FaultOutcome::Violation
+    );
+    assert_eq!(m.memstat().user_frames, 6);
+    m.check_invariants().unwrap();
+    m.free(s, 0x1000, 0x100000).unwrap();
+    assert_eq!(m.region_count(s), 0);
+    assert_eq!(
+        baseline(&m),
+        empty,
+        "frames, tables and commitment back to baseline"
+    );
+    m.check_invariants().unwrap();
+    assert_eq!(
+        m.free(s, 0x1000, 0),
+        Ok(Flush::new()),
+        "an empty range is fine"
+    );
+}
+
+#[test]
+fn free_all_and_destroy_release_tables() {
+    let mut m = memory(128);
+    let empty = baseline(&m);
+    let s = m.create_space().unwrap();
+    assert_eq!(m.memstat().table_frames, 1, "the PML4");
+    try_alloc(&mut m, s, 0x1000, PAGE, K_WRITABLE).unwrap();
+    try_alloc(&mut m, s, 0x7f00_0000_0000, PAGE, K_WRITABLE).unwrap();
+    assert_eq!(m.memstat().table_frames, 7);
+    write(&mut m, s, 0x7f00_0000_0000, 3);
+    let flush = m.free_all(s);
+    assert!(flush.covers(s, 0x1000) && flush.covers(s, 0x7f00_0000_0000));
+    assert_eq!(m.memstat().table_frames, 1);
+    m.check_invariants().unwrap();
+    m.destroy_space(s);
+    assert_eq!(baseline(&m), empty);
+}
+
+#[test]
+fn kernel_half_is_installed_and_never_touched() {
+    let (phys, ranges) = SimPhys::new(64);
+    let mut half = [0u64; 256];
+    for (i, e) in half.iter_mut().enumerate() {
+        *e = 0x7000_0000 + i as u64 * 0x1000 + 3;
+    }
+    let mut m = Memory::new(phys, &ranges, &half);
+    let s = m.create_space().unwrap();
+    try_alloc(&mut m, s, 0x1000, PAGE, K_WRITABLE).unwrap();
+    write(&mut m, s, 0x1000, 1);
+    m.free_all(s);
+    let root = m.root(s);
+    for (i, &e) in half.iter().enumerate() {
+        assert_eq!(m.phys().read_u64(root + 8 * (256 + i as u64)), e);
+    }
+}
+
+#[test]
+fn set_protect_and_inherit_cut_and_validate() {
+    let mut m = memory(64);
+    let s = m.create_space().unwrap();
+    try_alloc(&mut m, s, 0x1000, 4 * PAGE, K_WRITABLE).unwrap();
+    write(&mut m, s, 0x2000, 5);
+    assert_eq!(
+        m.set_protect(s, 0x1000, PAGE, K_INHERITCOPY),
+        Err(MmError::InvalidArgument)
+    );
+    assert_eq!(
+        m.set_protect(s, 0x1001, PAGE, 0),
+        Err(MmError::InvalidArgument)
+    );
+    assert_eq!(
+        m.set_inherit(s, 0x1000, PAGE, K_WRITABLE),
+        Err(MmError::InvalidArgument)
+    );
+    assert_eq!(
+        m.set_inherit(s, 0x1000, PAGE, K_INHERITCOPY | K_INHERITSHARE),
+        Err(MmError::InvalidArgument)
+    );
+    let flush = m.set_protect(s, 0x2000, PAGE, 0).unwrap();
+    assert!(flush.covers(s, 0x2000), "lowering unmaps at once");
+    assert_eq!(
+        m.resolve_fault(s, 0x2000, Access::Write),
+        FaultOutcome::Violation
+    );
+    assert_eq!(read(&mut m, s, 0x2000), 5);
+    m.set_inherit(s, 0x3000, 0x10000, K_INHERITSHARE).unwrap();
+    let st: Vec<_> = m
+        .stat(s, 0, USER_LIMIT)
+        .iter()
+        .map(|r| (r.startAddr, r.options, r.opaque1))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            (0x1000, K_WRITABLE, 11),
+            (0x2000, 0, 11),
+            (0x3000, K_WRITABLE | K_INHERITSHARE, 11)
+        ]
+    );
+    m.set_protect(s, 0x2000, PAGE, K_WRITABLE | K_EXECUTABLE)
+        .unwrap();
+    resolved(m.resolve_fault(s, 0x2000, Access::Execute));
+    write(&mut m, s, 0x2000, 6);
+    m.check_invariants().unwrap();
+}
+
+/// Two spaces with a writable region at 0x10000 of `npages` in `a`.
+fn two_spaces(npages: u64, options: u64) -> (Memory<SimPhys>, SpaceId, SpaceId) {
+    let mut m = memory(1024);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, npages * PAGE, K_WRITABLE | options).unwrap();
+    (m, a, b)
+}
+
+#[test]
+fn mclone_shares_memory_both_ways_including_untouched_pages() {
+    let (mut m, a, b) = two_spaces(4, K_INHERITCOPY);
+    write(&mut m, a, 0x10000, 1);
+    m.clone_range(
+        a,
+        b,
+        0x10000,
+        0x40000,
+        4 * PAGE,
+        JINUE_PROT_READ | JINUE_PROT_WRITE,
+    )
+    .unwrap();
+    m.check_invariants().unwrap();
+    assert_eq!(read(&mut m, b, 0x40000), 1);
+    write(&mut m, b, 0x40000, 2);
+    assert_eq!(read(&mut m, a, 0x10000), 2);
+    // Untouched page, first touched through either side.
+    write(&mut m, b, 0x41000, 3);
+    assert_eq!(read(&mut m, a, 0x11000), 3);
+    assert_eq!(read(&mut m, a, 0x12000), 0);
+    write(&mut m, a, 0x12000, 4);
+    assert_eq!(read(&mut m, b, 0x42000), 4);
+    let st = m.stat(b, 0, USER_LIMIT);
+    assert_eq!(
+        (st[0].startAddr, st[0].size, st[0].options),
+        (0x40000, 4 * PAGE, K_WRITABLE | K_INHERITCOPY)
+    );
+    assert_eq!(m.memstat().user_frames, 3, "no data copied");
+}
+
+#[test]
+fn mclone_keeps_boundaries_inherit_and_makes_holes() {
+    let mut m = memory(256);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, PAGE, K_WRITABLE | K_INHERITSHARE).unwrap();
+    try_alloc(&mut m, a, 0x12000, 2 * PAGE, K_WRITABLE).unwrap();
+    try_alloc(&mut m, b, 0x20000, 8 * PAGE, K_WRITABLE).unwrap();
+    for i in 0..8 {
+        write(&mut m, b, 0x20000 + i * PAGE, 9);
+    }
+    let user_before = m.memstat().user_frames;
+    let flush = m
+        .clone_range(a, b, 0x10000, 0x21000, 4 * PAGE, JINUE_PROT_EXEC)
+        .unwrap();
+    assert!(flush.covers(b, 0x21000) && flush.covers(b, 0x24000) && !flush.covers(b, 0x25000));
+    let st: Vec<_> = m
+        .stat(b, 0, USER_LIMIT)
+        .iter()
+        .map(|r| (r.startAddr, r.size, r.options))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            (0x20000, PAGE, K_WRITABLE),
+            (0x21000, PAGE, K_EXECUTABLE | K_INHERITSHARE),
+            (0x23000, 2 * PAGE, K_EXECUTABLE),
+            (0x25000, 3 * PAGE, K_WRITABLE),
+        ]
+    );
+    assert_eq!(
+        m.resolve_fault(b, 0x22000, Access::Read),
+        FaultOutcome::Violation,
+        "a hole"
+    );
+    assert_eq!(
+        m.memstat().user_frames,
+        user_before - 4,
+        "replaced memory released"
+    );
+    m.clone_range(a, b, 0x10000, 0x30000, PAGE, JINUE_PROT_NONE)
+        .unwrap();
+    assert_eq!(
+        m.stat(b, 0x30000, PAGE)[0].options,
+        K_NOACCESS | K_INHERITSHARE
+    );
+    assert_eq!(
+        m.resolve_fault(b, 0x30000, Access::Read),
+        FaultOutcome::Violation
+    );
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn mclone_errors_and_zero_length() {
+    let (mut m, a, b) = two_spaces(4, 0);
+    let before = baseline(&m);
+    let inval = Err(MmError::InvalidArgument);
+    assert_eq!(m.clone_range(a, b, 0x10001, 0x40000, PAGE, 1), inval);
+    assert_eq!(m.clone_range(a, b, 0x10000, 0x40000, 100, 1), inval);
+    assert_eq!(m.clone_range(a, b, 0x10000, 0x40000, PAGE, 8), inval);
+    assert_eq!(m.clone_range(a, b, 0x10000, 0, PAGE, 1), inval, "page 0");
+    assert_eq!(
+        m.clone_range(a, b, 0x10000, USER_LIMIT - PAGE, 2 * PAGE, 1),
+        inval
+    );
+    assert_eq!(
+        m.clone_range(a, b, 0x10000, 0x40000, 0, 1),
+        Ok(Flush::new())
+    );
+    assert_eq!(baseline(&m), before);
+    assert_eq!(m.region_count(b), 0);
+}
+
+#[test]
+fn mclone_is_all_or_nothing_on_no_memory() {
+    let mut m = memory(12);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 2 * PAGE, K_WRITABLE).unwrap();
+    write(&mut m, a, 0x10000, 1);
+    try_alloc(&mut m, b, 0x10000, PAGE, K_WRITABLE).unwrap();
+    // 12 - 2 PML4 - 3 + 2 (a) - 3 + 1 (b) = 1 frame left; a far clone needs 3 tables.
+    let before = baseline(&m);
+    assert_eq!(
+        m.clone_range(a, b, 0x10000, 0x4000_0000_0000, 2 * PAGE, JINUE_PROT_READ),
+        Err(MmError::NoMemory)
+    );
+    assert_eq!(baseline(&m), before);
+    assert_eq!(m.region_count(b), 1);
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn mclone_overlapping_in_one_space_reads_source_first() {
+    let mut m = memory(128);
+    let a = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 4 * PAGE, K_WRITABLE).unwrap();
+    for i in 0..4 {
+        write(&mut m, a, 0x10000 + i * PAGE, 10 + i as u8);
+    }
+    m.clone_range(
+        a,
+        a,
+        0x10000,
+        0x12000,
+        4 * PAGE,
+        JINUE_PROT_READ | JINUE_PROT_WRITE,
+    )
+    .unwrap();
+    m.check_invariants().unwrap();
+    let got: Vec<u8> = (0..6)
+        .map(|i| read(&mut m, a, 0x10000 + i * PAGE))
+        .collect();
+    assert_eq!(got, [10, 11, 10, 11, 12, 13]);
+    write(&mut m, a, 0x12000, 50);
+    assert_eq!(
+        read(&mut m, a, 0x10000),
+        50,
+        "pages 0 and 2 are the same memory"
+    );
+    m.free_all(a);
+    assert_eq!(m.memstat().user_frames, 0);
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn dup_checks_flags_and_empty_target() {
+    let (mut m, a, b) = two_spaces(2, 0);
+    assert_eq!(m.dup(b, a, K_WRITABLE), Err(MmError::InvalidArgument));
+    assert_eq!(
+        m.dup(b, a, K_INHERITCOPY | K_INHERITSHARE),
+        Err(MmError::InvalidArgument)
+    );
+    assert_eq!(m.dup(a, b, 0), Err(MmError::Overlap), "target not empty");
+    assert_eq!(m.dup(a, a, K_INHERITCOPY), Err(MmError::Overlap));
+    let c = m.create_space().unwrap();
+    assert_eq!(m.dup(c, c, 0), Ok(Flush::new()));
+    // flags 0: a region with no inherit bit is not duplicated.
+    m.dup(b, a, 0).unwrap();
+    assert_eq!(m.region_count(b), 0);
+}
+
+#[test]
+fn dup_copy_is_a_snapshot_and_share_is_shared() {
+    let mut m = memory(256);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 2 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    try_alloc(&mut m, a, 0x20000, 2 * PAGE, K_WRITABLE | K_INHERITSHARE).unwrap();
+    try_alloc(&mut m, a, 0x30000, PAGE, K_WRITABLE).unwrap();
+    write(&mut m, a, 0x10000, 1);
+    write(&mut m, a, 0x20000, 2);
+    let flush = m.dup(b, a, 0).unwrap();
+    assert!(
+        flush.covers(a, 0x10000),
+        "write-protecting the source needs a flush"
+    );
+    m.check_invariants().unwrap();
+    let st: Vec<_> = m
+        .stat(b, 0, USER_LIMIT)
+        .iter()
+        .map(|r| (r.startAddr, r.options, r.opaque2, r.resident))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            (0x10000, K_WRITABLE | K_INHERITCOPY, 22, 1),
+            (0x20000, K_WRITABLE | K_INHERITSHARE, 22, 1)
+        ]
+    );
+    assert_eq!(read(&mut m, b, 0x10000), 1);
+    write(&mut m, a, 0x10000, 3);
+    write(&mut m, a, 0x11000, 4);
+    assert_eq!(
+        read(&mut m, b, 0x10000),
+        1,
+        "source writes invisible to the copy"
+    );
+    assert_eq!(read(&mut m, b, 0x11000), 0);
+    write(&mut m, b, 0x10000, 5);
+    assert_eq!(
+        read(&mut m, a, 0x10000),
+        3,
+        "copy writes invisible to the source"
+    );
+    write(&mut m, b, 0x21000, 6);
+    assert_eq!(read(&mut m, a, 0x21000), 6, "shared region");
+    write(&mut m, a, 0x20000, 7);
+    assert_eq!(read(&mut m, b, 0x20000), 7);
+    let empty_b = m.destroy_space(b);
+    assert!(!empty_b.is_empty());
+    m.check_invariants().unwrap();
+    assert_eq!(
+        m.object_count(),
+        3,
+        "the snapshot merged back into the source"
+    );
+    assert_eq!(read(&mut m, a, 0x10000), 3);
+}
+
+#[test]
+fn private_copy_of_shared_memory_is_a_snapshot_and_sharing_survives() {
+    // a and c share an object through MCLONE; b gets a private copy from a.
+    let mut m = memory(256);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    let c = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 3 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    write(&mut m, a, 0x10000, 1);
+    m.clone_range(a, c, 0x10000, 0x50000, 3 * PAGE, JINUE_PROT_WRITE)
+        .unwrap();
+    assert_eq!(read(&mut m, c, 0x50000), 1, "c maps the page now");
+    let flush = m.dup(b, a, 0).unwrap();
+    assert!(
+        flush.covers(c, 0x50000),
+        "every mapping of the object is write-protected"
+    );
+    m.check_invariants().unwrap();
+    write(&mut m, c, 0x50000, 2);
+    assert_eq!(
+        read(&mut m, a, 0x10000),
+        2,
+        "a and c still share after a COW break"
+    );
+    assert_eq!(read(&mut m, b, 0x10000), 1, "b keeps the snapshot");
+    write(&mut m, c, 0x51000, 3);
+    assert_eq!(
+        read(&mut m, a, 0x11000),
+        3,
+        "first touch after the copy is shared"
+    );
+    assert_eq!(read(&mut m, b, 0x11000), 0);
+    write(&mut m, b, 0x12000, 4);
+    assert_eq!(read(&mut m, a, 0x12000), 0);
+    assert_eq!(read(&mut m, c, 0x52000), 0);
+    // A private copy in a, cloned to another space, stays shared through COW.
+    let d = m.create_space().unwrap();
+    m.clone_range(b, d, 0x10000, 0x10000, 3 * PAGE, JINUE_PROT_WRITE)
+        .unwrap();
+    write(&mut m, d, 0x10000, 8);
+    assert_eq!(read(&mut m, b, 0x10000), 8);
+    assert_eq!(read(&mut m, a, 0x10000), 2);
+    for s in [a, b, c, d] {
+        m.destroy_space(s);
+        m.check_invariants().unwrap();
+    }
+    let st = m.memstat();
+    assert_eq!(
+        (st.user_frames, st.table_frames, st.committed_frames),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn dup_share_and_copy_flags_override_inherit_bits() {
+    let (mut m, a, b) = two_spaces(2, 0);
+    write(&mut m, a, 0x10000, 1);
+    m.dup(b, a, K_INHERITSHARE).unwrap();
+    write(&mut m, b, 0x10000, 2);
+    assert_eq!(read(&mut m, a, 0x10000), 2);
+    let c = m.create_space().unwrap();
+    m.dup(c, a, K_INHERITCOPY).unwrap();
+    write(&mut m, c, 0x10000, 3);
+    assert_eq!(read(&mut m, a, 0x10000), 2);
+    assert_eq!(read(&mut m, b, 0x10000), 2);
+    write(&mut m, b, 0x10000, 4);
+    assert_eq!(read(&mut m, c, 0x10000), 3);
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn dup_is_all_or_nothing_on_no_memory() {
+    let mut m = memory(24);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 8 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    for i in 0..8 {
+        write(&mut m, a, 0x10000 + i * PAGE, 1);
+    }
+    // 24 - 2 - 3 - 8 = 11 left; a copy promises 8 + 8 and 3 tables.
+    let before = baseline(&m);
+    assert_eq!(m.dup(b, a, 0), Err(MmError::NoMemory));
+    assert_eq!(baseline(&m), before);
+    assert_eq!(m.region_count(b), 0);
+    m.check_invariants().unwrap();
+    // Sharing needs only tables.
+    m.dup(b, a, K_INHERITSHARE).unwrap();
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn copy_on_write_faults_never_fail_after_dup() {
+    let mut m = memory(64);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 8 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    for i in 0..8 {
+        write(&mut m, a, 0x10000 + i * PAGE, i as u8);
+    }
+    m.dup(b, a, 0).unwrap();
+    for i in 0..8 {
+        write(&mut m, a, 0x10000 + i * PAGE, 100 + i as u8);
+        write(&mut m, b, 0x10000 + i * PAGE, 200 + i as u8);
+    }
+    for i in 0..8 {
+        assert_eq!(read(&mut m, a, 0x10000 + i * PAGE), 100 + i as u8);
+        assert_eq!(read(&mut m, b, 0x10000 + i * PAGE), 200 + i as u8);
+    }
+    // The second writer took the snapshot's frame: 16 frames, no more.
+    assert_eq!(m.memstat().user_frames, 16);
+    m.destroy_space(b);
+    m.destroy_space(a);
+    let st = m.memstat();
+    assert_eq!(
+        (st.user_frames, st.table_frames, st.committed_frames),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn lazy_pde_write_protection_is_pushed_down_on_first_write() {
+    let mut m = memory(2048);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x20_0000, 512 * PAGE, K_WRITABLE).unwrap();
+    write(&mut m, a, 0x20_0000, 1);
+    write(&mut m, a, 0x20_1000, 2);
+    m.dup(b, a, K_INHERITCOPY).unwrap();
+    assert!(!leaf(&m, a, 0x20_0000).1, "PDE R/W cleared");
+    assert_ne!(leaf(&m, a, 0x20_1000).0 & 2, 0, "PTE untouched");
+    write(&mut m, a, 0x20_0000, 3);
+    assert!(leaf(&m, a, 0x20_0000).1);
+    assert_eq!(
+        leaf(&m, a, 0x20_1000).0 & 2,
+        0,
+        "protection pushed into the PTE"
+    );
+    assert_eq!(read(&mut m, b, 0x20_1000), 2);
+    write(&mut m, a, 0x20_1000, 4);
+    assert_eq!(read(&mut m, b, 0x20_1000), 2);
+}
+
+#[test]
+fn physical_memory_is_shared_even_under_copy() {
+    let mut m = memory(64);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    let device = crate::sim::SIM_BASE + 60 * PAGE;
+    assert_eq!(
+        m.map_physical(a, 0x1001, device, 1, 0),
+        Err(MmError::InvalidArgument)
+    );
+    m.map_physical(a, 0x10000, device, 2, K_WRITABLE | K_INHERITCOPY)
+        .unwrap();
+    assert_eq!(
+        m.map_physical(a, 0x11000, device, 1, 0),
+        Err(MmError::Overlap)
+    );
+    write(&mut m, a, 0x10000, 1);
+    assert_eq!(m.phys().read_u64(device) & 0xff, 1);
+    m.dup(b, a, 0).unwrap();
+    write(&mut m, b, 0x11000, 2);
+    assert_eq!(read(&mut m, a, 0x11000), 2);
+    assert_eq!(m.stat(b, 0, USER_LIMIT)[0].resident, 2);
+    assert_eq!(
+        m.memstat().user_frames,
+        0,
+        "device memory is not pool memory"
+    );
+    m.check_invariants().unwrap();
+    m.destroy_space(a);
+    m.destroy_space(b);
+    assert_eq!(m.memstat().table_frames, 0);
+}
+
+#[test]
+fn repeated_forks_keep_chains_short_and_memory_bounded() {
+    let mut m = memory(512);
+    let a = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 4 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    for round in 0..20u8 {
+        write(&mut m, a, 0x10000, round);
+        let child = m.create_space().unwrap();
+        m.dup(child, a, 0).unwrap();
+        write(&mut m, child, 0x11000, round);
+        assert_eq!(read(&mut m, child, 0x10000), round);
+        m.destroy_space(child);
+        m.check_invariants().unwrap();
+        assert_eq!(m.object_count(), 1);
+    }
+    assert_eq!(m.memstat().user_frames, 1);
+}
+
+#[test]
+fn unknown_spaces_are_rejected() {
+    let mut m = memory(16);
+    let a = m.create_space().unwrap();
+    m.destroy_space(a);
+    assert_eq!(m.free(a, 0x1000, PAGE), Err(MmError::InvalidArgument));
+    assert_eq!(
+        try_alloc(&mut m, a, 0x1000, PAGE, 0),
+        Err(MmError::InvalidArgument)
+    );
+    assert_eq!(
+        m.resolve_fault(a, 0x1000, Access::Read),
+        FaultOutcome::Violation
+    );
+    assert_eq!(m.read_user(a, 0x1000, &mut [0]), Err(MmError::BadAddress));
+    assert!(m.stat(a, 0, USER_LIMIT).is_empty());
+    assert_eq!(m.region_count(a), 0);
+    assert!(m.destroy_space(a).is_empty());
+    let v = vec![0u8; 1];
+    assert_eq!(m.write_user(a, 0x1000, &v), Err(MmError::BadAddress));
 }
