@@ -518,19 +518,18 @@ fn main(start: &Startup) -> i32 {
                 n
             );
         }
+        // MEMSTAT lists no error: which one a bad buffer gives is open
+        // (doc/syscalls/memstat.md), but the call must fail without writing.
+        let before = PATTERNS;
         for (what, ptr) in [
             ("NULL", 0),
             ("kernel", USER_LIMIT),
             ("read-only", PATTERNS.as_ptr() as u64),
         ] {
-            check_eq!(
-                c,
-                jraw(FERRITE_SYS_MEMSTAT, ptr, 48, 0),
-                Err(JinueError::Inval),
-                "MEMSTAT into {}",
-                what
-            );
+            let r = jraw(FERRITE_SYS_MEMSTAT, ptr, 48, 0);
+            check!(c, r.is_err(), "MEMSTAT into {}: {:?}", what, r);
         }
+        check_eq!(c, PATTERNS, before, "read-only memory unchanged");
     });
     s.isolated("poweroff_from_non_init", |c| {
         let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE);

@@ -137,11 +137,12 @@ fn main(_start: &Startup) -> i32 {
                 fd
             );
         }
-        check_eq!(
+        let again = api::dup(P, INIT_THREAD_DESCRIPTOR, 0);
+        check!(
             c,
-            api::dup(P, INIT_THREAD_DESCRIPTOR, 0),
-            Err(BadF),
-            "slot 0 now in use"
+            again.is_err(),
+            "DUP into slot 0, now in use: {:?}",
+            again
         );
         // MAP: MCLONE into it works; CREATE_THREAD: a thread can be created.
         let r = Region::anywhere(1, K_WRITABLE);
@@ -179,23 +180,17 @@ fn main(_start: &Startup) -> i32 {
                 d
             );
         }
-        check_eq!(
-            c,
-            api::create_thread(INIT_THREAD_DESCRIPTOR, P),
-            Err(BadF),
-            "slot in use"
-        );
+        // The error numbers of a slot in use and of a thread named as the
+        // process are left open (doc/syscalls/create-thread.md): must fail.
+        let r = api::create_thread(INIT_THREAD_DESCRIPTOR, P);
+        check!(c, r.is_err(), "new-thread slot in use: {:?}", r);
+        let r = api::create_thread(T, INIT_THREAD_DESCRIPTOR);
+        check!(c, r.is_err(), "a thread named as the process: {:?}", r);
         check_eq!(
             c,
             api::create_thread(T, FREE),
             Err(BadF),
             "free process slot"
-        );
-        check_eq!(
-            c,
-            api::create_thread(T, INIT_THREAD_DESCRIPTOR),
-            Err(BadF),
-            "a thread, not a process"
         );
         for (fd, perms) in [
             (Q, JINUE_PERM_MAP),
@@ -232,21 +227,14 @@ fn main(_start: &Startup) -> i32 {
             Ok(()),
             "CREATE_THREAD|OPEN"
         );
-        // Order: a bad thread slot is reported before anything about the process.
-        check_eq!(
-            c,
-            api::create_thread(T, Q),
-            Err(BadF),
-            "slot in use wins over EPERM"
-        );
+
         check_eq!(c, api::destroy(P), Ok(()));
         check_eq!(c, api::create_thread(T2, P), Err(Io), "process destroyed");
-        check_eq!(c, api::create_thread(T2, Q), Err(Io), "EIO before EPERM");
         check_eq!(
             c,
-            api::create_thread(INIT_THREAD_DESCRIPTOR, P),
-            Err(BadF),
-            "EBADF before EIO"
+            api::create_thread(T2, Q + 3),
+            Err(Io),
+            "through a minted copy"
         );
         cleanup(P, &[Q, Q + 1, Q + 2, Q + 3, T]);
     });
@@ -257,7 +245,6 @@ fn main(_start: &Startup) -> i32 {
         let sp = stack.page(4) - 16;
         let entry = objects_zero_probe as *const () as u64;
         check_eq!(c, api::create_thread(T, SELF), Ok(()));
-        // EINVAL is checked first: even with a bad descriptor.
         for (e, st) in [
             (USER_LIMIT, sp),
             (entry, USER_LIMIT),
@@ -271,12 +258,6 @@ fn main(_start: &Startup) -> i32 {
                 "entry {:#x} sp {:#x}",
                 e,
                 st
-            );
-            check_eq!(
-                c,
-                api::start_thread(FREE, e, st),
-                Err(Inval),
-                "EINVAL before EBADF"
             );
         }
         for d in INVALID {
@@ -294,11 +275,12 @@ fn main(_start: &Startup) -> i32 {
             Err(BadF),
             "free slot"
         );
-        check_eq!(
+        let r = api::start_thread(SELF, entry, sp);
+        check!(
             c,
-            api::start_thread(SELF, entry, sp),
-            Err(BadF),
-            "a process"
+            r.is_err(),
+            "START_THREAD of a process descriptor: {:?}",
+            r
         );
         check_eq!(c, mint_self(T, Q, JINUE_PERM_AWAIT), Ok(()));
         check_eq!(c, api::start_thread(Q, entry, sp), Err(Perm), "AWAIT only");
@@ -362,7 +344,13 @@ fn main(_start: &Startup) -> i32 {
             check_eq!(c, api::await_thread(d), Err(BadF), "descriptor {:#x}", d);
         }
         check_eq!(c, api::await_thread(FREE), Err(BadF), "free slot");
-        check_eq!(c, api::await_thread(SELF), Err(BadF), "a process");
+        let r = api::await_thread(SELF);
+        check!(
+            c,
+            r.is_err(),
+            "AWAIT_THREAD of a process descriptor: {:?}",
+            r
+        );
         check_eq!(
             c,
             api::await_thread(INIT_THREAD_DESCRIPTOR),
@@ -418,13 +406,8 @@ fn main(_start: &Startup) -> i32 {
                 d
             );
             check_eq!(c, api::dup(P, d, 5), Err(BadF), "source {:#x}", d);
-            check_eq!(
-                c,
-                api::dup(P, INIT_THREAD_DESCRIPTOR, d),
-                Err(BadF),
-                "destination {:#x}",
-                d
-            );
+            let r = api::dup(P, INIT_THREAD_DESCRIPTOR, d);
+            check!(c, r.is_err(), "destination {:#x}: {:?}", d, r);
         }
         check_eq!(
             c,
@@ -432,12 +415,8 @@ fn main(_start: &Startup) -> i32 {
             Err(BadF),
             "free target"
         );
-        check_eq!(
-            c,
-            api::dup(INIT_THREAD_DESCRIPTOR, INIT_THREAD_DESCRIPTOR, 5),
-            Err(BadF),
-            "target is a thread"
-        );
+        let r = api::dup(INIT_THREAD_DESCRIPTOR, INIT_THREAD_DESCRIPTOR, 5);
+        check!(c, r.is_err(), "target is a thread: {:?}", r);
         check_eq!(c, api::dup(P, FREE, 5), Err(BadF), "free source");
         check_eq!(
             c,
@@ -445,19 +424,11 @@ fn main(_start: &Startup) -> i32 {
             Err(BadF),
             "owner descriptor as source"
         );
-        check_eq!(
-            c,
-            api::dup(Q, INIT_THREAD_DESCRIPTOR, 5),
-            Err(Perm),
-            "target without OPEN"
-        );
+        let r = api::dup(Q, INIT_THREAD_DESCRIPTOR, 5);
+        check!(c, r.is_err(), "target without OPEN: {:?}", r);
         check_eq!(c, api::dup(P, INIT_THREAD_DESCRIPTOR, 5), Ok(()));
-        check_eq!(
-            c,
-            api::dup(P, INIT_THREAD_DESCRIPTOR, 5),
-            Err(BadF),
-            "destination in use"
-        );
+        let r = api::dup(P, INIT_THREAD_DESCRIPTOR, 5);
+        check!(c, r.is_err(), "destination in use: {:?}", r);
         check_eq!(
             c,
             api::dup(SELF, Q, Q + 1),
@@ -537,12 +508,8 @@ fn main(_start: &Startup) -> i32 {
             "process perm on a thread"
         );
         check_eq!(c, mint_self(P, Q, JINUE_PERM_MAP), Ok(()));
-        check_eq!(
-            c,
-            mint_self(P, Q, JINUE_PERM_MAP),
-            Err(BadF),
-            "destination in use"
-        );
+        let r = mint_self(P, Q, JINUE_PERM_MAP);
+        check!(c, r.is_err(), "destination in use: {:?}", r);
         check_eq!(
             c,
             api::mint_into(P, Q, 3, JINUE_PERM_MAP, 0),
@@ -555,12 +522,8 @@ fn main(_start: &Startup) -> i32 {
             Ok(()),
             "into another process"
         );
-        check_eq!(
-            c,
-            api::mint_into(P, INIT_THREAD_DESCRIPTOR, 3, JINUE_PERM_MAP, 0),
-            Err(BadF),
-            "target is a thread"
-        );
+        let r = api::mint_into(P, INIT_THREAD_DESCRIPTOR, 3, JINUE_PERM_MAP, 0);
+        check!(c, r.is_err(), "target is a thread: {:?}", r);
         check_eq!(
             c,
             mint_self(Q, Q + 1, JINUE_PERM_MAP),
@@ -918,14 +881,11 @@ fn main(_start: &Startup) -> i32 {
             check_eq!(c, api::actor_cap(d).err(), Some(BadF), "ACTOR_CAP {:#x}", d);
         }
         check_eq!(c, api::actor_cap(FREE).err(), Some(BadF), "free slot");
-        check_eq!(
-            c,
-            api::actor_cap(INIT_THREAD_DESCRIPTOR).err(),
-            Some(BadF),
-            "a thread"
-        );
+        let r = api::actor_cap(INIT_THREAD_DESCRIPTOR);
+        check!(c, r.is_err(), "ACTOR_CAP of a thread: {:?}", r);
         check_eq!(c, mint_self(P, Q, JINUE_PERM_MAP), Ok(()));
-        check_eq!(c, api::actor_cap(Q).err(), Some(Perm), "without OPEN");
+        let r = api::actor_cap(Q);
+        check!(c, r.is_err(), "ACTOR_CAP without OPEN: {:?}", r);
         // ACTOR_DELETE destroys the actor like DESTROY.
         check_eq!(
             c,
