@@ -35,6 +35,8 @@ pub struct UserContext {
     pub rip: u64,
     pub rflags: u64,
     pub fs_base: u64,
+    /// Keeps `fpu` 16-byte aligned (FXSAVE/FXRSTOR need it, Intel SDM vol. 2).
+    _pad: u64,
     /// FXSAVE image (Intel SDM vol. 1 §10.5.1), 16-byte aligned by the struct.
     pub fpu: [u8; 512],
 }
@@ -62,6 +64,7 @@ impl UserContext {
             rip: 0,
             rflags: 0,
             fs_base: 0,
+            _pad: 0,
             fpu: [0; 512],
         }
     }

@@ -1,1 +1,1259 @@
-//! Host tests of the whole core over simulated memory (filled in below).
+//! Host tests of the whole core: a `Kernel` over `mm::sim::SimPhys`, a fake `Platform`, a tiny init ELF, syscalls driven through `handle_trap`.
+
+extern crate std;
+
+use crate::elf_image::tests::make_elf;
+use crate::{Kernel, Next, Platform, Trap, UserContext, MAX_PROCESSES};
+use abi::errors::*;
+use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE, PAGE_SIZE, USER_LIMIT};
+use abi::memstat::MemStat;
+use abi::numbers::*;
+use abi::perms::*;
+use abi::region::*;
+use abi::regs::SyscallArgs;
+use abi::types::{JinueBuffer, KnCap, KnRgnDesc, KnRgnStat, MCloneArgs, MintArgs, Wire};
+use elf::abi::{ET_EXEC, PF_R, PF_W, PF_X};
+use mm::sim::SimPhys;
+use mm::Memory;
+use std::boxed::Box;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+/// What the fake `power_off` / `reboot` unwind with.
+#[derive(Debug, PartialEq, Eq)]
+struct PowerOff(u8);
+#[derive(Debug, PartialEq, Eq)]
+struct Rebooted;
+
+#[derive(Default)]
+struct FakePlat {
+    lines: Vec<String>,
+    active: u64,
+    flushes: usize,
+    random: Option<u64>,
+    clock: u64,
+}
+
+impl Platform for FakePlat {
+    fn activate_space(&mut self, root: u64) {
+        self.active = root;
+    }
+    fn flush(&mut self, _root: u64, _start: u64, _end: u64) {
+        self.flushes += 1;
+    }
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.lines.push(String::from_utf8_lossy(bytes).into_owned());
+    }
+    fn power_off(&mut self, status: u8) -> ! {
+        std::panic::panic_any(PowerOff(status))
+    }
+    fn reboot(&mut self) -> ! {
+        std::panic::panic_any(Rebooted)
+    }
+    fn hardware_random(&mut self) -> Option<u64> {
+        let r = self.random?;
+        self.random = Some(r.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        Some(r)
+    }
+    fn timestamp(&mut self) -> u64 {
+        self.clock += 17;
+        self.clock
+    }
+}
+
+const TEXT: u64 = 0x40_0000;
+const DATA: u64 = 0x40_1000;
+const DATA_LEN: u64 = 0x10000;
+/// Scratch memory for argument structures (inside DATA's .bss).
+const S: u64 = DATA + 0x1000;
+const KERNEL_ADDR: u64 = 0xffff_8000_0000_1000;
+const OK: Result<u64, u64> = Ok(0);
+
+struct World {
+    k: Kernel<SimPhys>,
+    plat: FakePlat,
+    ctx: UserContext,
+}
+
+fn init_elf() -> Vec<u8> {
+    make_elf(
+        TEXT,
+        ET_EXEC,
+        &[
+            (TEXT, PF_R | PF_X, &[0x90, 0x90, 0xcc, 0xc3], 4),
+            (DATA, PF_R | PF_W, b"initialized data", DATA_LEN),
+        ],
+    )
+}
+
+impl World {
+    fn boot() -> World {
+        Self::boot_with("init one two", None)
+    }
+
+    fn boot_with(cmdline: &str, random: Option<u64>) -> World {
+        let (phys, ranges) = SimPhys::new(4096);
+        let mem = Memory::new(phys, &ranges, &[0u64; 256]);
+        let mut plat = FakePlat {
+            random,
+            ..FakePlat::default()
+        };
+        let mut k = Kernel::new(mem, &mut plat);
+        let next = k.start_init(&init_elf(), cmdline, 1, &mut plat).unwrap();
+        assert_eq!(next, Next::RunUser);
+        let mut ctx = UserContext::zeroed();
+        assert!(k.load_current_context(&mut ctx));
+        World { k, plat, ctx }
+    }
+
+    fn trap(&mut self, trap: Trap) -> Next {
+        self.k.handle_trap(&mut self.ctx, trap, &mut self.plat)
+    }
+
+    fn call(&mut self, n: u64, a1: u64, a2: u64, a3: u64) -> SyscallArgs {
+        self.ctx.rax = n;
+        self.ctx.rdi = a1;
+        self.ctx.rsi = a2;
+        self.ctx.rdx = a3;
+        let next = self.trap(Trap::Syscall {
+            via_interrupt: false,
+        });
+        assert_eq!(next, Next::RunUser);
+        self.ctx.syscall_args()
+    }
+
+    /// A Jinue-convention call: `Ok(arg0)` or `Err(errno)`; arg2, arg3 are 0.
+    fn j(&mut self, n: u64, a1: u64, a2: u64, a3: u64) -> Result<u64, u64> {
+        let r = self.call(n, a1, a2, a3);
+        assert_eq!((r.arg2, r.arg3), (0, 0));
+        if r.jinue_result().is_ok() {
+            assert_eq!(r.arg1, 0);
+        }
+        r.jinue_result()
+    }
+
+    /// A ChorusOS-convention call: `Ok(arg0)` or `Err(code)`; arg1..3 are 0.
+    fn c(&mut self, n: u64, a1: u64, a2: u64, a3: u64) -> Result<u64, i64> {
+        let r = self.call(n, a1, a2, a3);
+        assert_eq!((r.arg1, r.arg2, r.arg3), (0, 0, 0));
+        r.chorus_result()
+    }
+
+    fn space(&self) -> mm::SpaceId {
+        self.k.caller().unwrap().space
+    }
+
+    fn poke(&mut self, addr: u64, bytes: &[u8]) {
+        let space = self.space();
+        self.k.mem.write_user(space, addr, bytes).unwrap();
+    }
+
+    fn peek(&mut self, addr: u64, len: usize) -> Vec<u8> {
+        let space = self.space();
+        let mut v = vec![0u8; len];
+        self.k.mem.read_user(space, addr, &mut v).unwrap();
+        v
+    }
+
+    fn put<T: Wire>(&mut self, addr: u64, v: &T) {
+        let mut b = vec![0u8; T::SIZE];
+        v.to_bytes(&mut b);
+        self.poke(addr, &b);
+    }
+
+    fn get<T: Wire>(&mut self, addr: u64) -> T {
+        let b = self.peek(addr, T::SIZE);
+        T::from_bytes(&b)
+    }
+
+    fn memstat(&mut self) -> MemStat {
+        assert_eq!(self.j(FERRITE_SYS_MEMSTAT, S + 0x800, 48, 0), OK);
+        self.get(S + 0x800)
+    }
+
+    fn cap_of(&mut self, fd: u64, at: u64) -> KnCap {
+        assert_eq!(self.j(FERRITE_SYS_ACTOR_CAP, fd, at, 0), OK);
+        self.get(at)
+    }
+
+    /// Creates process `pfd` holding a private copy of the caller's memory
+    /// and a started thread `tfd` at the text, which has not run yet.
+    fn spawn(&mut self, pfd: u64, tfd: u64) {
+        assert_eq!(self.j(JINUE_SYS_CREATE_PROCESS, pfd, 0, 0), OK);
+        let cap_at = S + 0x200 + pfd * 16;
+        self.cap_of(pfd, cap_at);
+        assert_eq!(
+            self.c(K_SYS_RGN_DUP, cap_at, K_MYACTOR, K_INHERITCOPY),
+            Ok(0)
+        );
+        assert_eq!(self.j(JINUE_SYS_CREATE_THREAD, tfd, pfd, 0), OK);
+        assert_eq!(
+            self.j(JINUE_SYS_START_THREAD, tfd, TEXT, JINUE_STACK_BASE - 64),
+            OK
+        );
+    }
+
+    /// Yields; the context is then the next ready thread's.
+    fn yield_now(&mut self) {
+        assert_eq!(self.j(JINUE_SYS_YIELD_THREAD, 0, 0, 0), OK);
+    }
+
+    fn current_number(&self) -> u64 {
+        let t = self.k.sched.current.unwrap();
+        self.k.threads.get(t.0).unwrap().number
+    }
+
+    /// Runs `f`, which must power off; returns the status.
+    fn power_off_status(&mut self, f: impl FnOnce(&mut World)) -> u8 {
+        let r = catch_unwind(AssertUnwindSafe(|| f(self)));
+        let payload = r.expect_err("expected a power-off");
+        match payload.downcast::<PowerOff>() {
+            Ok(p) => p.0,
+            Err(other) => std::panic::resume_unwind(other),
+        }
+    }
+}
+
+fn desc(start: u64, size: u64, options: u64) -> KnRgnDesc {
+    KnRgnDesc {
+        startAddr: start,
+        size,
+        options,
+        ..KnRgnDesc::default()
+    }
+}
+
+#[test]
+fn init_image_stack_and_descriptors() {
+    let mut w = World::boot();
+    assert_eq!(w.ctx.rip, TEXT);
+    assert_eq!(w.ctx.rsp % 16, 0);
+    assert_eq!(w.ctx.rflags, 0x202);
+    assert_eq!(w.ctx.rax | w.ctx.rbx | w.ctx.rdi | w.ctx.r15, 0);
+    let rsp = w.ctx.rsp;
+    let words: Vec<u64> = w
+        .peek(rsp, 8 * 22)
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(words[0], 3, "argc");
+    let arg = |w: &mut World, addr: u64| {
+        let b = w.peek(addr, (JINUE_STACK_BASE - addr).min(8) as usize);
+        let end = b.iter().position(|c| *c == 0).unwrap();
+        String::from_utf8(b[..end].to_vec()).unwrap()
+    };
+    assert_eq!(arg(&mut w, words[1]), "init");
+    assert_eq!(arg(&mut w, words[2]), "one");
+    assert_eq!(arg(&mut w, words[3]), "two");
+    assert_eq!((words[4], words[5]), (0, 0));
+    let auxv: Vec<(u64, u64)> = words[6..22].chunks(2).map(|p| (p[0], p[1])).collect();
+    assert!(auxv.contains(&(abi::init::AT_ENTRY, TEXT)));
+    assert!(auxv.contains(&(abi::init::AT_PAGESZ, PAGE_SIZE)));
+    assert!(auxv.contains(&(abi::init::AT_PHNUM, 2)));
+    assert!(auxv.contains(&(abi::init::JINUE_AT_STACKBASE, JINUE_STACK_BASE)));
+    assert!(auxv.contains(&(abi::init::JINUE_AT_HOWSYSCALL, 1)));
+    assert_eq!(auxv[7], (0, 0));
+    // Segment contents and .bss.
+    assert_eq!(w.peek(TEXT, 4), [0x90, 0x90, 0xcc, 0xc3]);
+    assert_eq!(w.peek(DATA, 16), b"initialized data");
+    assert_eq!(w.peek(DATA + 16, 16), [0; 16]);
+    // Regions: text (read+exec), data (writable), stack; all K_INHERITCOPY.
+    let buf = JinueBuffer {
+        addr: S + 0x100,
+        size: 48 * 8,
+    };
+    w.put(S, &desc(0x1000, USER_LIMIT - 0x1000, 0));
+    w.put(S + 0x40, &buf);
+    assert_eq!(w.c(K_SYS_RGN_STAT, K_MYACTOR, S, S + 0x40), Ok(3));
+    let stats: Vec<KnRgnStat> = (0..3).map(|i| w.get(S + 0x100 + 48 * i)).collect();
+    assert_eq!(
+        (stats[0].startAddr, stats[0].options),
+        (TEXT, K_EXECUTABLE | K_INHERITCOPY)
+    );
+    assert_eq!(
+        (stats[1].startAddr, stats[1].size, stats[1].options),
+        (DATA, DATA_LEN, K_WRITABLE | K_INHERITCOPY)
+    );
+    assert_eq!(
+        (stats[2].startAddr, stats[2].size, stats[2].options),
+        (
+            JINUE_STACK_BASE - JINUE_STACK_SIZE,
+            JINUE_STACK_SIZE,
+            K_WRITABLE | K_INHERITCOPY
+        )
+    );
+    // The text is not writable by the checked copy either.
+    let space = w.space();
+    assert!(w.k.mem.write_user(space, TEXT, &[0]).is_err());
+    // Descriptor 0: the process (MAP|OPEN|CREATE_THREAD, not owner).
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 0, 0, 0), Err(JINUE_EPERM));
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 0, S, 0), OK);
+    // Descriptor 1: the running main thread.
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 1, 0, 0), Err(JINUE_EDEADLK));
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 1, TEXT, S), Err(JINUE_EBUSY));
+}
+
+#[test]
+fn bad_init_programs_are_refused() {
+    let (phys, ranges) = SimPhys::new(512);
+    let mem = Memory::new(phys, &ranges, &[0u64; 256]);
+    let mut plat = FakePlat::default();
+    let mut k = Kernel::new(mem, &mut plat);
+    let dyn_elf = make_elf(TEXT, elf::abi::ET_DYN, &[(TEXT, PF_X, &[0xc3], 1)]);
+    assert_eq!(
+        k.start_init(&dyn_elf, "x", 1, &mut plat),
+        Err(crate::InitError::NotExecutable)
+    );
+    assert_eq!(k.process_count(), 0);
+    let huge = make_elf(TEXT, ET_EXEC, &[(TEXT, PF_X, &[0xc3], 0x1_0000_0000)]);
+    assert_eq!(
+        k.start_init(&huge, "x", 1, &mut plat),
+        Err(crate::InitError::NoMemory)
+    );
+    assert_eq!(k.process_count(), 0, "nothing left behind");
+}
+
+#[test]
+fn function_numbers_and_preserved_registers() {
+    let mut w = World::boot();
+    w.ctx.rbx = 0x1111;
+    w.ctx.r12 = 0x2222;
+    w.ctx.rcx = 0x3333;
+    w.ctx.fpu[200] = 0x44;
+    assert_eq!(w.j(u64::MAX, 0, 0, 0), Err(JINUE_EINVAL));
+    assert_eq!(w.j(1 << 63, 0, 0, 0), Err(JINUE_EINVAL));
+    for n in [0, 1, 7, 8, 9, 10, 11, 13, 22, 63, 71, 95, 99, 4096, 5000] {
+        let r = w.call(n, 5, 6, 7);
+        assert_eq!(
+            (r.arg0 as i64, r.arg1, r.arg2, r.arg3),
+            (-1, JINUE_ENOSYS, 0, 0),
+            "{n}"
+        );
+    }
+    assert_eq!(
+        (w.ctx.rbx, w.ctx.r12, w.ctx.rcx, w.ctx.fpu[200]),
+        (0x1111, 0x2222, 0x3333, 0x44)
+    );
+}
+
+#[test]
+fn puts_set_thread_local_memstat() {
+    let mut w = World::boot();
+    w.poke(S, b"hello\nworld");
+    assert_eq!(w.j(JINUE_SYS_PUTS, 'I' as u64, S, 11), OK);
+    assert_eq!(w.plat.lines.last().unwrap(), "[init] hello world\n");
+    assert_eq!(w.j(JINUE_SYS_PUTS, 'W' as u64, S, 5), OK);
+    assert_eq!(w.plat.lines.last().unwrap(), "[init] warning: hello\n");
+    assert_eq!(w.j(JINUE_SYS_PUTS, 'X' as u64, S, 5), Err(JINUE_EINVAL));
+    assert_eq!(w.j(JINUE_SYS_PUTS, 'I' as u64, S, 121), Err(JINUE_EINVAL));
+    assert_eq!(w.j(JINUE_SYS_PUTS, 'I' as u64, S, 120), OK);
+    assert_eq!(
+        w.j(JINUE_SYS_PUTS, 'I' as u64, KERNEL_ADDR, 5),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(w.j(JINUE_SYS_PUTS, 'I' as u64, 0x10, 5), Err(JINUE_EINVAL));
+    assert_eq!(
+        w.j(JINUE_SYS_PUTS, 'I' as u64, 0x20_0000, 5),
+        Err(JINUE_EINVAL),
+        "unmapped"
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_PUTS, 'I' as u64, USER_LIMIT - 2, 5),
+        Err(JINUE_EINVAL)
+    );
+
+    assert_eq!(w.j(JINUE_SYS_SET_THREAD_LOCAL, S, 64, 0), OK);
+    assert_eq!(w.ctx.fs_base, S);
+    assert_eq!(
+        w.j(JINUE_SYS_SET_THREAD_LOCAL, USER_LIMIT - 8, 16, 0),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_SET_THREAD_LOCAL, KERNEL_ADDR, 8, 0),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(w.ctx.fs_base, S);
+
+    w.poke(S, &[0xaa; 48]);
+    assert_eq!(w.j(FERRITE_SYS_MEMSTAT, S, 8, 0), OK);
+    assert_eq!(w.peek(S, 16)[..8], 4096u64.to_le_bytes());
+    assert_eq!(w.peek(S + 8, 8), [0xaa; 8], "only `size` bytes written");
+    assert_eq!(w.j(FERRITE_SYS_MEMSTAT, S, 0, 0), OK);
+    assert_eq!(
+        w.j(FERRITE_SYS_MEMSTAT, TEXT, 48, 0),
+        Err(JINUE_EINVAL),
+        "read-only"
+    );
+    assert_eq!(
+        w.j(FERRITE_SYS_MEMSTAT, KERNEL_ADDR, 48, 0),
+        Err(JINUE_EINVAL)
+    );
+    let m = w.memstat();
+    assert_eq!(m.page_size, 4096);
+    assert!(m.user_frames > 0);
+}
+
+#[test]
+fn poweroff_and_reboot() {
+    let mut w = World::boot();
+    assert_eq!(w.j(FERRITE_SYS_POWEROFF, 256, 0, 0), Err(JINUE_EINVAL));
+    assert_eq!(w.j(FERRITE_SYS_POWEROFF, u64::MAX, 0, 0), Err(JINUE_EINVAL));
+    // A process other than init may not power off or reboot.
+    w.spawn(10, 11);
+    w.yield_now();
+    assert_eq!(w.ctx.rip, TEXT);
+    assert_eq!(w.j(FERRITE_SYS_POWEROFF, 0, 0, 0), Err(JINUE_EPERM));
+    assert_eq!(w.j(JINUE_SYS_REBOOT, 0, 0, 0), Err(JINUE_EPERM));
+    w.poke(S, b"child");
+    assert_eq!(w.j(JINUE_SYS_PUTS, 'E' as u64, S, 5), OK);
+    let line = w.plat.lines.last().unwrap().clone();
+    assert!(
+        line.starts_with("[p") && line.ends_with("] error: child\n"),
+        "{line}"
+    );
+    w.yield_now();
+    assert_eq!(
+        w.power_off_status(|w| {
+            w.call(FERRITE_SYS_POWEROFF, 7, 0, 0);
+        }),
+        7
+    );
+    let r = catch_unwind(AssertUnwindSafe(|| w.call(JINUE_SYS_REBOOT, 0, 0, 0)));
+    assert!(r.unwrap_err().downcast::<Rebooted>().is_ok());
+}
+
+#[test]
+fn descriptor_rules() {
+    let mut w = World::boot();
+    for bad in [1024, u64::MAX, 1 << 31, (-5i64) as u64] {
+        assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, bad, 0, 0), Err(JINUE_EBADF));
+        assert_eq!(w.j(JINUE_SYS_CLOSE, bad, 0, 0), Err(JINUE_EBADF));
+    }
+    assert_eq!(
+        w.j(JINUE_SYS_CREATE_PROCESS, 1, 0, 0),
+        Err(JINUE_EBADF),
+        "in use"
+    );
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 1023, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_CLOSE, 500, 0, 0), Err(JINUE_EBADF), "free");
+
+    // DUP: owner descriptors refuse; target needs OPEN; destination must be free.
+    assert_eq!(
+        w.j(JINUE_SYS_DUP, 0, 1023, 7),
+        Err(JINUE_EBADF),
+        "owner source"
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_DUP, 0, 1, 1),
+        Err(JINUE_EBADF),
+        "destination in use"
+    );
+    assert_eq!(w.j(JINUE_SYS_DUP, 0, 1, 1024), Err(JINUE_EBADF));
+    assert_eq!(w.j(JINUE_SYS_DUP, 0, 0, 7), OK);
+    assert_eq!(w.j(JINUE_SYS_DUP, 1023, 1, 3), OK, "into the child");
+    assert_eq!(
+        w.j(JINUE_SYS_DUP, 1, 0, 8),
+        Err(JINUE_EBADF),
+        "target not a process"
+    );
+
+    // MINT: owner only; perms non-empty and of the type; target needs OPEN.
+    let mint = |process: i32, fd: i32, perms: i32| MintArgs {
+        process,
+        fd,
+        perms,
+        _pad: 0,
+        cookie: 99,
+    };
+    w.put(S, &mint(0, 20, JINUE_PERM_MAP as i32));
+    assert_eq!(w.j(JINUE_SYS_MINT, 0, S, 0), Err(JINUE_EPERM), "not owner");
+    assert_eq!(w.j(JINUE_SYS_MINT, 1023, KERNEL_ADDR, 0), Err(JINUE_EINVAL));
+    assert_eq!(w.j(JINUE_SYS_MINT, 1023, S, 0), OK);
+    w.put(S, &mint(0, 21, 0));
+    assert_eq!(w.j(JINUE_SYS_MINT, 1023, S, 0), Err(JINUE_EINVAL), "empty");
+    w.put(S, &mint(0, 21, JINUE_PERM_START as i32));
+    assert_eq!(
+        w.j(JINUE_SYS_MINT, 1023, S, 0),
+        Err(JINUE_EINVAL),
+        "thread perm"
+    );
+    w.put(S, &mint(0, 20, JINUE_PERM_OPEN as i32));
+    assert_eq!(
+        w.j(JINUE_SYS_MINT, 1023, S, 0),
+        Err(JINUE_EBADF),
+        "fd in use"
+    );
+    w.put(S, &mint(-1, 21, JINUE_PERM_OPEN as i32));
+    assert_eq!(w.j(JINUE_SYS_MINT, 1023, S, 0), Err(JINUE_EBADF));
+    w.put(S, &mint(20, 21, JINUE_PERM_OPEN as i32));
+    assert_eq!(
+        w.j(JINUE_SYS_MINT, 1023, S, 0),
+        Err(JINUE_EPERM),
+        "target lacks OPEN"
+    );
+    // The minted descriptor (MAP only) is no owner and cannot give OPEN.
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 20, 0, 0), Err(JINUE_EPERM));
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 20, S, 0), Err(JINUE_EPERM));
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 30, 20, 0), Err(JINUE_EPERM));
+
+    // DESTROY: the descriptors stay, naming a dead object (EIO), until closed.
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 1023, 0, 0), OK);
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 1023, S, 0), Err(JINUE_EIO));
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 20, S, 0), Err(JINUE_EIO));
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 1023, 0, 0), Err(JINUE_EIO));
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 30, 1023, 0), Err(JINUE_EIO));
+    assert_eq!(w.j(JINUE_SYS_DUP, 1023, 0, 5), Err(JINUE_EIO));
+    assert_eq!(w.j(JINUE_SYS_CLOSE, 1023, 0, 0), OK);
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 1023, S, 0), Err(JINUE_EBADF));
+    assert_eq!(w.j(JINUE_SYS_CLOSE, 20, 0, 0), OK);
+    assert_eq!(
+        w.j(JINUE_SYS_DESTROY, 1, 0, 0),
+        Err(JINUE_EPERM),
+        "thread, not owner"
+    );
+}
+
+#[test]
+fn thread_lifecycle_and_await() {
+    let mut w = World::boot();
+    let main = w.current_number();
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 5, 0, 0), OK);
+    assert_eq!(
+        w.j(JINUE_SYS_CREATE_THREAD, 5, 0, 0),
+        Err(JINUE_EBADF),
+        "in use"
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_CREATE_THREAD, 6, 1, 0),
+        Err(JINUE_EBADF),
+        "not a process"
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_AWAIT_THREAD, 5, 0, 0),
+        Err(JINUE_ESRCH),
+        "never started"
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_AWAIT_THREAD, 0, 0, 0),
+        Err(JINUE_EBADF),
+        "a process"
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_START_THREAD, 5, USER_LIMIT, S),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_START_THREAD, 5, TEXT, USER_LIMIT),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 9, TEXT, S), Err(JINUE_EBADF));
+    // A minted AWAIT-only copy lacks START.
+    w.put(
+        S,
+        &MintArgs {
+            process: 0,
+            fd: 6,
+            perms: JINUE_PERM_AWAIT as i32,
+            _pad: 0,
+            cookie: 0,
+        },
+    );
+    assert_eq!(w.j(JINUE_SYS_MINT, 5, S, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 6, TEXT, S), Err(JINUE_EPERM));
+    w.put(
+        S,
+        &MintArgs {
+            process: 0,
+            fd: 7,
+            perms: JINUE_PERM_START as i32,
+            _pad: 0,
+            cookie: 0,
+        },
+    );
+    assert_eq!(w.j(JINUE_SYS_MINT, 5, S, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 7, 0, 0), Err(JINUE_EPERM));
+
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 5, TEXT + 1, S + 0x800), OK);
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 5, TEXT, S), Err(JINUE_EBUSY));
+    // Main awaits: it parks and the new thread runs with a fresh context.
+    w.ctx.rax = JINUE_SYS_AWAIT_THREAD;
+    w.ctx.rdi = 5;
+    w.ctx.rbx = 0xb0b;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: true
+        }),
+        Next::RunUser
+    );
+    assert_ne!(w.current_number(), main);
+    assert_eq!(
+        (w.ctx.rip, w.ctx.rsp, w.ctx.rbx, w.ctx.rax),
+        (TEXT + 1, S + 0x800, 0, 0)
+    );
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 5, 0, 0), Err(JINUE_EDEADLK));
+    // Exit: main wakes with 0 and its own registers.
+    w.ctx.rax = JINUE_SYS_EXIT_THREAD;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: false
+        }),
+        Next::RunUser
+    );
+    assert_eq!(w.current_number(), main);
+    assert_eq!((w.ctx.rax, w.ctx.rdi, w.ctx.rbx), (0, 0, 0xb0b));
+    assert_eq!(
+        w.j(JINUE_SYS_AWAIT_THREAD, 5, 0, 0),
+        Err(JINUE_ESRCH),
+        "already awaited"
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_START_THREAD, 5, TEXT, S),
+        Err(JINUE_EBUSY),
+        "threads run once"
+    );
+
+    // A thread that ends before the await: AWAIT returns at once; a fault gives 1.
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 8, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 8, TEXT, S), OK);
+    w.yield_now();
+    assert_eq!(w.ctx.rip, TEXT);
+    let n = w.current_number();
+    w.ctx.rip = 0x1234;
+    let next = w.trap(Trap::Exception {
+        vector: 13,
+        error_code: 0,
+        fault_addr: 0,
+    });
+    assert_eq!(next, Next::RunUser);
+    assert_eq!(w.current_number(), main);
+    let line = w.plat.lines.last().unwrap().clone();
+    assert!(
+        line.contains("[init]") && line.contains(&std::format!("thread {n}")),
+        "{line}"
+    );
+    assert!(
+        line.contains("#GP") && line.contains("rip 0x1234"),
+        "{line}"
+    );
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 8, 0, 0), Ok(1));
+    // Closing the last descriptors frees the thread objects.
+    let before = w.k.thread_count();
+    for fd in [5, 6, 7, 8] {
+        assert_eq!(w.j(JINUE_SYS_CLOSE, fd, 0, 0), OK);
+    }
+    assert_eq!(w.k.thread_count(), before - 2);
+}
+
+#[test]
+fn page_faults_resolve_or_kill() {
+    let mut w = World::boot();
+    // A write to untouched .bss is demand paging: resolved, the thread resumes.
+    let next = w.trap(Trap::Exception {
+        vector: 14,
+        error_code: crate::fault::PF_USER | crate::fault::PF_WRITE,
+        fault_addr: DATA + 0x8000,
+    });
+    assert_eq!(next, Next::RunUser);
+    assert_eq!(w.j(JINUE_SYS_YIELD_THREAD, 0, 0, 0), OK, "still running");
+    // A second thread faults on an unmapped address: only it dies.
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 5, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 5, TEXT, S), OK);
+    w.yield_now();
+    w.ctx.rip = TEXT + 2;
+    let next = w.trap(Trap::Exception {
+        vector: 14,
+        error_code: crate::fault::PF_USER | crate::fault::PF_WRITE,
+        fault_addr: 0x20_0000,
+    });
+    assert_eq!(next, Next::RunUser);
+    let line = w.plat.lines.last().unwrap().clone();
+    assert!(
+        line.contains("#PF") && line.contains("0x200000") && line.contains("rip 0x400002"),
+        "{line}"
+    );
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 5, 0, 0), Ok(1));
+    // Writing the text is a protection violation.
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 6, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 6, TEXT, S), OK);
+    w.yield_now();
+    w.trap(Trap::Exception {
+        vector: 14,
+        error_code: crate::fault::PF_USER | crate::fault::PF_WRITE | crate::fault::PF_PRESENT,
+        fault_addr: TEXT,
+    });
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 6, 0, 0), Ok(1));
+}
+
+#[test]
+fn timer_round_robin() {
+    let mut w = World::boot();
+    let main = w.current_number();
+    for fd in [5, 6] {
+        assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, fd, 0, 0), OK);
+        assert_eq!(w.j(JINUE_SYS_START_THREAD, fd, TEXT, S), OK);
+    }
+    w.ctx.r9 = 9;
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        assert_eq!(w.trap(Trap::Timer), Next::RunUser);
+        seen.push(w.current_number());
+    }
+    assert_eq!(seen[0..3], seen[3..6]);
+    assert_eq!(seen[2], main);
+    assert_eq!(w.ctx.r9, 9, "main's registers come back");
+    assert!(seen[0] != seen[1] && seen[0] != main && seen[1] != main);
+}
+
+#[test]
+fn capabilities() {
+    let mut w = World::boot_with("init", Some(0x1234_5678_9abc_def0));
+    assert_eq!(w.c(K_SYS_ACTOR_SELF, S, 0, 0), Ok(0));
+    let me: KnCap = w.get(S);
+    assert_eq!(me.ui.head >> 27, 1, "actor type");
+    assert_eq!(me.ui.tail, 1, "site");
+    assert_eq!(w.c(K_SYS_ACTOR_SELF, TEXT, 0, 0), Err(K_EFAULT));
+    assert_eq!(w.c(K_SYS_ACTOR_SELF, 0, 0, 0), Err(K_EFAULT));
+    assert_eq!(w.c(K_SYS_ACTOR_SELF, KERNEL_ADDR, 0, 0), Err(K_EFAULT));
+    assert_eq!(w.cap_of(0, S + 16), me);
+
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 10, 0, 0), OK);
+    let child = w.cap_of(10, S + 32);
+    assert_eq!(
+        child.ui.head & UI_STAMP_MASK,
+        (me.ui.head & UI_STAMP_MASK) + 1
+    );
+    assert_ne!(child.key, me.key);
+
+    w.put(S + 0x100, &desc(0x80_0000, PAGE_SIZE, K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, S + 32, S + 0x100, 0), Ok(0));
+    let mut bad = child;
+    bad.key.tail ^= 1;
+    w.put(S + 48, &bad);
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, S + 48, S + 0x100, 0),
+        Err(K_EINVAL),
+        "wrong key"
+    );
+    let mut bad = child;
+    bad.ui.head = (2 << 27) | (child.ui.head & UI_STAMP_MASK);
+    w.put(S + 48, &bad);
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, S + 48, S + 0x100, 0),
+        Err(K_EINVAL),
+        "wrong type"
+    );
+    let mut bad = child;
+    bad.ui.tail = 2;
+    w.put(S + 48, &bad);
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, S + 48, S + 0x100, 0),
+        Err(K_EUNKNOWN),
+        "other site"
+    );
+    let mut bad = child;
+    bad.ui.head = actor_ui_head(4000);
+    w.put(S + 48, &bad);
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, S + 48, S + 0x100, 0),
+        Err(K_EUNKNOWN),
+        "never existed"
+    );
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, K_SVACTOR, S + 0x100, 0),
+        Err(K_EINVAL)
+    );
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, 0, S + 0x100, 0), Err(K_EFAULT));
+
+    // Deleting the actor: the capability becomes unreachable, the stamp is not reused.
+    assert_eq!(w.c(K_SYS_ACTOR_DELETE, S + 32, 0, 0), Ok(0));
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, S + 32, S + 0x100, 0),
+        Err(K_EUNKNOWN)
+    );
+    assert_eq!(w.c(K_SYS_ACTOR_DELETE, S + 32, 0, 0), Err(K_EUNKNOWN));
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 10, S, 0), Err(JINUE_EIO));
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 11, 0, 0), OK);
+    let next = w.cap_of(11, S + 64);
+    assert_eq!(
+        next.ui.head & UI_STAMP_MASK,
+        (child.ui.head & UI_STAMP_MASK) + 1
+    );
+}
+
+#[test]
+fn keys_without_hardware_randomness_differ() {
+    let mut w = World::boot_with("init", None);
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 10, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 11, 0, 0), OK);
+    let a = w.cap_of(10, S);
+    let b = w.cap_of(11, S + 16);
+    assert_ne!(a.key, b.key);
+    assert_ne!(a.key, abi::types::KnKey::default());
+}
+
+#[test]
+fn region_calls() {
+    let mut w = World::boot();
+    let r = S + 0x100;
+    let base = 0x100_0000;
+    w.put(r, &desc(base + 1, PAGE_SIZE, K_WRITABLE));
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0),
+        Err(K_EINVAL),
+        "misaligned"
+    );
+    w.put(r, &desc(base, 0, K_WRITABLE));
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0),
+        Err(K_EINVAL),
+        "size 0"
+    );
+    w.put(r, &desc(base, PAGE_SIZE, K_NOACCESS));
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0),
+        Err(K_EINVAL),
+        "option"
+    );
+    w.put(r, &desc(base, PAGE_SIZE, K_INHERITCOPY | K_INHERITSHARE));
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0),
+        Err(K_EINVAL),
+        "two inherit bits"
+    );
+    w.put(r, &desc(DATA, PAGE_SIZE, K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0), Err(K_EOVERLAP));
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, KERNEL_ADDR, 0),
+        Err(K_EFAULT)
+    );
+    assert_eq!(
+        w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, TEXT, 0),
+        Err(K_EINVAL),
+        "text holds garbage options"
+    );
+
+    let m0 = w.memstat();
+    w.put(
+        r,
+        &desc(base, 3 * PAGE_SIZE - 5, K_WRITABLE | K_INHERITSHARE),
+    );
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0), Ok(0));
+    w.poke(base + 10, b"x");
+    assert_eq!(w.peek(base + 10, 1), b"x");
+    // K_ANYWHERE writes the chosen address back; a read-only descriptor is refused first.
+    w.put(r, &desc(0, PAGE_SIZE, K_ANYWHERE | K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0), Ok(0));
+    let got: KnRgnDesc = w.get(r);
+    assert!(got.startAddr >= 0x1000 && got.startAddr.is_multiple_of(PAGE_SIZE));
+    // A read-only descriptor with K_ANYWHERE: K_EFAULT, and nothing allocated.
+    let ro = 0x300_0000;
+    w.put(r, &desc(ro, PAGE_SIZE, K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0), Ok(0));
+    w.put(ro, &desc(0, PAGE_SIZE, K_ANYWHERE | K_WRITABLE));
+    w.put(r, &desc(ro, PAGE_SIZE, 0));
+    assert_eq!(w.c(K_SYS_RGN_SET_PROTECT, K_MYACTOR, r, 0), Ok(0));
+    let regions = w.k.mem.region_count(w.space());
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, ro, 0), Err(K_EFAULT));
+    assert_eq!(w.k.mem.region_count(w.space()), regions);
+    assert_eq!(w.c(K_SYS_RGN_FREE, K_MYACTOR, r, 0), Ok(0));
+    w.put(r, &desc(got.startAddr, PAGE_SIZE, 0));
+    assert_eq!(w.c(K_SYS_RGN_FREE, K_MYACTOR, r, 0), Ok(0));
+
+    // STAT: count all, write what fits.
+    w.put(r, &desc(base, 3 * PAGE_SIZE, 0));
+    w.put(
+        S + 0x200,
+        &JinueBuffer {
+            addr: S + 0x300,
+            size: 47,
+        },
+    );
+    assert_eq!(w.c(K_SYS_RGN_STAT, K_MYACTOR, r, S + 0x200), Ok(1));
+    w.put(
+        S + 0x200,
+        &JinueBuffer {
+            addr: S + 0x300,
+            size: 48,
+        },
+    );
+    assert_eq!(w.c(K_SYS_RGN_STAT, K_MYACTOR, r, S + 0x200), Ok(1));
+    let st: KnRgnStat = w.get(S + 0x300);
+    assert_eq!(
+        (st.startAddr, st.size, st.options),
+        (base, 3 * PAGE_SIZE, K_WRITABLE | K_INHERITSHARE)
+    );
+    assert_eq!(st.resident, 1);
+    w.put(
+        S + 0x200,
+        &JinueBuffer {
+            addr: TEXT,
+            size: 48,
+        },
+    );
+    assert_eq!(w.c(K_SYS_RGN_STAT, K_MYACTOR, r, S + 0x200), Err(K_EFAULT));
+
+    // SET_PROTECT / SET_INHERIT cut at the range edges; bad bits are refused.
+    w.put(r, &desc(base + PAGE_SIZE, PAGE_SIZE, K_NOACCESS));
+    assert_eq!(w.c(K_SYS_RGN_SET_PROTECT, K_MYACTOR, r, 0), Ok(0));
+    w.put(r, &desc(base + PAGE_SIZE, PAGE_SIZE, K_INHERITCOPY));
+    assert_eq!(w.c(K_SYS_RGN_SET_PROTECT, K_MYACTOR, r, 0), Err(K_EINVAL));
+    assert_eq!(w.c(K_SYS_RGN_SET_INHERIT, K_MYACTOR, r, 0), Ok(0));
+    w.put(r, &desc(base, PAGE_SIZE, K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_SET_INHERIT, K_MYACTOR, r, 0), Err(K_EINVAL));
+    w.put(r, &desc(base, 3 * PAGE_SIZE, 0));
+    assert_eq!(
+        w.c(K_SYS_RGN_STAT, K_MYACTOR, r, S + 0x200),
+        Err(K_EFAULT),
+        "buffer still read-only"
+    );
+    w.put(
+        S + 0x200,
+        &JinueBuffer {
+            addr: S + 0x300,
+            size: 48 * 4,
+        },
+    );
+    assert_eq!(w.c(K_SYS_RGN_STAT, K_MYACTOR, r, S + 0x200), Ok(3));
+    let mid: KnRgnStat = w.get(S + 0x300 + 48);
+    assert_eq!(
+        (mid.startAddr, mid.options),
+        (base + PAGE_SIZE, K_NOACCESS | K_INHERITCOPY)
+    );
+
+    // FREE: options must be 0 or K_FREEALL.
+    w.put(r, &desc(base, 3 * PAGE_SIZE, K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_FREE, K_MYACTOR, r, 0), Err(K_EINVAL));
+    w.put(r, &desc(base, 3 * PAGE_SIZE, 0));
+    assert_eq!(w.c(K_SYS_RGN_FREE, K_MYACTOR, r, 0), Ok(0));
+    let m1 = w.memstat();
+    assert_eq!(
+        (m1.user_frames, m1.committed_frames),
+        (m0.user_frames, m0.committed_frames)
+    );
+}
+
+#[test]
+fn mclone_error_order() {
+    let mut w = World::boot();
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 10, 0, 0), OK);
+    // 11: a MAP-less copy of 10; 12: a thread.
+    w.put(
+        S,
+        &MintArgs {
+            process: 0,
+            fd: 11,
+            perms: JINUE_PERM_OPEN as i32,
+            _pad: 0,
+            cookie: 0,
+        },
+    );
+    assert_eq!(w.j(JINUE_SYS_MINT, 10, S, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 12, 0, 0), OK);
+    let a = S + 0x100;
+    let args = |src: u64, dst: u64, len: u64, prot: i32| MCloneArgs {
+        src_addr: src,
+        dest_addr: dst,
+        length: len,
+        prot,
+        _pad: 0,
+    };
+    let good = args(
+        DATA,
+        0x80_0000,
+        2 * PAGE_SIZE,
+        JINUE_PROT_READ | JINUE_PROT_WRITE,
+    );
+    let mc = |w: &mut World, src: u64, dst: u64, a: MCloneArgs| {
+        w.put(S + 0x100, &a);
+        w.j(JINUE_SYS_MCLONE, src, dst, S + 0x100)
+    };
+    // 1. descriptor values, before the structure is even read.
+    assert_eq!(
+        w.j(JINUE_SYS_MCLONE, 1024, 10, KERNEL_ADDR),
+        Err(JINUE_EBADF)
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_MCLONE, 0, u64::MAX, KERNEL_ADDR),
+        Err(JINUE_EBADF)
+    );
+    // 2. the structure.
+    assert_eq!(
+        w.j(JINUE_SYS_MCLONE, 500, 501, KERNEL_ADDR),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(
+        w.j(JINUE_SYS_MCLONE, 500, 501, 0x20_0000),
+        Err(JINUE_EINVAL)
+    );
+    // 3. alignment, before prot and descriptors.
+    assert_eq!(
+        mc(&mut w, 500, 501, args(DATA + 1, 0x80_0000, 0, 99)),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(
+        mc(&mut w, 500, 501, args(DATA, 0x80_0000, 5, 0)),
+        Err(JINUE_EINVAL)
+    );
+    // 4. prot.
+    assert_eq!(
+        mc(&mut w, 500, 501, args(DATA, 0x80_0000, 0, 8)),
+        Err(JINUE_EINVAL)
+    );
+    // 5. ranges in the kernel, before descriptor contents.
+    assert_eq!(
+        mc(&mut w, 500, 501, args(0, 0x80_0000, PAGE_SIZE, 1)),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(
+        mc(
+            &mut w,
+            500,
+            501,
+            args(DATA, USER_LIMIT - PAGE_SIZE, 2 * PAGE_SIZE, 1)
+        ),
+        Err(JINUE_EINVAL)
+    );
+    assert_eq!(
+        mc(
+            &mut w,
+            500,
+            501,
+            args(u64::MAX - 0xfff, DATA, 2 * PAGE_SIZE, 1)
+        ),
+        Err(JINUE_EINVAL)
+    );
+    // 6. source: free, not a process.
+    assert_eq!(mc(&mut w, 500, 501, good), Err(JINUE_EBADF));
+    assert_eq!(mc(&mut w, 12, 501, good), Err(JINUE_EBADF));
+    // 7. destination.
+    assert_eq!(mc(&mut w, 0, 501, good), Err(JINUE_EBADF));
+    assert_eq!(mc(&mut w, 0, 1, good), Err(JINUE_EBADF));
+    // 8. MAP on the destination only.
+    assert_eq!(mc(&mut w, 0, 11, good), Err(JINUE_EPERM));
+    assert_eq!(mc(&mut w, 11, 10, good), OK);
+    // Dead processes are EIO (6 before 7 before 8).
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 20, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 20, 0, 0), OK);
+    assert_eq!(mc(&mut w, 20, 501, good), Err(JINUE_EIO));
+    assert_eq!(mc(&mut w, 0, 20, good), Err(JINUE_EIO));
+    // length 0 succeeds; same process and overlapping ranges are allowed.
+    assert_eq!(mc(&mut w, 0, 0, args(DATA, 0x90_0000, 0, 0)), OK);
+    w.poke(DATA + 0x3000, b"shared");
+    assert_eq!(
+        mc(&mut w, 0, 0, args(DATA + 0x3000, 0x90_0000, PAGE_SIZE, 3)),
+        OK
+    );
+    assert_eq!(w.peek(0x90_0000, 6), b"shared");
+    w.poke(0x90_0000, b"SHARED");
+    assert_eq!(w.peek(DATA + 0x3000, 6), b"SHARED");
+    let _ = a;
+}
+
+#[test]
+fn rgn_dup_error_order_and_semantics() {
+    let mut w = World::boot();
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 10, 0, 0), OK);
+    let child = w.cap_of(10, S);
+    let mut wrong_key = child;
+    wrong_key.key.head ^= 0x8000_0000;
+    w.put(S + 16, &wrong_key);
+    let mut gone = child;
+    gone.ui.head = actor_ui_head(999);
+    w.put(S + 32, &gone);
+    let (good, bad_key, unknown) = (S, S + 16, S + 32);
+    // 1. EFAULT beats everything (either pointer).
+    assert_eq!(w.c(K_SYS_RGN_DUP, unknown, KERNEL_ADDR, 77), Err(K_EFAULT));
+    assert_eq!(w.c(K_SYS_RGN_DUP, 0, bad_key, 77), Err(K_EFAULT));
+    // 2. inconsistent (or K_SVACTOR) beats unreachable and flags.
+    assert_eq!(w.c(K_SYS_RGN_DUP, unknown, bad_key, 77), Err(K_EINVAL));
+    assert_eq!(w.c(K_SYS_RGN_DUP, K_SVACTOR, unknown, 77), Err(K_EINVAL));
+    // 3. unreachable beats flags.
+    assert_eq!(w.c(K_SYS_RGN_DUP, good, unknown, 77), Err(K_EUNKNOWN));
+    // 4. flags beat overlap.
+    assert_eq!(w.c(K_SYS_RGN_DUP, K_MYACTOR, K_MYACTOR, 77), Err(K_EINVAL));
+    assert_eq!(
+        w.c(
+            K_SYS_RGN_DUP,
+            good,
+            K_MYACTOR,
+            K_INHERITCOPY | K_INHERITSHARE
+        ),
+        Err(K_EINVAL)
+    );
+    // 5. a non-empty target.
+    assert_eq!(w.c(K_SYS_RGN_DUP, K_MYACTOR, good, 0), Err(K_EOVERLAP));
+    // Success: flags 0 follows each region's inherit bit; a copy is a snapshot.
+    let r = S + 0x100;
+    w.put(r, &desc(0x100_0000, PAGE_SIZE, K_WRITABLE | K_INHERITSHARE));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0), Ok(0));
+    w.put(r, &desc(0x200_0000, PAGE_SIZE, K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0), Ok(0));
+    w.poke(DATA + 0x4000, b"before");
+    assert_eq!(w.c(K_SYS_RGN_DUP, good, K_MYACTOR, 0), Ok(0));
+    w.poke(DATA + 0x4000, b"after!");
+    assert_eq!(w.c(K_SYS_RGN_DUP, good, K_MYACTOR, 0), Err(K_EOVERLAP));
+    w.put(r, &desc(0, USER_LIMIT, 0));
+    w.put(
+        S + 0x200,
+        &JinueBuffer {
+            addr: S + 0x300,
+            size: 0,
+        },
+    );
+    assert_eq!(
+        w.c(K_SYS_RGN_STAT, good, r, S + 0x200),
+        Ok(4),
+        "text, data, shared, stack"
+    );
+    let child_space =
+        w.k.processes
+            .get(w.k.actors[&(child.ui.head & UI_STAMP_MASK)].0)
+            .unwrap()
+            .space;
+    let mut b = [0u8; 6];
+    w.k.mem
+        .read_user(child_space, DATA + 0x4000, &mut b)
+        .unwrap();
+    assert_eq!(&b, b"before");
+}
+
+#[test]
+fn process_lifecycle_and_memory_baseline() {
+    let mut w = World::boot();
+    // The first MEMSTAT touches its buffer's page; measure after that.
+    w.memstat();
+    let base = w.memstat();
+    let procs = w.k.process_count();
+    w.spawn(10, 11);
+    assert_eq!(w.k.process_count(), procs + 1);
+    // The child's only thread exits: the child is destroyed.
+    w.yield_now();
+    assert_eq!(w.ctx.rip, TEXT);
+    w.ctx.rax = JINUE_SYS_EXIT_THREAD;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: false
+        }),
+        Next::RunUser
+    );
+    assert_eq!(w.k.process_count(), procs);
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 10, S, 0), Err(JINUE_EIO));
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 11, 0, 0), Ok(0));
+    // A child that never ran a thread stays alive until destroyed.
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 12, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 13, 12, 0), OK);
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 12, S, 0), OK);
+    // Destroying a process with a parked thread and a running one.
+    w.spawn(14, 15);
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 14, 0, 0), OK);
+    assert_eq!(
+        w.j(JINUE_SYS_AWAIT_THREAD, 15, 0, 0),
+        Ok(1),
+        "stopped by the destruction"
+    );
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 13, TEXT, S), OK);
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 12, 0, 0), OK);
+    for fd in 10..16 {
+        assert_eq!(w.j(JINUE_SYS_CLOSE, fd, 0, 0), OK);
+    }
+    assert_eq!(w.k.process_count(), procs);
+    assert_eq!(w.k.thread_count(), 1);
+    let end = w.memstat();
+    assert_eq!(
+        (end.user_frames, end.table_frames, end.committed_frames),
+        (base.user_frames, base.table_frames, base.committed_frames)
+    );
+}
+
+#[test]
+fn actor_delete_self_does_not_return() {
+    let mut w = World::boot();
+    w.spawn(10, 11);
+    w.yield_now();
+    let child = w.current_number();
+    w.ctx.rax = K_SYS_ACTOR_DELETE;
+    w.ctx.rdi = K_MYACTOR;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: false
+        }),
+        Next::RunUser
+    );
+    assert_ne!(w.current_number(), child);
+    assert_eq!(w.j(FERRITE_SYS_ACTOR_CAP, 10, S, 0), Err(JINUE_EIO));
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 11, 0, 0), Ok(1));
+}
+
+#[test]
+fn init_end_powers_off_with_zero() {
+    let mut w = World::boot();
+    let status = w.power_off_status(|w| {
+        w.ctx.rax = JINUE_SYS_EXIT_THREAD;
+        w.trap(Trap::Syscall {
+            via_interrupt: false,
+        });
+    });
+    assert_eq!(status, 0);
+    let mut w = World::boot();
+    let status = w.power_off_status(|w| {
+        w.trap(Trap::Exception {
+            vector: 6,
+            error_code: 0,
+            fault_addr: 0,
+        });
+    });
+    assert_eq!(status, 0);
+    assert!(w.plat.lines.iter().any(|l| l.contains("#UD")));
+}
+
+#[test]
+fn deadlock_powers_off() {
+    let mut w = World::boot();
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 5, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 5, TEXT, S), OK);
+    w.ctx.rax = JINUE_SYS_AWAIT_THREAD;
+    w.ctx.rdi = 5;
+    w.trap(Trap::Syscall {
+        via_interrupt: false,
+    });
+    // The second thread awaits the first one: nothing can run.
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 6, 0, 0), OK);
+    let status = w.power_off_status(|w| {
+        w.ctx.rax = JINUE_SYS_AWAIT_THREAD;
+        w.ctx.rdi = 1;
+        w.trap(Trap::Syscall {
+            via_interrupt: false,
+        });
+    });
+    assert_eq!(status, 1);
+}
+
+#[test]
+fn object_limits() {
+    let mut w = World::boot();
+    let mut created = 0;
+    for fd in 10..(10 + MAX_PROCESSES as u64 + 5) {
+        match w.j(JINUE_SYS_CREATE_PROCESS, fd, 0, 0) {
+            Ok(_) => created += 1,
+            Err(e) => {
+                assert_eq!(e, JINUE_EAGAIN);
+                break;
+            }
+        }
+    }
+    assert_eq!(created + 1, MAX_PROCESSES);
+    let mut threads = 0;
+    for fd in 200..(200 + crate::MAX_THREADS as u64 + 5) {
+        match w.j(JINUE_SYS_CREATE_THREAD, fd, 0, 0) {
+            Ok(_) => threads += 1,
+            Err(e) => {
+                assert_eq!(e, JINUE_ENOMEM);
+                break;
+            }
+        }
+    }
+    assert_eq!(threads + 1, crate::MAX_THREADS);
+    let _: Box<u8> = Box::new(0);
+}
