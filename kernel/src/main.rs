@@ -1,4 +1,8 @@
 //! Ferrite kernel image entry: boot information → memory core → kernel core → run loop.
+//!
+//! The arch layer (`arch/`) sets the machine up and calls [`kernel_main`];
+//! everything here is safe code over the kernel library's contract
+//! (`doc/internals.md`, "kernel (lib) ↔ arch").
 #![no_std]
 #![no_main]
 
@@ -6,19 +10,53 @@ extern crate alloc;
 
 mod arch;
 
+use arch::{BootInfo, DirectMap, Event, X86Platform};
+use kernel::{Kernel, Next};
+
+/// `JINUE_AT_HOWSYSCALL` value: the kernel recommends the `syscall` instruction (ABI §1).
+const HOW_SYSCALL_INSTRUCTION: u64 = 1;
+
 /// Called by the arch layer once the machine is set up (page tables, heap, IDT, timer).
-fn kernel_main(boot: arch::BootInfo) -> ! {
+fn kernel_main(boot: BootInfo) -> ! {
+    let free_bytes: u64 = boot.free_ranges.iter().map(|&(s, e)| e - s).sum();
     kinfo!(
-        "boot: {} MiB RAM, {} MiB heap, {} free ranges ({} MiB), {} modules, cmdline '{}'",
+        "{} MiB RAM: {} MiB for user memory and page tables, {} MiB kernel heap; {} boot module(s)",
         boot.ram_bytes >> 20,
+        free_bytes >> 20,
         boot.heap_bytes >> 20,
-        boot.free_ranges.len(),
-        boot.free_ranges.iter().map(|&(s, e)| e - s).sum::<u64>() >> 20,
-        boot.modules.len(),
-        boot.cmdline
+        boot.modules.len()
     );
-    for m in &boot.modules {
-        kinfo!("module: {} bytes, cmdline '{}'", m.bytes.len(), m.cmdline);
+    kdebug!("kernel command line: '{}'", boot.cmdline);
+    let mut plat = X86Platform::new(boot.kernel_space.root);
+    let memory = mm::Memory::new(
+        DirectMap::new(boot.kernel_space.direct_map_end),
+        &boot.free_ranges,
+        &boot.kernel_space.kernel_half,
+    );
+    let mut kernel = Kernel::new(memory, &mut plat);
+
+    let Some(init) = boot.modules.first() else {
+        panic!("no boot module: the first module must be the init program (QEMU -initrd)");
+    };
+    kinfo!("init: '{}' ({} bytes)", init.cmdline, init.bytes.len());
+    let first = match kernel.start_init(
+        init.bytes,
+        &init.cmdline,
+        HOW_SYSCALL_INSTRUCTION,
+        &mut plat,
+    ) {
+        Ok(next) => next,
+        Err(e) => panic!("cannot start the init program '{}': {e:?}", init.cmdline),
+    };
+    if first == Next::RunUser {
+        arch::with_user_context(|ctx| kernel.load_current_context(ctx));
     }
-    arch::power_off(0)
+    arch::run(
+        &mut plat,
+        first,
+        |event, ctx, plat: &mut X86Platform| match event {
+            Event::Trap(trap) => kernel.handle_trap(ctx, trap, plat),
+            Event::IdleTick => kernel.idle_tick(ctx, plat),
+        },
+    )
 }

@@ -2,8 +2,6 @@
 
 use core::arch::asm;
 
-/// IA32_EFER (Intel SDM vol. 4, table 2-2).
-pub const MSR_EFER: u32 = 0xC000_0080;
 /// IA32_STAR: segment selectors for SYSCALL/SYSRET (Intel SDM vol. 3 §5.8.8).
 pub const MSR_STAR: u32 = 0xC000_0081;
 /// IA32_LSTAR: 64-bit SYSCALL entry point.

@@ -14,9 +14,3 @@ pub unsafe fn init(vaddr: u64, len: u64) {
     // SAFETY: the caller guarantees the range is ours alone.
     unsafe { HEAP.lock().init(vaddr as *mut u8, len as usize) }
 }
-
-/// (used, free) bytes of the heap.
-pub fn usage() -> (usize, usize) {
-    let heap = HEAP.lock();
-    (heap.used(), heap.free())
-}

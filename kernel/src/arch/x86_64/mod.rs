@@ -7,6 +7,7 @@ mod idt;
 mod lang;
 mod multiboot;
 mod paging;
+mod physmem;
 mod pic;
 mod platform;
 mod power;
@@ -17,9 +18,10 @@ mod trap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-pub use paging::{phys_to_virt, KernelSpace, DIRECT_MAP_BASE};
+use paging::phys_to_virt;
+pub use paging::KernelSpace;
+pub use physmem::DirectMap;
 pub use platform::X86Platform;
-pub use power::power_off;
 pub use serial::{log, Level};
 pub use trap::{run, with_user_context, Event};
 
