@@ -344,10 +344,10 @@ pub fn jname(r: Result<u64, JinueError>) -> &'static str {
     }
 }
 
-/// Touches 48 KiB of the calling thread's stack, so that later MEMSTAT
+/// Touches 32 KiB of the calling thread's stack, so that later MEMSTAT
 /// comparisons do not count stack pages first touched in between.
 pub fn touch_stack() {
-    let mut buf = [0u8; 48 * 1024];
+    let mut buf = [0u8; 32 * 1024];
     for i in (0..buf.len()).step_by(PAGE_SIZE as usize) {
         // SAFETY: `buf` is a live local; the volatile write keeps it from being optimised out.
         unsafe { core::ptr::write_volatile(&mut buf[i], 1) };
@@ -361,6 +361,27 @@ pub fn touch_stack() {
 ///
 /// If RGN_ALLOCATE fails.
 pub fn hole() -> u64 {
-    let r = Region::anywhere(1, abi::region::K_WRITABLE).expect("RGN_ALLOCATE");
+    hole_of(1)
+}
+
+/// The start of `npages` free pages (allocated and freed again).
+///
+/// # Panics
+///
+/// If RGN_ALLOCATE fails.
+pub fn hole_of(npages: u64) -> u64 {
+    let r = Region::anywhere(npages, abi::region::K_WRITABLE).expect("RGN_ALLOCATE");
     r.addr()
+}
+
+/// RGN_STAT of `[start, start + size)` of `actor`: the total count (or the
+/// error) and the first 8 entries.
+pub fn stat(
+    actor: Actor,
+    start: u64,
+    size: u64,
+) -> (Result<u64, ChorusError>, [abi::types::KnRgnStat; 8]) {
+    let mut st = [abi::types::KnRgnStat::default(); 8];
+    let r = api::rgn_stat(actor, &rgn(start, size, 0), &mut st);
+    (r, st)
 }
