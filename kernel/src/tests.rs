@@ -363,6 +363,16 @@ fn puts_set_thread_local_memstat() {
         w.j(JINUE_SYS_PUTS, 'I' as u64, USER_LIMIT - 2, 5),
         Err(JINUE_EINVAL)
     );
+    assert_eq!(
+        w.j(JINUE_SYS_PUTS, 'I' as u64, 1, 0),
+        OK,
+        "empty: no byte to check"
+    );
+    assert_eq!(w.plat.lines.last().unwrap(), "[init] \n");
+    assert_eq!(
+        w.j(JINUE_SYS_SET_THREAD_LOCAL, USER_LIMIT, 0, 0),
+        Err(JINUE_EINVAL)
+    );
 
     assert_eq!(w.j(JINUE_SYS_SET_THREAD_LOCAL, S, 64, 0), OK);
     assert_eq!(w.ctx.fs_base, S);

@@ -94,7 +94,8 @@ impl UserBytes {
         Self { addr, len_bytes }
     }
 
-    /// Whether the buffer lies in user space at all (ABI §1.2).
+    /// Whether the buffer lies in user space at all (ABI §1.2). An empty
+    /// buffer is never accessed, so its address is not checked by the copies.
     pub const fn is_user(&self) -> bool {
         is_user_range(self.addr, self.len_bytes)
     }
@@ -110,11 +111,15 @@ impl UserBytes {
         out: &mut [u8],
         plat: &mut impl Platform,
     ) -> Result<(), Error> {
-        if !self.is_user() || out.len() as u64 != self.len_bytes {
+        if out.len() as u64 != self.len_bytes {
             return Err(Error::BadPointer);
         }
         if out.is_empty() {
+            // No byte to read, so none that could belong to the kernel.
             return Ok(());
+        }
+        if !self.is_user() {
+            return Err(Error::BadPointer);
         }
         let flush = mem
             .read_user(space, self.addr, out)
@@ -133,9 +138,6 @@ impl UserBytes {
         space: SpaceId,
         plat: &mut impl Platform,
     ) -> Result<Vec<u8>, Error> {
-        if !self.is_user() {
-            return Err(Error::BadPointer);
-        }
         let len = usize::try_from(self.len_bytes).map_err(|_| Error::BadPointer)?;
         let mut v = vec![0u8; len];
         self.read_into(mem, space, &mut v, plat)?;
@@ -154,11 +156,15 @@ impl UserBytes {
         data: &[u8],
         plat: &mut impl Platform,
     ) -> Result<(), Error> {
-        if !self.is_user() || data.len() as u64 != self.len_bytes {
+        if data.len() as u64 != self.len_bytes {
             return Err(Error::BadPointer);
         }
         if data.is_empty() {
+            // No byte to write, so none that could belong to the kernel.
             return Ok(());
+        }
+        if !self.is_user() {
+            return Err(Error::BadPointer);
         }
         let flush = mem
             .write_user(space, self.addr, data)

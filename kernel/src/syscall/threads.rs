@@ -123,7 +123,9 @@ impl<P: PhysMem> Kernel<P> {
         size: u64,
         ctx: &mut UserContext,
     ) -> SysResult {
-        if !is_user_range(address, size) {
+        // The base itself must be a user address too (a zero-size area at
+        // USER_LIMIT would make a non-canonical fs base).
+        if !is_user_range(address, size) || address >= USER_LIMIT {
             return Err(Error::Invalid);
         }
         ctx.fs_base = address;
