@@ -328,16 +328,13 @@ impl<P: PhysMem> Memory<P> {
             );
         }
         let sp = &self.spaces[&space];
-        for &(s, region) in &removed {
-            pagetable::release_tables(
-                &mut self.phys,
-                &mut self.frames,
-                root,
-                s,
-                s + region.len_bytes(),
-                |a, b| sp.any_in(a, b),
-            );
-        }
+        let ranges: Vec<(VirtAddr, VirtAddr)> = removed
+            .iter()
+            .map(|&(s, region)| (s, s + region.len_bytes()))
+            .collect();
+        pagetable::release_tables(&mut self.phys, &mut self.frames, root, &ranges, |a, b| {
+            sp.any_in(a, b)
+        });
     }
 
     /// RGN_FREE of `[start, start + size)` (size rounded up): regions are cut

@@ -186,24 +186,22 @@ pub(crate) fn ensure_tables<P: PhysMem>(
     }
 }
 
-/// Frees the tables of the spans in `[start, end)` for which `in_use(span_start,
-/// span_end)` is false (leaf tables first, then directories, then PDPTs).
-/// Their entries must already be clear.
+/// Frees the tables of the spans touching the sorted, disjoint `ranges` for
+/// which `in_use(span_start, span_end)` is false: every leaf table first,
+/// then directories, then PDPTs. Their entries must already be clear.
 pub(crate) fn release_tables<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
     root: PhysAddr,
-    start: VirtAddr,
-    end: VirtAddr,
+    ranges: &[(VirtAddr, VirtAddr)],
     in_use: impl Fn(VirtAddr, VirtAddr) -> bool,
 ) {
-    let ranges = [(start, end)];
     for (span_bytes, shift) in [
         (PT_SPAN_BYTES, SHIFT_PD),
         (PD_SPAN_BYTES, SHIFT_PDPT),
         (PDPT_SPAN_BYTES, SHIFT_PML4),
     ] {
-        for_each_span(&ranges, span_bytes, |span| {
+        for_each_span(ranges, span_bytes, |span| {
             if in_use(span, span + span_bytes) {
                 return;
             }

@@ -908,3 +908,15 @@ fn unknown_spaces_are_rejected() {
     let v = vec![0u8; 1];
     assert_eq!(m.write_user(a, 0x1000, &v), Err(MmError::BadAddress));
 }
+
+/// Region protection bits for an MCLONE `prot`, as the model expects them.
+pub(crate) fn prot_options(prot: i32) -> u64 {
+    match (
+        prot & JINUE_PROT_WRITE != 0,
+        prot & JINUE_PROT_EXEC != 0,
+        prot == JINUE_PROT_NONE,
+    ) {
+        (_, _, true) => K_NOACCESS,
+        (w, x, false) => (if w { K_WRITABLE } else { 0 }) | (if x { K_EXECUTABLE } else { 0 }),
+    }
+}
