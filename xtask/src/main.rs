@@ -41,10 +41,11 @@ usage: cargo xtask <command> [options]
 
 commands:
   build [--release]                 build the kernel image, the Rust user programs and user/c/*.c
-  run [--release] [--mem MiB] [--timeout SECS] [--init PATH [ARG...]]
+  run [--release] [--mem MiB] [--timeout SECS] [--log LEVEL] [--init PATH [ARG...]]
                                     boot the demo (or PATH as init, argv = [file name of PATH, ARG...]);
-                                    exits with the status passed to POWEROFF (255 after a kernel panic).
-                                    Defaults: --mem 128, --timeout 60.
+                                    exits with the status passed to POWEROFF (255 after a kernel panic,
+                                    124 on timeout). Defaults: --mem 128, --timeout 60, --log info
+                                    (kernel log level: error, warn, info, debug).
   test [--release] [--jobs N] [--timeout SECS] [--no-host]
                                     host tests (cargo test --workspace), then every user test program
                                     under QEMU; ends with one line 'N passed, N failed'
@@ -320,6 +321,14 @@ fn cmd_run(args: &[String]) -> Result<u8, String> {
         "--timeout",
         DEFAULT_RUN_TIMEOUT_SECS,
     )?;
+    let log = take_value(&mut args, "--log")?;
+    if let Some(level) = &log {
+        if !["error", "warn", "info", "debug"].contains(&level.as_str()) {
+            return Err(format!(
+                "--log: '{level}' is not one of error, warn, info, debug"
+            ));
+        }
+    }
     no_extra(&args)?;
     qemu::ensure_installed()?;
     let images = build_all(release)?;
@@ -345,6 +354,7 @@ fn cmd_run(args: &[String]) -> Result<u8, String> {
         mem_mib: mem,
         timeout: Duration::from_secs(timeout),
         echo: true,
+        kernel_cmdline: log.map(|level| format!("log={level}")).unwrap_or_default(),
     };
     let outcome = qemu::boot(&run)?;
     match outcome.end {
@@ -354,7 +364,15 @@ fn cmd_run(args: &[String]) -> Result<u8, String> {
             Ok(124)
         }
         qemu::End::Exited(how) => {
-            eprintln!("xtask: QEMU ended without a power-off line ({how})");
+            if outcome
+                .console
+                .last()
+                .is_some_and(|l| l == "ferrite: reboot")
+            {
+                eprintln!("xtask: the kernel rebooted; QEMU runs with -no-reboot, so it stopped");
+            } else {
+                eprintln!("xtask: QEMU ended without a power-off line ({how})");
+            }
             Ok(1)
         }
     }

@@ -21,6 +21,8 @@ pub struct Run {
     pub timeout: Duration,
     /// Copy the console to stdout as it arrives.
     pub echo: bool,
+    /// The kernel command line (e.g. `log=debug`).
+    pub kernel_cmdline: String,
 }
 
 /// How a boot ended.
@@ -113,6 +115,8 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
         .arg(&run.kernel)
         .arg("-initrd")
         .arg(&module)
+        .arg("-append")
+        .arg(&run.kernel_cmdline)
         .args(["-m", &run.mem_mib.to_string()])
         .args(["-cpu", "max", "-accel", "tcg"])
         .args([

@@ -171,6 +171,7 @@ fn run_parallel(
                     mem_mib: DEFAULT_MEM_MIB,
                     timeout,
                     echo: false,
+                    kernel_cmdline: String::new(),
                 };
                 let outcome = qemu::boot(&run);
                 let mut result = judge(&label, outcome);

@@ -82,6 +82,27 @@ pub unsafe fn write_cr3(root: u64) {
     unsafe { asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) }
 }
 
+/// Turns on SMEP and SMAP where the CPU has them (CPUID.(EAX=07H,ECX=0):EBX
+/// bits 7 and 20; CR4 bits 20 and 21, Intel SDM vol. 3 §4.6): the kernel never
+/// executes or touches user pages directly (it reaches memory through the direct map).
+/// Returns (smep, smap).
+pub fn enable_smep_smap() -> (bool, bool) {
+    let (max_leaf, _, _, _) = cpuid(0, 0);
+    if max_leaf < 7 {
+        return (false, false);
+    }
+    let ebx = cpuid(7, 0).1;
+    let smep = ebx & (1 << 7) != 0;
+    let smap = ebx & (1 << 20) != 0;
+    let bits = (u64::from(smep) << 20) | (u64::from(smap) << 21);
+    // SAFETY: only feature bits the CPU reports are set; the kernel runs from
+    // supervisor pages and never accesses user pages, so nothing it does faults.
+    unsafe {
+        asm!("mov {t}, cr4", "or {t}, {bits}", "mov cr4, {t}", t = out(reg) _, bits = in(reg) bits, options(nomem, nostack, preserves_flags));
+    }
+    (smep, smap)
+}
+
 /// CR2: the linear address of the last page fault (Intel SDM vol. 3 §4.7).
 pub fn read_cr2() -> u64 {
     let value: u64;

@@ -106,7 +106,10 @@ ferrite_isr_spurious_slave:
 
     /* Stack: vector, error, rip, cs, rflags, rsp, ss. */
 ferrite_isr_common:
-    cld
+    /* RFLAGS = 2: DF clear for Rust code, AC clear so SMAP stays in force,
+       TF clear; IF is already clear (interrupt gate). */
+    pushq $2
+    popfq
     testb $3, 24(%rsp)
     jnz ferrite_trap_from_user
     /* Ring 0: save every register below the frame and report. */

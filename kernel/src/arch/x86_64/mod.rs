@@ -135,8 +135,13 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         })
         .collect();
 
+    let (smep, smap) = cpu::enable_smep_smap();
     pic::init();
     trap::init_syscall();
+    crate::kdebug!(
+        "SMEP {smep}, SMAP {smap}; {} MiB direct map",
+        kernel_space.direct_map_end >> 20
+    );
 
     let boot = BootInfo {
         kernel_space,
