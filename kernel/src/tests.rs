@@ -1267,3 +1267,107 @@ fn object_limits() {
     assert_eq!(threads + 1, crate::MAX_THREADS);
     let _: Box<u8> = Box::new(0);
 }
+
+#[test]
+fn switching_threads_switches_address_spaces() {
+    let mut w = World::boot();
+    let init_root = w.plat.active;
+    assert_eq!(init_root, w.k.mem.root(w.space()));
+    w.spawn(10, 11);
+    w.yield_now();
+    let child_root = w.plat.active;
+    assert_ne!(child_root, init_root);
+    assert_eq!(child_root, w.k.mem.root(w.space()));
+    assert_eq!(w.trap(Trap::Timer), Next::RunUser);
+    assert_eq!(w.plat.active, init_root);
+    // Destroying the process that runs next never leaves its root loaded.
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 10, 0, 0), OK);
+    assert_eq!(w.trap(Trap::Timer), Next::RunUser);
+    assert_eq!(w.plat.active, init_root);
+}
+
+#[test]
+fn destroying_the_awaited_process_wakes_the_awaiter_with_1() {
+    let mut w = World::boot();
+    let main = w.current_number();
+    w.spawn(10, 11);
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 5, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 5, TEXT, S), OK);
+    // Main awaits the child's thread; the child runs first, then thread 5.
+    w.ctx.rax = JINUE_SYS_AWAIT_THREAD;
+    w.ctx.rdi = 11;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: false
+        }),
+        Next::RunUser
+    );
+    assert_ne!(w.current_number(), main);
+    w.yield_now();
+    // Thread 5 of init runs: it destroys the child; main wakes with 1.
+    assert_eq!(w.ctx.rip, TEXT);
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 10, 0, 0), OK);
+    w.ctx.rax = JINUE_SYS_EXIT_THREAD;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: false
+        }),
+        Next::RunUser
+    );
+    assert_eq!(w.current_number(), main);
+    assert_eq!((w.ctx.rax, w.ctx.rdi), (1, 0), "AWAIT returned 1");
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 11, 0, 0), Err(JINUE_ESRCH));
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 5, 0, 0), Ok(0));
+}
+
+#[test]
+fn a_killed_awaiter_releases_its_target() {
+    let mut w = World::boot();
+    w.spawn(10, 11);
+    // Thread 12 of init; the child gets an AWAIT descriptor to it in slot 0.
+    assert_eq!(w.j(JINUE_SYS_CREATE_THREAD, 12, 0, 0), OK);
+    w.put(
+        S,
+        &MintArgs {
+            process: 10,
+            fd: 0,
+            perms: JINUE_PERM_AWAIT as i32,
+            _pad: 0,
+            cookie: 0,
+        },
+    );
+    assert_eq!(w.j(JINUE_SYS_MINT, 12, S, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_START_THREAD, 12, TEXT, S), OK);
+    // The child's thread runs and parks awaiting thread 12.
+    w.yield_now();
+    w.ctx.rax = JINUE_SYS_AWAIT_THREAD;
+    w.ctx.rdi = 0;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: false
+        }),
+        Next::RunUser
+    );
+    // Thread 12 runs; then main destroys the child, killing the parked awaiter.
+    assert_eq!(w.ctx.rip, TEXT);
+    w.yield_now();
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 10, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_AWAIT_THREAD, 11, 0, 0), Ok(1));
+    // Thread 12 can be awaited again: its awaiter is gone.
+    w.ctx.rax = JINUE_SYS_AWAIT_THREAD;
+    w.ctx.rdi = 12;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: false
+        }),
+        Next::RunUser
+    );
+    w.ctx.rax = JINUE_SYS_EXIT_THREAD;
+    assert_eq!(
+        w.trap(Trap::Syscall {
+            via_interrupt: false
+        }),
+        Next::RunUser
+    );
+    assert_eq!((w.ctx.rax, w.ctx.rdi), (0, 0), "main's AWAIT returned 0");
+}
