@@ -21,6 +21,33 @@ use crate::{parse_number, take_flag, take_value, DEFAULT_MEM_MIB};
 const DEFAULT_PROGRAM_TIMEOUT_SECS: u64 = 180;
 /// Arguments every test program gets after its name (`user/c/README.md`: `abi_test a b`).
 const TEST_ARGS: [&str; 2] = ["a", "b"];
+/// Kernel fault injections (`fault=KIND`, `kernel/src/arch/x86_64/selftest.rs`)
+/// and what the `KERNEL PANIC` line must name.
+const KERNEL_FAULTS: [(&str, &str); 5] = [
+    ("page", "#PF"),
+    ("ud", "#UD"),
+    ("gp", "#GP"),
+    ("stack", "#DF"),
+    ("panic", "injected panic"),
+];
+
+/// One QEMU boot of the suite.
+#[derive(Clone, Debug)]
+struct Job {
+    label: String,
+    program: PathBuf,
+    kernel_cmdline: String,
+    expect: Expect,
+}
+
+/// What a boot must show.
+#[derive(Clone, Debug)]
+enum Expect {
+    /// The user-space test protocol.
+    Protocol,
+    /// One `KERNEL PANIC` line containing this text, then status 255.
+    KernelPanic(&'static str),
+}
 
 /// The result of one test program.
 #[derive(Debug)]
@@ -70,12 +97,25 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
             .iter()
             .map(|(name, path)| (format!("c/{name}"), path.clone())),
     );
-    println!(
-        "xtask: booting {} test programs under QEMU ({jobs} at a time)",
-        programs.len()
-    );
+    let mut work: Vec<Job> = programs
+        .into_iter()
+        .map(|(label, program)| Job {
+            label,
+            program,
+            kernel_cmdline: String::new(),
+            expect: Expect::Protocol,
+        })
+        .collect();
+    // The fault is injected before init starts; any file serves as the module.
+    work.extend(KERNEL_FAULTS.iter().map(|&(kind, names)| Job {
+        label: format!("kernel::fault_{kind}"),
+        program: images.kernel.clone(),
+        kernel_cmdline: format!("fault={kind}"),
+        expect: Expect::KernelPanic(names),
+    }));
+    println!("xtask: {} boots under QEMU ({jobs} at a time)", work.len());
 
-    let results = run_parallel(&images.kernel, programs, jobs, Duration::from_secs(timeout));
+    let results = run_parallel(&images.kernel, work, jobs, Duration::from_secs(timeout));
     for r in &results {
         println!(
             "program {}: {} passed, {} failed ({}, {:.1} s)",
@@ -144,13 +184,13 @@ fn parse_cargo_result(line: &str) -> Option<(u64, u64)> {
 /// Boots the programs, `jobs` QEMUs at a time; results in the programs' order.
 fn run_parallel(
     kernel: &std::path::Path,
-    programs: Vec<(String, PathBuf)>,
+    work: Vec<Job>,
     jobs: usize,
     timeout: Duration,
 ) -> Vec<ProgramResult> {
-    let count = programs.len();
+    let count = work.len();
     let queue = Arc::new(Mutex::new(
-        programs.into_iter().enumerate().collect::<VecDeque<_>>(),
+        work.into_iter().enumerate().collect::<VecDeque<_>>(),
     ));
     let results = Arc::new(Mutex::new(Vec::with_capacity(count)));
     let workers: Vec<_> = (0..jobs.min(count.max(1)))
@@ -160,21 +200,24 @@ fn run_parallel(
             let kernel = kernel.to_path_buf();
             std::thread::spawn(move || loop {
                 let next = queue.lock().expect("queue lock").pop_front();
-                let Some((index, (label, path))) = next else {
+                let Some((index, job)) = next else {
                     break;
                 };
                 let started = Instant::now();
                 let run = Run {
                     kernel: kernel.clone(),
-                    program: path,
+                    program: job.program.clone(),
                     args: TEST_ARGS.iter().map(|s| s.to_string()).collect(),
                     mem_mib: DEFAULT_MEM_MIB,
                     timeout,
                     echo: false,
-                    kernel_cmdline: String::new(),
+                    kernel_cmdline: job.kernel_cmdline.clone(),
                 };
                 let outcome = qemu::boot(&run);
-                let mut result = judge(&label, outcome);
+                let mut result = match job.expect {
+                    Expect::Protocol => judge(&job.label, outcome),
+                    Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome),
+                };
                 result.seconds = started.elapsed().as_secs_f64();
                 println!(
                     "xtask: {} done: {} passed, {} failed",
@@ -267,6 +310,56 @@ fn judge(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
         r.failures.push("last console lines:".into());
         r.failures
             .extend(tail.into_iter().rev().map(|l| format!("  | {l}")));
+    }
+    r
+}
+
+/// A fault-injection boot: exactly one case, passed when the kernel printed a
+/// `KERNEL PANIC` line naming the fault and powered off with 255.
+fn judge_panic(label: &str, names: &str, outcome: Result<Outcome, String>) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let problem = match outcome {
+        Err(e) => Some(format!("could not boot: {e}")),
+        Ok(o) => {
+            let panic_line = o.console.iter().find(|l| l.contains("KERNEL PANIC"));
+            r.status = match &o.end {
+                End::PowerOff(s) => format!("status {s}"),
+                End::Timeout => "timeout".into(),
+                End::Exited(_) => "no power-off".into(),
+            };
+            match (panic_line, &o.end) {
+                (Some(line), End::PowerOff(255)) if line.contains(names) => None,
+                (Some(line), _) => Some(format!(
+                    "expected '{names}' and status 255; got {} after: {line}",
+                    r.status
+                )),
+                (None, _) => Some(format!(
+                    "no KERNEL PANIC line ({}); last lines: {}",
+                    r.status,
+                    o.console
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                )),
+            }
+        }
+    };
+    match problem {
+        None => r.passed = 1,
+        Some(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
     }
     r
 }

@@ -12,6 +12,7 @@ mod pic;
 mod platform;
 mod power;
 mod ranges;
+mod selftest;
 mod serial;
 mod trap;
 
@@ -91,9 +92,13 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         }
     }
     let kernel_cmdline = core::str::from_utf8(&kernel_cmdline[..kernel_cmdline_len]).unwrap_or("");
+    let mut inject_fault = None;
     for word in kernel_cmdline.split(' ') {
         if let Some(level) = word.strip_prefix("log=").and_then(Level::parse) {
             serial::set_max_level(level);
+        }
+        if let Some(kind) = word.strip_prefix("fault=") {
+            inject_fault = Some(kind);
         }
     }
 
@@ -142,6 +147,10 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         "SMEP {smep}, SMAP {smap}; {} MiB direct map",
         kernel_space.direct_map_end >> 20
     );
+
+    if let Some(kind) = inject_fault {
+        selftest::inject(kind);
+    }
 
     let boot = BootInfo {
         kernel_space,
