@@ -1,0 +1,129 @@
+//! The Ferrite side: `mm` over `SimPhys` doing MCLONE, RGN_DUP, copy-on-write faults and teardown.
+
+use crate::median;
+use abi::perms::{JINUE_PROT_READ, JINUE_PROT_WRITE};
+use abi::region::{K_INHERITCOPY, K_INHERITSHARE, K_WRITABLE};
+use abi::types::KnRgnDesc;
+use mm::sim::SimPhys;
+use mm::{Access, FaultOutcome, Memory, PhysMem, SpaceId, PAGE_SIZE};
+use std::time::Instant;
+
+/// Medians for one size, in nanoseconds.
+pub(crate) struct Results {
+    pub(crate) mclone_ns: u64,
+    pub(crate) dup_copy_ns: u64,
+    pub(crate) dup_share_ns: u64,
+    pub(crate) cow_fault_ns_per_page: u64,
+    pub(crate) teardown_ns: u64,
+}
+
+/// Where the measured region lives: 2 MiB-aligned, like a large heap.
+const REGION_VADDR: u64 = 0x4000_0000;
+
+/// A `Memory` with room for `npages` resident pages, a private copy of them
+/// and its copy-on-write faults, every simulated frame touched beforehand so
+/// that host page faults stay out of the timings.
+fn memory(npages: u64) -> Memory<SimPhys> {
+    let nframes = 3 * npages as usize + 4096;
+    let (phys, ranges) = SimPhys::new(nframes);
+    let mut m = Memory::new(phys, &ranges, &[0; 256]);
+    for &(start, end) in &ranges {
+        let mut paddr = start;
+        while paddr < end {
+            m.phys_mut().zero_frame(paddr);
+            paddr += PAGE_SIZE;
+        }
+    }
+    m
+}
+
+/// A space with one writable `K_INHERITCOPY` region of `npages`, all resident.
+fn resident_space(m: &mut Memory<SimPhys>, npages: u64) -> SpaceId {
+    let space = m.create_space().expect("space");
+    let desc = KnRgnDesc {
+        startAddr: REGION_VADDR,
+        size: npages * PAGE_SIZE,
+        options: K_WRITABLE | K_INHERITCOPY,
+        ..Default::default()
+    };
+    m.allocate(space, &desc).expect("allocate");
+    for i in 0..npages {
+        m.write_user(space, REGION_VADDR + i * PAGE_SIZE, &[1])
+            .expect("write");
+    }
+    space
+}
+
+fn time(f: impl FnOnce()) -> u64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_nanos() as u64
+}
+
+/// Every Ferrite measurement for `npages` pages.
+pub(crate) fn measure(npages: u64, reps: usize) -> Results {
+    let mut m = memory(npages);
+    let src = resident_space(&mut m, npages);
+    let len_bytes = npages * PAGE_SIZE;
+
+    let mut mclone = Vec::new();
+    let mut dup_copy = Vec::new();
+    let mut dup_share = Vec::new();
+    let mut cow = Vec::new();
+    for _ in 0..reps {
+        let dst = m.create_space().expect("space");
+        mclone.push(time(|| {
+            m.clone_range(
+                src,
+                dst,
+                REGION_VADDR,
+                REGION_VADDR,
+                len_bytes,
+                JINUE_PROT_READ | JINUE_PROT_WRITE,
+            )
+            .expect("mclone");
+        }));
+        m.destroy_space(dst);
+
+        let dst = m.create_space().expect("space");
+        dup_share.push(time(|| {
+            m.dup(dst, src, K_INHERITSHARE).expect("dup share");
+        }));
+        m.destroy_space(dst);
+
+        let dst = m.create_space().expect("space");
+        dup_copy.push(time(|| {
+            m.dup(dst, src, K_INHERITCOPY).expect("dup copy");
+        }));
+        cow.push(
+            time(|| {
+                for i in 0..npages {
+                    let outcome = m.resolve_fault(dst, REGION_VADDR + i * PAGE_SIZE, Access::Write);
+                    assert!(matches!(outcome, FaultOutcome::Resolved(_)));
+                }
+            }) / npages,
+        );
+        m.destroy_space(dst);
+    }
+    m.destroy_space(src);
+
+    let mut teardown = Vec::new();
+    for _ in 0..reps {
+        let space = resident_space(&mut m, npages);
+        teardown.push(time(|| {
+            m.destroy_space(space);
+        }));
+    }
+    let st = m.memstat();
+    assert_eq!(
+        (st.user_frames, st.table_frames, st.committed_frames),
+        (0, 0, 0)
+    );
+    Results {
+        mclone_ns: median(&mut mclone),
+        dup_copy_ns: median(&mut dup_copy),
+        dup_share_ns: median(&mut dup_share),
+        cow_fault_ns_per_page: median(&mut cow),
+        teardown_ns: median(&mut teardown),
+    }
+}
