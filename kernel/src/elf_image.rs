@@ -170,8 +170,11 @@ pub fn parse(data: &[u8]) -> Result<Image, InitError> {
     let mut copies = Vec::new();
     for ph in &loads {
         let start = page_down(ph.p_vaddr);
-        // Checked above: cannot overflow.
-        let end = page_up(ph.p_vaddr + ph.p_memsz).ok_or(InitError::OutsideUserSpace)?;
+        let end = ph
+            .p_vaddr
+            .checked_add(ph.p_memsz)
+            .and_then(page_up)
+            .ok_or(InitError::OutsideUserSpace)?;
         let prot = protection(ph.p_flags);
         match regions.last_mut() {
             Some(last) if start < last.end => {
@@ -203,8 +206,15 @@ pub fn parse(data: &[u8]) -> Result<Image, InitError> {
     let phdr_vaddr = phdr_vaddr.unwrap_or_else(|| {
         loads
             .iter()
-            .find(|ph| ehdr.e_phoff >= ph.p_offset && ehdr.e_phoff < ph.p_offset + ph.p_filesz)
-            .map_or(0, |ph| ph.p_vaddr + (ehdr.e_phoff - ph.p_offset))
+            .find(|ph| {
+                ehdr.e_phoff >= ph.p_offset
+                    && ph
+                        .p_offset
+                        .checked_add(ph.p_filesz)
+                        .is_some_and(|end| ehdr.e_phoff < end)
+            })
+            .and_then(|ph| ph.p_vaddr.checked_add(ehdr.e_phoff - ph.p_offset))
+            .unwrap_or(0)
     });
 
     Ok(Image {
@@ -242,10 +252,11 @@ pub fn build_stack(
     if strings_len > MAX_INITIAL_STACK_BYTES {
         return Err(InitError::CommandLineTooLong);
     }
-    let strings_start = (top - strings_len) & !15;
+    let too_long = InitError::CommandLineTooLong;
+    let strings_start = top.checked_sub(strings_len).ok_or(too_long)? & !15;
     // argc, argv[..], NULL, envp NULL, auxv pairs, AT_NULL pair.
     let words = 1 + argv.len() as u64 + 1 + 1 + 2 * (auxv.len() as u64 + 1);
-    let rsp = (strings_start - words * 8) & !15;
+    let rsp = strings_start.checked_sub(words * 8).ok_or(too_long)? & !15;
     let size = top - rsp;
     if size > MAX_INITIAL_STACK_BYTES {
         return Err(InitError::CommandLineTooLong);

@@ -119,9 +119,8 @@ impl<P: PhysMem> Kernel<P> {
             )?;
         }
         for c in &image.copies {
-            let bytes = elf
-                .get(c.file_offset..c.file_offset + c.len)
-                .ok_or(Error::Invalid)?;
+            let end = c.file_offset.checked_add(c.len).ok_or(Error::Invalid)?;
+            let bytes = elf.get(c.file_offset..end).ok_or(Error::Invalid)?;
             UserBytes::new(c.vaddr, c.len as u64).write(&mut self.mem, space, bytes, plat)?;
         }
         for r in &image.regions {

@@ -181,7 +181,8 @@ impl<P: PhysMem> Kernel<P> {
             .len()
             .min(usize::try_from(buffer.size / KnRgnStat::SIZE as u64).unwrap_or(usize::MAX));
         if fit > 0 {
-            let mut bytes = vec![0u8; fit * KnRgnStat::SIZE];
+            let len_bytes = fit.checked_mul(KnRgnStat::SIZE).ok_or(Error::NoMemory)?;
+            let mut bytes = vec![0u8; len_bytes];
             for (s, chunk) in stats.iter().zip(bytes.chunks_exact_mut(KnRgnStat::SIZE)) {
                 s.to_bytes(chunk);
             }
