@@ -95,9 +95,22 @@ pub fn spawn<F: FnOnce() + Send + 'static>(f: F) -> Result<JoinHandle, Error> {
 /// If the thread was started but cannot be awaited: returning then could
 /// leave it running with borrowed data.
 pub fn run<F: FnOnce() + Send>(f: F) -> Result<u64, Error> {
+    run_with_stack(f, DEFAULT_STACK_BYTES)
+}
+
+/// [`run`] with a stack of `stack_bytes`.
+///
+/// # Errors
+///
+/// As [`run`].
+///
+/// # Panics
+///
+/// As [`run`].
+pub fn run_with_stack<F: FnOnce() + Send>(f: F, stack_bytes: u64) -> Result<u64, Error> {
     // SAFETY: the thread is joined before this function returns, so the
     // borrows inside `f` outlive it (and a failed join panics, never returns).
-    let h = unsafe { spawn_unchecked(f, DEFAULT_STACK_BYTES) }?;
+    let h = unsafe { spawn_unchecked(f, stack_bytes) }?;
     match h.join() {
         Ok(r) => Ok(r),
         Err(e) => panic!("cannot await a started thread: {e}"),

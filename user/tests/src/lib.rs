@@ -16,6 +16,8 @@ use ferrite_rt::api::{self, rgn, Actor};
 use ferrite_rt::println;
 
 const MSG: usize = 100;
+/// Stack of the thread an isolated case runs on.
+pub const CASE_STACK_BYTES: u64 = 256 * 1024;
 /// Failure details printed per case before the rest are only counted.
 const MAX_DETAILS: u32 = 8;
 
@@ -174,7 +176,7 @@ impl Suite {
     /// fails the case.
     pub fn isolated(&mut self, name: &'static str, f: impl FnOnce(&mut Case) + Send) {
         let mut c = self.new_case(name);
-        match ferrite_rt::thread::run(|| f(&mut c)) {
+        match ferrite_rt::thread::run_with_stack(|| f(&mut c), CASE_STACK_BYTES) {
             Ok(0) => {}
             Ok(r) => c.fail(
                 file!(),

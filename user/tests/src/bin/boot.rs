@@ -248,7 +248,7 @@ fn main(start: &Startup) -> i32 {
             check_eq!(c, api::close(3), Ok(()));
         }
     });
-    s.case("puts", |c| {
+    s.isolated("puts", |c| {
         let line = [b'x'; PUTS_MAX_LENGTH as usize];
         for level in [PUTS_INFO, PUTS_WARNING, PUTS_ERROR] {
             check_eq!(
@@ -272,7 +272,7 @@ fn main(start: &Startup) -> i32 {
             );
         }
     });
-    s.case("puts_errors", |c| {
+    s.isolated("puts_errors", |c| {
         let line = [b'y'; PUTS_MAX_LENGTH as usize + 1];
         let hole = Region::anywhere(1, K_WRITABLE).map(|r| {
             let a = r.addr();
@@ -317,7 +317,7 @@ fn main(start: &Startup) -> i32 {
             }
         }
     });
-    s.case("reserved_and_unknown_numbers", |c| {
+    s.isolated("reserved_and_unknown_numbers", |c| {
         let enosys = [
             JINUE_SYS_GET_ADDRESS_MAP,
             JINUE_SYS_CREATE_ENDPOINT,
@@ -366,7 +366,7 @@ fn main(start: &Startup) -> i32 {
             }
         }
     });
-    s.case("registers_preserved", |c| {
+    s.isolated("registers_preserved", |c| {
         let mut xmm_in = [0u8; 256];
         for (i, b) in xmm_in.iter_mut().enumerate() {
             *b = (i as u8).wrapping_mul(7).wrapping_add(0x5b);
@@ -426,7 +426,7 @@ fn main(start: &Startup) -> i32 {
             }
         }
     });
-    s.case("set_thread_local", |c| {
+    s.isolated("set_thread_local", |c| {
         let tls_a: [u64; 2] = [0x1122_3344_5566_7788, 0xa1];
         let tls_b: [u64; 2] = [0x99aa_bbcc_ddee_ff00, 0xb2];
         let a = tls_a.as_ptr() as u64;
@@ -449,7 +449,7 @@ fn main(start: &Startup) -> i32 {
             c,
             fs_read(0),
             tls_a[0],
-            "fs of the main thread kept across threads"
+            "fs of the first thread kept across threads"
         );
         for (what, addr, size) in [
             ("kernel address", USER_LIMIT, 8),
@@ -472,7 +472,7 @@ fn main(start: &Startup) -> i32 {
             "a refused call leaves fs unchanged"
         );
     });
-    s.case("memstat", |c| {
+    s.isolated("memstat", |c| {
         let m = api::memstat();
         check!(c, m.is_ok(), "MEMSTAT: {:?}", m);
         let m = m.unwrap_or_default();

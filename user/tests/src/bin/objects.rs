@@ -88,7 +88,7 @@ extern "C" {
 
 fn main(_start: &Startup) -> i32 {
     let mut s = Suite::new("objects");
-    s.case("create_process", |c| {
+    s.isolated("create_process", |c| {
         for d in INVALID {
             check_eq!(c, api::create_process(d), Err(BadF), "descriptor {:#x}", d);
         }
@@ -162,7 +162,7 @@ fn main(_start: &Startup) -> i32 {
         );
         cleanup(P, &[T]);
     });
-    s.case("create_thread_errors", |c| {
+    s.isolated("create_thread_errors", |c| {
         check_eq!(c, api::create_process(P), Ok(()));
         for d in INVALID {
             check_eq!(
@@ -238,7 +238,7 @@ fn main(_start: &Startup) -> i32 {
         );
         cleanup(P, &[Q, Q + 1, Q + 2, Q + 3, T]);
     });
-    s.case("start_thread_errors", |c| {
+    s.isolated("start_thread_errors", |c| {
         let stack = Region::anywhere(4, K_WRITABLE);
         check!(c, stack.is_ok());
         let Ok(stack) = stack else { return };
@@ -295,7 +295,7 @@ fn main(_start: &Startup) -> i32 {
         let _ = api::close(Q);
         let _ = api::close(T);
     });
-    s.case("start_thread_registers", |c| {
+    s.isolated("start_thread_registers", |c| {
         let stack = Region::anywhere(1, K_WRITABLE);
         let Ok(stack) = stack else {
             return c.fail(file!(), line!(), format_args!("stack"));
@@ -324,7 +324,7 @@ fn main(_start: &Startup) -> i32 {
             );
         }
     });
-    s.case("await_thread", |c| {
+    s.isolated("await_thread", |c| {
         check_eq!(c, api::create_thread(T, SELF), Ok(()));
         check_eq!(c, api::await_thread(T), Err(Srch), "never started");
         let h = ferrite_rt::thread::spawn(|| {});
@@ -390,7 +390,7 @@ fn main(_start: &Startup) -> i32 {
         let _ = api::close(T);
         let _ = api::close(T2);
     });
-    s.case("dup_errors", |c| {
+    s.isolated("dup_errors", |c| {
         check_eq!(c, api::create_process(P), Ok(()));
         check_eq!(
             c,
@@ -462,7 +462,7 @@ fn main(_start: &Startup) -> i32 {
         );
         cleanup(P, &[Q, Q + 1, Q + 2]);
     });
-    s.case("mint_errors", |c| {
+    s.isolated("mint_errors", |c| {
         check_eq!(c, api::create_process(P), Ok(()));
         check_eq!(c, api::create_process(P2), Ok(()));
         check_eq!(c, api::create_thread(T, SELF), Ok(()));
@@ -553,7 +553,7 @@ fn main(_start: &Startup) -> i32 {
         cleanup(P, &[Q, Q + 1, Q + 2, Q + 3, T]);
         cleanup(P2, &[]);
     });
-    s.case("close_and_destroy", |c| {
+    s.isolated("close_and_destroy", |c| {
         for d in INVALID {
             check_eq!(c, api::close(d), Err(BadF), "close {:#x}", d);
             check_eq!(c, api::destroy(d), Err(BadF), "destroy {:#x}", d);
@@ -591,7 +591,7 @@ fn main(_start: &Startup) -> i32 {
         check_eq!(c, api::close(Q), Ok(()));
         check_eq!(c, api::close(P), Err(BadF));
     });
-    s.case("process_dies_with_last_thread", |c| {
+    s.isolated("process_dies_with_last_thread", |c| {
         let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE);
         let Ok(shared) = shared else {
             return c.fail(file!(), line!(), format_args!("shared region"));
@@ -650,7 +650,7 @@ fn main(_start: &Startup) -> i32 {
             Err(e) => c.fail(file!(), line!(), format_args!("fork: {e}")),
         }
     });
-    s.case("faults_kill_only_the_thread", |c| {
+    s.isolated("faults_kill_only_the_thread", |c| {
         let ro = Region::anywhere(1, 0);
         let nx = Region::anywhere(1, K_WRITABLE);
         let noaccess = Region::anywhere(1, K_WRITABLE);
@@ -718,7 +718,7 @@ fn main(_start: &Startup) -> i32 {
         check_eq!(c, peek8(text) != 0xcc, true, "text unchanged");
         check_eq!(c, peek(ro_a), 0, "read-only region unchanged");
     });
-    s.case("preemption", |c| {
+    s.isolated("preemption", |c| {
         const BOUND: u64 = 1 << 31;
         let started = AtomicU64::new(0);
         let stop = AtomicU64::new(0);
@@ -753,7 +753,7 @@ fn main(_start: &Startup) -> i32 {
             n
         );
     });
-    s.case("actor_capabilities", |c| {
+    s.isolated("actor_capabilities", |c| {
         let me = api::actor_self();
         check!(c, me.is_ok(), "ACTOR_SELF: {:?}", me);
         let me = me.unwrap_or_default();
@@ -925,7 +925,7 @@ fn main(_start: &Startup) -> i32 {
         cleanup(P2, &[]);
         cleanup(P + 100, &[]);
     });
-    s.case("actor_delete_self", |c| {
+    s.isolated("actor_delete_self", |c| {
         let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE);
         let Ok(shared) = shared else {
             return c.fail(file!(), line!(), format_args!("shared region"));
@@ -961,7 +961,7 @@ fn main(_start: &Startup) -> i32 {
             Err(e) => c.fail(file!(), line!(), format_args!("fork: {e}")),
         }
     });
-    s.case("destroy_running_process", |c| {
+    s.isolated("destroy_running_process", |c| {
         let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE);
         let Ok(shared) = shared else {
             return c.fail(file!(), line!(), format_args!("shared region"));

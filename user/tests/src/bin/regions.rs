@@ -55,7 +55,7 @@ fn try_exec(addr: u64) -> Option<u64> {
 
 fn main(_start: &Startup) -> i32 {
     let mut s = Suite::new("regions");
-    s.case("allocate_fixed", |c| {
+    s.isolated("allocate_fixed", |c| {
         touch_stack();
         let base = usage();
         let at = hole_of(8);
@@ -96,7 +96,7 @@ fn main(_start: &Startup) -> i32 {
         check_eq!(c, stat(Actor::Me, at, 8 * PG).0, Ok(0), "freed");
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
-    s.case("allocate_anywhere", |c| {
+    s.isolated("allocate_anywhere", |c| {
         let mut a = rgn(0x1234, 2 * PG, K_ANYWHERE | K_WRITABLE);
         let mut b = rgn(0, 3 * PG, K_ANYWHERE);
         check_eq!(c, api::rgn_allocate(Actor::Me, &mut a), Ok(()));
@@ -125,7 +125,7 @@ fn main(_start: &Startup) -> i32 {
         check_eq!(c, free(a.startAddr, 2 * PG), Ok(()));
         check_eq!(c, free(b.startAddr, 3 * PG), Ok(()));
     });
-    s.case("allocate_errors", |c| {
+    s.isolated("allocate_errors", |c| {
         let at = hole_of(4);
         check_eq!(c, alloc_at(at, 2, K_WRITABLE), Ok(()));
         let before = stat(Actor::Me, USER_BASE, USER_LIMIT - USER_BASE).0;
@@ -177,7 +177,7 @@ fn main(_start: &Startup) -> i32 {
         );
         check_eq!(c, free(at, 3 * PG), Ok(()));
     });
-    s.case("other_actor", |c| {
+    s.isolated("other_actor", |c| {
         check_eq!(c, api::create_process(P), Ok(()));
         let cap = api::actor_cap(P).unwrap_or_default();
         let a = Actor::Cap(&cap);
@@ -225,7 +225,7 @@ fn main(_start: &Startup) -> i32 {
             "dead actor"
         );
     });
-    s.case("free", |c| {
+    s.isolated("free", |c| {
         touch_stack();
         let base = usage();
         let at = hole_of(8);
@@ -289,7 +289,7 @@ fn main(_start: &Startup) -> i32 {
         );
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
-    s.case("set_protect", |c| {
+    s.isolated("set_protect", |c| {
         let at = hole_of(5);
         let o = K_WRITABLE | K_INHERITCOPY;
         check_eq!(c, alloc_at(at, 3, o), Ok(()));
@@ -408,7 +408,7 @@ fn main(_start: &Startup) -> i32 {
         );
         let _ = free(at, 3 * PG);
     });
-    s.case("lowering_protection_is_immediate", |c| {
+    s.isolated("lowering_protection_is_immediate", |c| {
         let r = Region::anywhere(1, K_WRITABLE);
         let Ok(r) = r else {
             return c.fail(file!(), line!(), format_args!("region"));
@@ -448,7 +448,7 @@ fn main(_start: &Startup) -> i32 {
             v
         );
     });
-    s.case("set_inherit", |c| {
+    s.isolated("set_inherit", |c| {
         let at = hole_of(4);
         check_eq!(c, alloc_at(at, 4, K_WRITABLE), Ok(()));
         check_eq!(
@@ -517,7 +517,7 @@ fn main(_start: &Startup) -> i32 {
         );
         let _ = free(at, 4 * PG);
     });
-    s.case("stat", |c| {
+    s.isolated("stat", |c| {
         let at = hole_of(8);
         for (i, o) in [K_WRITABLE, 0, K_WRITABLE | K_EXECUTABLE, K_INHERITCOPY]
             .iter()
