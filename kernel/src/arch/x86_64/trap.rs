@@ -36,17 +36,9 @@ const FXSAVE_MXCSR: usize = 24;
 
 /// The user state of the thread that runs (or last ran) in ring 3.
 static mut USER_CTX: UserContext = UserContext::zeroed();
-
-#[repr(C, align(16))]
-struct FxArea([u8; 512]);
 /// The kernel stack pointer saved by `ferrite_enter_user`.
 #[no_mangle]
 static mut FERRITE_KERNEL_RSP: u64 = 0;
-/// The FXSAVE image of the user thread while it runs; FXSAVE64/FXRSTOR64 need
-/// 16-byte alignment (Intel SDM vol. 2 FXSAVE), which this static guarantees
-/// whatever the layout of `UserContext::fpu`.
-#[no_mangle]
-static mut FERRITE_FXAREA: FxArea = FxArea([0; 512]);
 /// The error code of the last exception from user mode.
 #[no_mangle]
 static mut FERRITE_TRAP_ERROR: u64 = 0;
@@ -64,7 +56,7 @@ ferrite_enter_user:
     push %r14
     push %r15
     mov %rsp, FERRITE_KERNEL_RSP(%rip)
-    fxrstor64 FERRITE_FXAREA(%rip)
+    fxrstor64 {fpu}(%rdi)
     test %rsi, %rsi
     jnz ferrite_enter_user_sysret
     /* IRETQ frame (Intel SDM vol. 3 §6.14.3): ss, rsp, rflags, cs, rip. */
@@ -133,7 +125,7 @@ ferrite_syscall_entry:
     mov %r13, {ctx}+{r13}(%rip)
     mov %r14, {ctx}+{r14}(%rip)
     mov %r15, {ctx}+{r15}(%rip)
-    fxsave64 FERRITE_FXAREA(%rip)
+    fxsave64 {ctx}+{fpu}(%rip)
     mov ${trap_syscall}, %eax
     jmp ferrite_resume_kernel
 
@@ -162,7 +154,7 @@ ferrite_trap_from_user:
     mov %rax, {ctx}+{rflags}(%rip)
     mov 40(%rsp), %rax
     mov %rax, {ctx}+{rsp}(%rip)
-    fxsave64 FERRITE_FXAREA(%rip)
+    fxsave64 {ctx}+{fpu}(%rip)
     mov 8(%rsp), %rax
     mov %rax, FERRITE_TRAP_ERROR(%rip)
     mov 0(%rsp), %rax
@@ -200,8 +192,13 @@ ferrite_resume_kernel:
     r15 = const offset_of!(UserContext, r15),
     rip = const offset_of!(UserContext, rip),
     rflags = const offset_of!(UserContext, rflags),
+    fpu = const offset_of!(UserContext, fpu),
     options(att_syntax)
 );
+
+// FXSAVE64/FXRSTOR64 need a 16-byte aligned image (Intel SDM vol. 2 FXSAVE).
+const _: () = assert!(offset_of!(UserContext, fpu).is_multiple_of(16));
+const _: () = assert!(core::mem::align_of::<UserContext>() >= 16);
 
 extern "C" {
     fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64) -> u64;
@@ -267,9 +264,6 @@ fn run_user() -> Trap {
         }
         // SAFETY: fs_base is canonical (sanitized above).
         unsafe { wrmsr(MSR_FS_BASE, ctx.fs_base) };
-        let area = &raw mut FERRITE_FXAREA;
-        // SAFETY: only the entry stubs touch the area, and none runs now.
-        unsafe { (*area).0 = ctx.fpu };
         ctx.rcx == ctx.rip && ctx.r11 == ctx.rflags
     };
     // SAFETY: the context was sanitized (flags, MXCSR, canonical rip and fs
@@ -281,9 +275,6 @@ fn run_user() -> Trap {
     // SAFETY: no other reference to the context is live here.
     let ctx = unsafe { user_ctx() };
     ctx.fs_base = cpu::rdmsr(MSR_FS_BASE);
-    let area = &raw const FERRITE_FXAREA;
-    // SAFETY: the entry stub has finished writing the area.
-    ctx.fpu = unsafe { (*area).0 };
     match code {
         TRAP_SYSCALL => Trap::Syscall {
             via_interrupt: false,
