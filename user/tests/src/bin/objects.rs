@@ -324,7 +324,7 @@ fn main(_start: &Startup) -> i32 {
             );
         }
     });
-    s.isolated("await_thread", |c| {
+    s.case("await_thread", |c| {
         check_eq!(c, api::create_thread(T, SELF), Ok(()));
         check_eq!(c, api::await_thread(T), Err(Srch), "never started");
         let h = ferrite_rt::thread::spawn(|| {});
