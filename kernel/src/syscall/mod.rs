@@ -185,7 +185,7 @@ impl<P: PhysMem> Kernel<P> {
     }
 
     /// Whether the process is the init process.
-    fn is_init(&self, p: ProcessId) -> bool {
+    pub(crate) fn is_init(&self, p: ProcessId) -> bool {
         self.processes.get(p.0).is_some_and(|p| p.is_init)
     }
 }
