@@ -1508,8 +1508,8 @@ fn random_calls_never_break_the_core() {
         // often enough to build up processes, threads and regions.
         let plausible = |f: u64, r: u64, q: u64| -> (u64, u64, u64) {
             let fd = 10 + r % 6;
-            let other = if q % 3 == 0 { 0 } else { 10 + q % 6 };
-            let cap = if q % 4 == 0 {
+            let other = if q.is_multiple_of(3) { 0 } else { 10 + q % 6 };
+            let cap = if q.is_multiple_of(4) {
                 K_MYACTOR
             } else {
                 S + 0x200 + (r % 4) * 16
@@ -1531,7 +1531,7 @@ fn random_calls_never_break_the_core() {
                 66 => (cap, S, S + 0x80),
                 69 => (
                     cap,
-                    if r % 2 == 0 {
+                    if r.is_multiple_of(2) {
                         K_MYACTOR
                     } else {
                         S + 0x200 + (q % 4) * 16
@@ -1572,9 +1572,21 @@ fn random_calls_never_break_the_core() {
                         let (a1, a2, a3) = plausible(f, next(), next());
                         let wild = next();
                         w.ctx.rax = f;
-                        w.ctx.rdi = if wild % 5 == 0 { values(next()) } else { a1 };
-                        w.ctx.rsi = if wild % 7 == 0 { values(next()) } else { a2 };
-                        w.ctx.rdx = if wild % 11 == 0 { values(next()) } else { a3 };
+                        w.ctx.rdi = if wild.is_multiple_of(5) {
+                            values(next())
+                        } else {
+                            a1
+                        };
+                        w.ctx.rsi = if wild.is_multiple_of(7) {
+                            values(next())
+                        } else {
+                            a2
+                        };
+                        w.ctx.rdx = if wild.is_multiple_of(11) {
+                            values(next())
+                        } else {
+                            a3
+                        };
                         w.trap(Trap::Syscall {
                             via_interrupt: r & 1 == 0,
                         });
