@@ -41,11 +41,12 @@ usage: cargo xtask <command> [options]
 
 commands:
   build [--release]                 build the kernel image, the Rust user programs and user/c/*.c
-  run [--release] [--mem MiB] [--timeout SECS] [--log LEVEL] [--init PATH [ARG...]]
+  run [--release] [--mem MiB] [--timeout SECS] [--log LEVEL] [--icount] [--init PATH [ARG...]]
                                     boot the demo (or PATH as init, argv = [file name of PATH, ARG...]);
                                     exits with the status passed to POWEROFF (255 after a kernel panic,
                                     124 on timeout). Defaults: --mem 128, --timeout 60, --log info
-                                    (kernel log level: error, warn, info, debug).
+                                    (kernel log level: error, warn, info, debug). --icount runs QEMU
+                                    with -icount shift=0 (deterministic instruction counts).
   test [--release] [--jobs N] [--timeout SECS] [--no-host]
                                     host tests (cargo test --workspace), then every user test program
                                     under QEMU; ends with one line 'N passed, N failed'
@@ -321,6 +322,7 @@ fn cmd_run(args: &[String]) -> Result<u8, String> {
         "--timeout",
         DEFAULT_RUN_TIMEOUT_SECS,
     )?;
+    let icount = take_flag(&mut args, "--icount");
     let log = take_value(&mut args, "--log")?;
     if let Some(level) = &log {
         if !["error", "warn", "info", "debug"].contains(&level.as_str()) {
@@ -355,6 +357,7 @@ fn cmd_run(args: &[String]) -> Result<u8, String> {
         timeout: Duration::from_secs(timeout),
         echo: true,
         kernel_cmdline: log.map(|level| format!("log={level}")).unwrap_or_default(),
+        icount,
     };
     let outcome = qemu::boot(&run)?;
     match outcome.end {

@@ -23,6 +23,9 @@ pub struct Run {
     pub echo: bool,
     /// The kernel command line (e.g. `log=debug`).
     pub kernel_cmdline: String,
+    /// Deterministic instruction counting (`-icount shift=0`: one instruction
+    /// per virtual nanosecond), for measurements that must not depend on the host.
+    pub icount: bool,
 }
 
 /// How a boot ended.
@@ -129,6 +132,11 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
             "-no-reboot",
         ])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(if run.icount {
+            &["-icount", "shift=0"][..]
+        } else {
+            &[]
+        })
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

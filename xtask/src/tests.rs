@@ -220,6 +220,7 @@ fn run_parallel(
                     timeout,
                     echo: false,
                     kernel_cmdline: job.kernel_cmdline.clone(),
+                    icount: false,
                 };
                 let outcome = qemu::boot(&run);
                 let mut result = match job.expect {
