@@ -1612,3 +1612,66 @@ fn random_calls_never_break_the_core() {
         "runs end too early: {total_steps} steps"
     );
 }
+
+/// The user test `rgndup::copies_of_copies`, on the host: a private copy of
+/// a copy, both actors destroyed, every frame comes back.
+#[test]
+fn copies_of_copies_return_every_frame() {
+    let mut w = World::boot();
+    w.memstat();
+    let base = w.memstat();
+    let a = 0x100_0000;
+    w.put(S + 0x100, &desc(a, PAGE_SIZE, K_WRITABLE | K_INHERITCOPY));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, S + 0x100, 0), Ok(0));
+    w.poke(a, &[1]);
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 10, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 11, 0, 0), OK);
+    let (p1, p2) = (S + 0x200, S + 0x210);
+    w.cap_of(10, p1);
+    w.cap_of(11, p2);
+    assert_eq!(w.c(K_SYS_RGN_DUP, p1, K_MYACTOR, 0), Ok(0));
+    let clone_in = |w: &mut World, from: u64, at: u64| {
+        w.put(
+            S + 0x300,
+            &MCloneArgs {
+                src_addr: a,
+                dest_addr: at,
+                length: PAGE_SIZE,
+                prot: 3,
+                _pad: 0,
+            },
+        );
+        assert_eq!(w.j(JINUE_SYS_MCLONE, from, 0, S + 0x300), OK);
+    };
+    let free = |w: &mut World, at: u64| {
+        w.put(S + 0x100, &desc(at, PAGE_SIZE, 0));
+        assert_eq!(w.c(K_SYS_RGN_FREE, K_MYACTOR, S + 0x100, 0), Ok(0));
+    };
+    let (w1, w2) = (0x200_0000, 0x300_0000);
+    clone_in(&mut w, 10, w1);
+    w.poke(w1, &[2]);
+    assert_eq!(w.c(K_SYS_RGN_DUP, p2, p1, 0), Ok(0));
+    clone_in(&mut w, 11, w2);
+    assert_eq!(
+        (w.peek(a, 1), w.peek(w1, 1), w.peek(w2, 1)),
+        (vec![1], vec![2], vec![2])
+    );
+    w.poke(w1, &[3]);
+    w.poke(a, &[4]);
+    assert_eq!(w.peek(w2, 1), [2]);
+    w.poke(w2, &[5]);
+    assert_eq!((w.peek(a, 1), w.peek(w1, 1)), (vec![4], vec![3]));
+    free(&mut w, w1);
+    free(&mut w, w2);
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 10, 0, 0), OK);
+    clone_in(&mut w, 11, w2);
+    assert_eq!(w.peek(w2, 1), [5]);
+    free(&mut w, w2);
+    assert_eq!(w.j(JINUE_SYS_DESTROY, 11, 0, 0), OK);
+    free(&mut w, a);
+    let end = w.memstat();
+    assert_eq!(
+        (end.user_frames, end.table_frames, end.committed_frames),
+        (base.user_frames, base.table_frames, base.committed_frames)
+    );
+}
