@@ -1,2 +1,2 @@
-//! placeholder lib so the package builds on the host; programs are in src/bin (built by cargo xtask).
+//! The demo programs live in `src/bin` (built as images by `cargo xtask`); this library is empty so the package builds on the host.
 #![no_std]
