@@ -115,12 +115,4 @@ impl DescriptorTable {
     pub fn take_all(&mut self) -> Vec<Descriptor> {
         core::mem::take(&mut self.entries).into_values().collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }

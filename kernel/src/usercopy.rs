@@ -9,8 +9,6 @@ use crate::error::Error;
 use crate::platform::Platform;
 use abi::layout::is_user_range;
 use abi::types::Wire;
-use alloc::vec;
-use alloc::vec::Vec;
 use core::marker::PhantomData;
 use mm::{Flush, Memory, PhysMem, SpaceId};
 
@@ -41,10 +39,6 @@ impl<T: Wire> UserPtr<T> {
             addr,
             _type: PhantomData,
         }
-    }
-
-    pub const fn addr(self) -> u64 {
-        self.addr
     }
 
     /// Copies a `T` in.
@@ -126,22 +120,6 @@ impl UserBytes {
             .map_err(|_| Error::BadPointer)?;
         apply_flush(mem, &flush, plat);
         Ok(())
-    }
-
-    /// Copies the buffer into a new vector.
-    ///
-    /// # Errors
-    /// `BadPointer` as [`Self::read_into`].
-    pub fn read<P: PhysMem>(
-        &self,
-        mem: &mut Memory<P>,
-        space: SpaceId,
-        plat: &mut impl Platform,
-    ) -> Result<Vec<u8>, Error> {
-        let len = usize::try_from(self.len_bytes).map_err(|_| Error::BadPointer)?;
-        let mut v = vec![0u8; len];
-        self.read_into(mem, space, &mut v, plat)?;
-        Ok(v)
     }
 
     /// Copies `data` (exactly `len_bytes`) into the buffer.
