@@ -47,9 +47,12 @@ commands:
                                     124 on timeout). Defaults: --mem 128, --timeout 60, --log info
                                     (kernel log level: error, warn, info, debug). --icount runs QEMU
                                     with -icount shift=0 (deterministic instruction counts).
-  test [--release] [--jobs N] [--timeout SECS] [--no-host]
+  test [--release] [--jobs N] [--timeout SECS] [--no-host] [--only TEXT]
                                     host tests (cargo test --workspace), then every user test program
-                                    under QEMU; ends with one line 'N passed, N failed'
+                                    (user/tests bins, user/c/*.c, booted with argv [name, a, b]) and the
+                                    kernel fault checks under QEMU; ends with one line 'N passed, N failed'.
+                                    --only keeps the boots whose label contains TEXT; --timeout is per
+                                    boot (default 180); --jobs QEMUs at a time (default 2).
   bench [--quick]                   cargo run --release -p ferrite-bench, printing its BENCH lines
   clippy                            clippy -D warnings on the host workspace and on the images
                                     (--features image --target x86_64-unknown-linux-gnu)";

@@ -65,6 +65,7 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
     let mut args = args.to_vec();
     let release = take_flag(&mut args, "--release");
     let no_host = take_flag(&mut args, "--no-host");
+    let only = take_value(&mut args, "--only")?;
     let jobs = parse_number(take_value(&mut args, "--jobs")?, "--jobs", 2usize)?.max(1);
     let timeout = parse_number(
         take_value(&mut args, "--timeout")?,
@@ -121,6 +122,9 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
         kernel_cmdline: format!("fault={kind}"),
         expect: Expect::KernelPanic(names),
     }));
+    if let Some(only) = &only {
+        work.retain(|job| job.label.contains(only.as_str()));
+    }
     println!("xtask: {} boots under QEMU ({jobs} at a time)", work.len());
 
     let results = run_parallel(&images.kernel, work, jobs, Duration::from_secs(timeout));
