@@ -37,3 +37,22 @@ pub fn free(desc: u64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_and_free() {
+        let a = alloc().unwrap();
+        let b = alloc().unwrap();
+        assert!(a >= FIRST && b >= FIRST && a < JINUE_DESC_NUM && b < JINUE_DESC_NUM);
+        assert_ne!(a, b);
+        free(a);
+        let c = alloc().unwrap();
+        assert_eq!(c, a, "a freed number is reused first");
+        free(b);
+        free(c);
+        free(3); // below the runtime's range: ignored
+    }
+}

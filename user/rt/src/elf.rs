@@ -161,3 +161,97 @@ impl<'a> Elf<'a> {
             .map(|p| p.p_vaddr + (self.phoff - p.p_offset))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// A small ET_EXEC image with PT_LOAD segments `(vaddr, size, flags)`,
+    /// file offsets following the headers, entry at 0x400010.
+    pub(crate) fn sample(segments: &[(u64, u64, u32)]) -> Vec<u8> {
+        let phoff = 64u64;
+        let mut b = std::vec![0u8; 64 + segments.len() * PHDR_SIZE];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        b[16..18].copy_from_slice(&ET_EXEC.to_le_bytes());
+        b[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
+        b[24..32].copy_from_slice(&0x40_0010u64.to_le_bytes());
+        b[32..40].copy_from_slice(&phoff.to_le_bytes());
+        b[54..56].copy_from_slice(&(PHDR_SIZE as u16).to_le_bytes());
+        b[56..58].copy_from_slice(&(segments.len() as u16).to_le_bytes());
+        let mut offset = 0u64;
+        for (i, &(vaddr, size, flags)) in segments.iter().enumerate() {
+            let o = 64 + i * PHDR_SIZE;
+            b[o..o + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+            b[o + 4..o + 8].copy_from_slice(&flags.to_le_bytes());
+            b[o + 8..o + 16].copy_from_slice(&offset.to_le_bytes());
+            b[o + 16..o + 24].copy_from_slice(&vaddr.to_le_bytes());
+            b[o + 32..o + 40].copy_from_slice(&size.to_le_bytes());
+            b[o + 40..o + 48].copy_from_slice(&(size + 16).to_le_bytes());
+            offset += size.max(b.len() as u64);
+        }
+        let len = b.len().max(offset as usize);
+        b.resize(len, 0xab);
+        b
+    }
+
+    #[test]
+    fn parses_a_good_image() {
+        let img = sample(&[
+            (0x40_0000, 0x300, PF_R | PF_X),
+            (0x40_1000, 0x80, PF_R | PF_W),
+        ]);
+        let elf = Elf::parse(&img).unwrap();
+        assert_eq!(elf.entry, 0x40_0010);
+        let loads: Vec<Phdr> = elf.loads().collect();
+        assert_eq!(loads.len(), 2);
+        assert_eq!(loads[1].p_vaddr, 0x40_1000);
+        assert_eq!(loads[1].page_start(), 0x40_1000);
+        assert_eq!(loads[1].page_end(), 0x40_2000);
+        assert_eq!(elf.file_bytes(&loads[0]).len(), 0x300);
+        assert_eq!(elf.phdr_vaddr(), Some(0x40_0040));
+    }
+
+    fn bad(img: &[u8]) -> &'static str {
+        match Elf::parse(img) {
+            Err(Error::BadElf(why)) => why,
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_images() {
+        let good = sample(&[(0x40_0000, 0x300, PF_R)]);
+        assert_eq!(bad(&good[..63]), "shorter than an ELF header");
+        let mut b = good.clone();
+        b[0] = 0;
+        assert_eq!(bad(&b), "no ELF magic");
+        let mut b = good.clone();
+        b[4] = 1;
+        assert_eq!(bad(&b), "not 64-bit little-endian");
+        let mut b = good.clone();
+        b[16] = 3; // ET_DYN
+        assert_eq!(bad(&b), "not an x86_64 ET_EXEC");
+        let mut b = good.clone();
+        b[54] = 32;
+        assert_eq!(bad(&b), "unexpected program header size");
+        let mut b = good.clone();
+        b[56] = 200;
+        assert_eq!(bad(&b), "program headers outside the file");
+        let mut b = good.clone();
+        b[64 + 32..64 + 40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(bad(&b), "segment outside the file");
+        let mut b = good.clone();
+        b[64 + 16..64 + 24].copy_from_slice(&0u64.to_le_bytes());
+        assert_eq!(bad(&b), "segment outside user space");
+        let mut b = good.clone();
+        b[64 + 16..64 + 24].copy_from_slice(&(USER_LIMIT - 8).to_le_bytes());
+        assert_eq!(bad(&b), "segment outside user space");
+        let overlap = sample(&[(0x40_1000, 0x300, PF_R), (0x40_1800, 0x10, PF_R)]);
+        assert_eq!(bad(&overlap), "segments overlap or are out of order");
+        let none = sample(&[]);
+        assert_eq!(bad(&none), "no loadable segment");
+    }
+}

@@ -6,6 +6,9 @@
 //! handler and the symbols a freestanding image needs.
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod api;
 pub mod console;
 pub mod desc;

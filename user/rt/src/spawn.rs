@@ -136,7 +136,11 @@ fn load(elf: &Elf, argv: &[&[u8]], p: u64, t: u64) -> Result<(), Error> {
         api::mclone_range(SELF, p, staging.addr(), ph.page_start(), len, prot_of(&ph))?;
     }
     let mut stack = Staging::new(JINUE_STACK_SIZE)?;
-    let sp = build_stack(&mut stack, elf, argv)?;
+    let how = match sys::mechanism() {
+        Mechanism::Syscall => HOWSYSCALL_SYSCALL,
+        Mechanism::Interrupt => HOWSYSCALL_INTERRUPT,
+    };
+    let sp = build_stack(stack.bytes_mut(), elf, argv, how)?;
     let stack_bottom = JINUE_STACK_BASE - JINUE_STACK_SIZE;
     api::mclone_range(
         SELF,
@@ -154,14 +158,11 @@ fn load(elf: &Elf, argv: &[&[u8]], p: u64, t: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes argc, argv, an empty envp and the auxv (ABI §8) into `stack`, which
+/// Writes argc, argv, an empty envp and the auxv (ABI §8) into `mem` (the
+/// `JINUE_STACK_SIZE` bytes of the staging stack), which
 /// the new process will see at `[JINUE_STACK_BASE - JINUE_STACK_SIZE,
 /// JINUE_STACK_BASE)`; returns the initial stack pointer there.
-fn build_stack(stack: &mut Staging, elf: &Elf, argv: &[&[u8]]) -> Result<u64, Error> {
-    let how = match sys::mechanism() {
-        Mechanism::Syscall => HOWSYSCALL_SYSCALL,
-        Mechanism::Interrupt => HOWSYSCALL_INTERRUPT,
-    };
+fn build_stack(mem: &mut [u8], elf: &Elf, argv: &[&[u8]], how: u64) -> Result<u64, Error> {
     let auxv = [
         (AT_PHDR, elf.phdr_vaddr().unwrap_or(0)),
         (AT_PHENT, PHDR_SIZE as u64),
@@ -172,7 +173,7 @@ fn build_stack(stack: &mut Staging, elf: &Elf, argv: &[&[u8]]) -> Result<u64, Er
         (JINUE_AT_HOWSYSCALL, how),
         (AT_NULL, 0),
     ];
-    let size = JINUE_STACK_SIZE as usize;
+    let size = mem.len();
     let strings: usize = argv.iter().map(|a| a.len() + 1).sum();
     let words = 1 + argv.len() + 1 + 1 + 2 * auxv.len();
     if strings + words * 8 + 32 > size {
@@ -181,7 +182,6 @@ fn build_stack(stack: &mut Staging, elf: &Elf, argv: &[&[u8]]) -> Result<u64, Er
     let base = JINUE_STACK_BASE - JINUE_STACK_SIZE;
     let str_lo = (size - strings) & !7;
     let sp_off = (str_lo - words * 8) & !15;
-    let mem = stack.bytes_mut();
     let mut word_at = sp_off;
     let mut put = |mem: &mut [u8], v: u64| {
         mem[word_at..word_at + 8].copy_from_slice(&v.to_le_bytes());
@@ -255,4 +255,63 @@ pub fn self_image() -> Result<(Staging, usize), Error> {
         out.bytes_mut()[off as usize..(off + filesz) as usize].copy_from_slice(src);
     }
     Ok((out, file_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::tests::sample;
+
+    fn word(mem: &[u8], off: usize) -> u64 {
+        u64::from_le_bytes(mem[off..off + 8].try_into().unwrap())
+    }
+
+    #[test]
+    fn initial_stack_layout() {
+        let image = sample(&[(0x40_0000, 0x200, 5), (0x40_1000, 0x100, 6)]);
+        let elf = Elf::parse(&image).unwrap();
+        let mut mem = std::vec![0u8; JINUE_STACK_SIZE as usize];
+        let sp = build_stack(&mut mem, &elf, &[b"prog", b"arg one"], HOWSYSCALL_SYSCALL).unwrap();
+        let base = JINUE_STACK_BASE - JINUE_STACK_SIZE;
+        assert_eq!(sp % 16, 0);
+        assert!(sp >= base && sp < JINUE_STACK_BASE);
+        let off = (sp - base) as usize;
+        assert_eq!(word(&mem, off), 2, "argc");
+        for (i, want) in [&b"prog"[..], b"arg one"].iter().enumerate() {
+            let p = (word(&mem, off + 8 * (1 + i)) - base) as usize;
+            assert_eq!(&mem[p..p + want.len()], *want);
+            assert_eq!(mem[p + want.len()], 0, "NUL");
+        }
+        assert_eq!(word(&mem, off + 24), 0, "argv[argc]");
+        assert_eq!(word(&mem, off + 32), 0, "empty envp");
+        let mut aux = std::collections::BTreeMap::new();
+        let mut at = off + 40;
+        loop {
+            let (t, v) = (word(&mem, at), word(&mem, at + 8));
+            at += 16;
+            if t == AT_NULL {
+                break;
+            }
+            aux.insert(t, v);
+        }
+        assert_eq!(aux[&AT_PAGESZ], PAGE_SIZE);
+        assert_eq!(aux[&AT_ENTRY], 0x40_0010);
+        assert_eq!(aux[&AT_PHDR], 0x40_0040);
+        assert_eq!(aux[&AT_PHENT], PHDR_SIZE as u64);
+        assert_eq!(aux[&AT_PHNUM], 2);
+        assert_eq!(aux[&JINUE_AT_STACKBASE], JINUE_STACK_BASE);
+        assert_eq!(aux[&JINUE_AT_HOWSYSCALL], HOWSYSCALL_SYSCALL);
+    }
+
+    #[test]
+    fn arguments_too_big() {
+        let image = sample(&[(0x40_0000, 0x200, 5)]);
+        let elf = Elf::parse(&image).unwrap();
+        let mut mem = std::vec![0u8; 4096];
+        let long = [b'x'; 5000];
+        assert_eq!(
+            build_stack(&mut mem, &elf, &[&long], HOWSYSCALL_SYSCALL),
+            Err(Error::TooBig)
+        );
+    }
 }
