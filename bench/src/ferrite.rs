@@ -47,11 +47,16 @@ fn resident_space(m: &mut Memory<SimPhys>, npages: u64) -> SpaceId {
         ..Default::default()
     };
     m.allocate(space, &desc).expect("allocate");
+    dirty(m, space, npages);
+    space
+}
+
+/// Writes every page of the region, leaving writable leaf entries behind.
+fn dirty(m: &mut Memory<SimPhys>, space: SpaceId, npages: u64) {
     for i in 0..npages {
         m.write_user(space, REGION_VADDR + i * PAGE_SIZE, &[1])
             .expect("write");
     }
-    space
 }
 
 fn time(f: impl FnOnce()) -> u64 {
@@ -91,6 +96,9 @@ pub(crate) fn measure(npages: u64, reps: usize) -> Results {
         }));
         m.destroy_space(dst);
 
+        // Every source page writable again (as after the parent ran), so
+        // that each private copy has to write-protect the whole source.
+        dirty(&mut m, src, npages);
         let dst = m.create_space().expect("space");
         dup_copy.push(time(|| {
             m.dup(dst, src, K_INHERITCOPY).expect("dup copy");

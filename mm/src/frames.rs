@@ -79,6 +79,13 @@ impl FramePool {
         self.free.pop().expect("free frame")
     }
 
+    /// Takes a promised frame for a page table (consumes one promise).
+    pub(crate) fn alloc_table_reserved(&mut self) -> PhysAddr {
+        self.unreserve(1);
+        self.table_npages += 1;
+        self.free.pop().expect("promised frame")
+    }
+
     /// Takes a promised frame for user memory (consumes one promise).
     pub(crate) fn alloc_user_reserved(&mut self) -> PhysAddr {
         self.unreserve(1);

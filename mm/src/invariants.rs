@@ -124,9 +124,10 @@ impl<P: PhysMem> Memory<P> {
                 self.frames.user_npages()
             ));
         }
-        if reserved_total != self.frames.committed_npages() {
+        let tables_reserved: u64 = self.spaces.values().map(|sp| sp.reserved_tables).sum();
+        if reserved_total + tables_reserved != self.frames.committed_npages() {
             return Err(format!(
-                "committed {} but objects reserve {reserved_total}",
+                "committed {} but objects reserve {reserved_total} and spaces {tables_reserved}",
                 self.frames.committed_npages()
             ));
         }
@@ -137,7 +138,28 @@ impl<P: PhysMem> Memory<P> {
         let mut tables = 0u64;
         for (&sid, sp) in &self.spaces {
             tables += 1;
-            tables += self.check_space_tables(sid, sp.root)?;
+            let present = self.check_space_tables(sid, sp.root)?;
+            tables += present;
+            let mut covered = 0;
+            for span_bytes in [PDPT_SPAN_BYTES, PD_SPAN_BYTES, PT_SPAN_BYTES] {
+                let mut last = None;
+                for (&s, r) in &sp.regions {
+                    let mut span = s & !(span_bytes - 1);
+                    while span < s + r.len_bytes() {
+                        if last != Some(span) {
+                            covered += 1;
+                            last = Some(span);
+                        }
+                        span += span_bytes;
+                    }
+                }
+            }
+            if present + sp.reserved_tables != covered {
+                return Err(format!(
+                    "{sid:?}: {present} tables + {} promised, but regions cover {covered} spans",
+                    sp.reserved_tables
+                ));
+            }
         }
         if tables != self.frames.table_npages() {
             return Err(format!(
@@ -157,36 +179,33 @@ impl<P: PhysMem> Memory<P> {
             let v4 = i4 * PDPT_SPAN_BYTES;
             let e4 = phys.read_u64(root + 8 * i4);
             let used = sp.any_in(v4, v4 + PDPT_SPAN_BYTES);
-            if (e4 & PTE_PRESENT != 0) != used {
-                return Err(format!(
-                    "{sid:?}: PDPT at {v4:#x} present={} used={used}",
-                    e4 & PTE_PRESENT != 0
-                ));
+            if e4 & PTE_PRESENT == 0 {
+                continue;
             }
             if !used {
-                continue;
+                return Err(format!("{sid:?}: table at level 4 without region"));
             }
             count += 1;
             for i3 in 0..512u64 {
                 let v3 = v4 + i3 * PD_SPAN_BYTES;
                 let e3 = phys.read_u64((e4 & PTE_ADDR_MASK) + 8 * i3);
                 let used = sp.any_in(v3, v3 + PD_SPAN_BYTES);
-                if (e3 & PTE_PRESENT != 0) != used {
-                    return Err(format!("{sid:?}: PD at {v3:#x} present != used"));
+                if e3 & PTE_PRESENT == 0 {
+                    continue;
                 }
                 if !used {
-                    continue;
+                    return Err(format!("{sid:?}: table at level 3 without region"));
                 }
                 count += 1;
                 for i2 in 0..512u64 {
                     let v2 = v3 + i2 * PT_SPAN_BYTES;
                     let e2 = phys.read_u64((e3 & PTE_ADDR_MASK) + 8 * i2);
                     let used = sp.any_in(v2, v2 + PT_SPAN_BYTES);
-                    if (e2 & PTE_PRESENT != 0) != used {
-                        return Err(format!("{sid:?}: PT at {v2:#x} present != used"));
+                    if e2 & PTE_PRESENT == 0 {
+                        continue;
                     }
                     if !used {
-                        continue;
+                        return Err(format!("{sid:?}: table at level 2 without region"));
                     }
                     count += 1;
                     let pde_writable = e2 & PTE_WRITABLE != 0;

@@ -149,6 +149,7 @@ impl<P: PhysMem> Memory<P> {
             Space {
                 root,
                 regions: BTreeMap::new(),
+                reserved_tables: 0,
             },
         );
         Ok(id)
@@ -208,15 +209,14 @@ impl<P: PhysMem> Memory<P> {
         };
         let end = start + len;
         let npages = len / PAGE_SIZE;
-        let root = sp.root;
-        let tables = pagetable::tables_needed(&self.phys, root, &[(start, end)]);
+        let tables = pagetable::tables_needed(&[(start, end)], |a, b| sp.any_in(a, b));
         if npages.checked_add(tables).ok_or(MmError::NoMemory)? > self.frames.available_npages() {
             return Err(MmError::NoMemory);
         }
         let obj = self.objects.new_anon();
         self.objects.add_ref(&mut self.frames, obj, 0, npages);
         self.objects.get_mut(obj).map_count = 1;
-        pagetable::ensure_tables(&mut self.phys, &mut self.frames, root, start, end);
+        self.reserve_tables(space, tables);
         self.spaces.get_mut(&space).expect("space").regions.insert(
             start,
             Region {
@@ -267,16 +267,14 @@ impl<P: PhysMem> Memory<P> {
         if sp.any_in(vaddr, vaddr + len) {
             return Err(MmError::Overlap);
         }
-        let root = sp.root;
-        if pagetable::tables_needed(&self.phys, root, &[(vaddr, vaddr + len)])
-            > self.frames.available_npages()
-        {
+        let tables = pagetable::tables_needed(&[(vaddr, vaddr + len)], |a, b| sp.any_in(a, b));
+        if tables > self.frames.available_npages() {
             return Err(MmError::NoMemory);
         }
         let obj = self.objects.new_phys(paddr);
         self.objects.add_ref(&mut self.frames, obj, 0, npages);
         self.objects.get_mut(obj).map_count = 1;
-        pagetable::ensure_tables(&mut self.phys, &mut self.frames, root, vaddr, vaddr + len);
+        self.reserve_tables(space, tables);
         self.spaces.get_mut(&space).expect("space").regions.insert(
             vaddr,
             Region {
@@ -300,10 +298,44 @@ impl<P: PhysMem> Memory<P> {
         }
     }
 
+    /// Promises `npages` table frames to `space` (the caller checked the pool).
+    fn reserve_tables(&mut self, space: SpaceId, npages: u64) {
+        self.frames.reserve(npages);
+        self.spaces.get_mut(&space).expect("space").reserved_tables += npages;
+    }
+
+    /// Records that `npages` promised table frames of `space` became tables.
+    fn consume_tables(&mut self, space: SpaceId, npages: u64) {
+        self.spaces.get_mut(&space).expect("space").reserved_tables -= npages;
+    }
+
+    /// Gives up the tables (or their promises) of the spans of `ranges` (the
+    /// sorted ranges of removed regions) that no region of `space` uses any more.
+    fn release_tables(&mut self, space: SpaceId, ranges: &[(VirtAddr, VirtAddr)]) {
+        let sp = self.spaces.get_mut(&space).expect("space");
+        let regions = &sp.regions;
+        let promised =
+            pagetable::release_tables(&mut self.phys, &mut self.frames, sp.root, ranges, |a, b| {
+                regions
+                    .range(..b)
+                    .next_back()
+                    .is_some_and(|(&s, r)| s + r.len_bytes() > a)
+            });
+        sp.reserved_tables -= promised;
+        self.frames.unreserve(promised);
+    }
+
     /// Removes every region inside `[start, end)` of `space` (cutting at the
-    /// edges), unmaps it, drops its references and frees the tables left
-    /// without a region.
-    fn remove_range(&mut self, space: SpaceId, start: VirtAddr, end: VirtAddr, flush: &mut Flush) {
+    /// edges), unmaps it and drops its references; returns the removed
+    /// ranges, whose tables the caller releases once the space has its final
+    /// regions.
+    fn remove_range(
+        &mut self,
+        space: SpaceId,
+        start: VirtAddr,
+        end: VirtAddr,
+        flush: &mut Flush,
+    ) -> Vec<(VirtAddr, VirtAddr)> {
         self.cut(space, start);
         self.cut(space, end);
         let sp = self.spaces.get_mut(&space).expect("space");
@@ -327,14 +359,10 @@ impl<P: PhysMem> Memory<P> {
                 region.obj_off + region.npages,
             );
         }
-        let sp = &self.spaces[&space];
-        let ranges: Vec<(VirtAddr, VirtAddr)> = removed
+        removed
             .iter()
             .map(|&(s, region)| (s, s + region.len_bytes()))
-            .collect();
-        pagetable::release_tables(&mut self.phys, &mut self.frames, root, &ranges, |a, b| {
-            sp.any_in(a, b)
-        });
+            .collect()
     }
 
     /// RGN_FREE of `[start, start + size)` (size rounded up): regions are cut
@@ -347,7 +375,8 @@ impl<P: PhysMem> Memory<P> {
         self.space(space)?;
         let mut flush = Flush::new();
         if start < end {
-            self.remove_range(space, start, end, &mut flush);
+            let removed = self.remove_range(space, start, end, &mut flush);
+            self.release_tables(space, &removed);
         }
         Ok(flush)
     }
@@ -362,6 +391,8 @@ impl<P: PhysMem> Memory<P> {
         let root = sp.root;
         let regions = core::mem::take(&mut sp.regions);
         pagetable::free_user_tables(&mut self.phys, &mut self.frames, root);
+        self.frames.unreserve(sp.reserved_tables);
+        sp.reserved_tables = 0;
         for (s, region) in regions {
             flush.add(space, s, s + region.len_bytes());
             self.objects.get_mut(region.obj).map_count -= 1;
@@ -506,7 +537,8 @@ impl<P: PhysMem> Memory<P> {
             return Err(MmError::InvalidArgument);
         }
         let src_space = self.space(src)?;
-        let dst_root = self.space(dst)?.root;
+        let dst_space = self.space(dst)?;
+        let dst_root = dst_space.root;
         let mut flush = Flush::new();
         if len == 0 {
             return Ok(flush);
@@ -539,9 +571,8 @@ impl<P: PhysMem> Memory<P> {
             .iter()
             .map(|p| (p.dst_start, p.dst_start + p.region.len_bytes()))
             .collect();
-        if pagetable::tables_needed(&self.phys, dst_root, &dst_ranges)
-            > self.frames.available_npages()
-        {
+        let tables = pagetable::tables_needed(&dst_ranges, |a, b| dst_space.any_in(a, b));
+        if tables > self.frames.available_npages() {
             return Err(MmError::NoMemory);
         }
         // Nothing fails from here on. Reference the source memory before the
@@ -552,10 +583,8 @@ impl<P: PhysMem> Memory<P> {
             self.objects
                 .add_ref(&mut self.frames, r.obj, r.obj_off, r.obj_off + r.npages);
         }
-        self.remove_range(dst, dst_addr, dst_addr + len, &mut flush);
-        for &(a, b) in &dst_ranges {
-            pagetable::ensure_tables(&mut self.phys, &mut self.frames, dst_root, a, b);
-        }
+        self.reserve_tables(dst, tables);
+        let removed = self.remove_range(dst, dst_addr, dst_addr + len, &mut flush);
         let overlapping = src == dst && src_addr < dst_addr + len && dst_addr < src_end;
         let dst_space = self.spaces.get_mut(&dst).expect("space");
         for p in &pieces {
@@ -564,9 +593,12 @@ impl<P: PhysMem> Memory<P> {
         // Mappings are a cache of the objects: copy them where the source
         // mappings are intact (an overlapping clone just faults them back).
         if !overlapping && new_prot & K_NOACCESS == 0 {
+            let mut allocated = 0;
             for p in &pieces {
                 pagetable::copy_leaves(
                     &mut self.phys,
+                    &mut self.frames,
+                    &mut allocated,
                     src_root,
                     p.src_start,
                     dst_root,
@@ -576,7 +608,9 @@ impl<P: PhysMem> Memory<P> {
                     new_prot & K_EXECUTABLE != 0,
                 );
             }
+            self.consume_tables(dst, allocated);
         }
+        self.release_tables(dst, &removed);
         Ok(flush)
     }
 
@@ -599,7 +633,6 @@ impl<P: PhysMem> Memory<P> {
         if !tgt_space.regions.is_empty() {
             return Err(MmError::Overlap);
         }
-        let tgt_root = tgt_space.root;
         let mut flush = Flush::new();
         if source == target {
             return Ok(flush);
@@ -623,7 +656,7 @@ impl<P: PhysMem> Memory<P> {
             .iter()
             .map(|(s, r, _)| (*s, *s + r.len_bytes()))
             .collect();
-        let tables = pagetable::tables_needed(&self.phys, tgt_root, &ranges);
+        let tables = pagetable::tables_needed(&ranges, |a, b| tgt_space.any_in(a, b));
         if promised_npages
             .checked_add(tables)
             .ok_or(MmError::NoMemory)?
@@ -652,9 +685,7 @@ impl<P: PhysMem> Memory<P> {
             self.objects.get_mut(region.obj).map_count += 1;
             new_regions.push((s, region));
         }
-        for &(a, b) in &ranges {
-            pagetable::ensure_tables(&mut self.phys, &mut self.frames, tgt_root, a, b);
-        }
+        self.reserve_tables(target, tables);
         self.spaces
             .get_mut(&target)
             .expect("space")
@@ -761,6 +792,15 @@ impl<P: PhysMem> Memory<P> {
         if changed {
             self.unmap_other_mappers(obj_id, idx, space, vaddr, flush);
         }
+        let mut allocated = 0;
+        pagetable::ensure_leaf_table(
+            &mut self.phys,
+            &mut self.frames,
+            root,
+            vaddr,
+            &mut allocated,
+        );
+        self.consume_tables(space, allocated);
         pagetable::set_leaf(
             &mut self.phys,
             root,

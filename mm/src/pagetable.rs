@@ -114,29 +114,21 @@ fn for_each_span(ranges: &[(VirtAddr, VirtAddr)], span_bytes: u64, mut f: impl F
     }
 }
 
-/// How many tables (PDPTs, PDs, leaf tables) mapping the sorted, disjoint
-/// user `ranges` would need that do not exist yet.
-pub(crate) fn tables_needed<P: PhysMem>(
-    phys: &P,
-    root: PhysAddr,
+/// How many tables (PDPTs, PDs, leaf tables) the sorted, disjoint user
+/// `ranges` need beyond those of the spans `covered(span_start, span_end)`
+/// already says are in use (each such span has its table or a promise of one).
+pub(crate) fn tables_needed(
     ranges: &[(VirtAddr, VirtAddr)],
+    covered: impl Fn(VirtAddr, VirtAddr) -> bool,
 ) -> u64 {
     let mut npages = 0;
-    for_each_span(ranges, PDPT_SPAN_BYTES, |v| {
-        if next_table(phys, root, v, SHIFT_PML4).is_none() {
-            npages += 1;
-        }
-    });
-    for_each_span(ranges, PD_SPAN_BYTES, |v| {
-        if find_pd(phys, root, v).is_none() {
-            npages += 1;
-        }
-    });
-    for_each_span(ranges, PT_SPAN_BYTES, |v| {
-        if find_pde(phys, root, v).is_none() {
-            npages += 1;
-        }
-    });
+    for span_bytes in [PDPT_SPAN_BYTES, PD_SPAN_BYTES, PT_SPAN_BYTES] {
+        for_each_span(ranges, span_bytes, |span| {
+            if !covered(span, span + span_bytes) {
+                npages += 1;
+            }
+        });
+    }
     npages
 }
 
@@ -147,55 +139,47 @@ fn ensure_next<P: PhysMem>(
     table: PhysAddr,
     vaddr: VirtAddr,
     shift: u32,
+    allocated: &mut u64,
 ) -> PhysAddr {
     let slot = entry_paddr(table, vaddr, shift);
     let entry = phys.read_u64(slot);
     if entry & PTE_PRESENT != 0 {
         return entry & PTE_ADDR_MASK;
     }
-    let new = frames.alloc_table();
+    let new = frames.alloc_table_reserved();
+    *allocated += 1;
     phys.zero_frame(new);
     phys.write_u64(slot, new | TABLE_ENTRY_FLAGS);
     new
 }
 
-/// Creates every missing table for `[start, end)`; the caller has counted
-/// them with [`tables_needed`] and checked the pool.
-pub(crate) fn ensure_tables<P: PhysMem>(
+/// The leaf table for `vaddr`, created with its missing parents from
+/// promised frames; `allocated` counts the tables created.
+pub(crate) fn ensure_leaf_table<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
     root: PhysAddr,
-    start: VirtAddr,
-    end: VirtAddr,
-) {
-    let mut span = start & !(PT_SPAN_BYTES - 1);
-    let mut pd: Option<(VirtAddr, PhysAddr)> = None;
-    while span < end {
-        let pd_span = span & !(PD_SPAN_BYTES - 1);
-        let pd_paddr = match pd {
-            Some((s, p)) if s == pd_span => p,
-            _ => {
-                let pdpt = ensure_next(phys, frames, root, span, SHIFT_PML4);
-                let p = ensure_next(phys, frames, pdpt, span, SHIFT_PDPT);
-                pd = Some((pd_span, p));
-                p
-            }
-        };
-        ensure_next(phys, frames, pd_paddr, span, SHIFT_PD);
-        span += PT_SPAN_BYTES;
-    }
+    vaddr: VirtAddr,
+    allocated: &mut u64,
+) -> PhysAddr {
+    let pdpt = ensure_next(phys, frames, root, vaddr, SHIFT_PML4, allocated);
+    let pd = ensure_next(phys, frames, pdpt, vaddr, SHIFT_PDPT, allocated);
+    ensure_next(phys, frames, pd, vaddr, SHIFT_PD, allocated)
 }
 
-/// Frees the tables of the spans touching the sorted, disjoint `ranges` for
-/// which `in_use(span_start, span_end)` is false: every leaf table first,
-/// then directories, then PDPTs. Their entries must already be clear.
+/// Gives up the tables of the spans touching the sorted, disjoint `ranges`
+/// (all of them in use until now) for which `in_use(span_start, span_end)`
+/// is false: every leaf table first, then directories, then PDPTs. A present
+/// table is freed (its entries must be clear); an absent one was only
+/// promised, and the count of such promises is returned.
 pub(crate) fn release_tables<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
     root: PhysAddr,
     ranges: &[(VirtAddr, VirtAddr)],
     in_use: impl Fn(VirtAddr, VirtAddr) -> bool,
-) {
+) -> u64 {
+    let mut promised = 0;
     for (span_bytes, shift) in [
         (PT_SPAN_BYTES, SHIFT_PD),
         (PD_SPAN_BYTES, SHIFT_PDPT),
@@ -210,16 +194,22 @@ pub(crate) fn release_tables<P: PhysMem>(
                 SHIFT_PDPT => next_table(phys, root, span, SHIFT_PML4),
                 _ => Some(root),
             };
-            let Some(parent) = parent else { return };
+            let Some(parent) = parent else {
+                promised += 1;
+                return;
+            };
             let slot = entry_paddr(parent, span, shift);
             let entry = phys.read_u64(slot);
             if entry & PTE_PRESENT != 0 {
                 debug_assert!(table_is_empty(phys, entry & PTE_ADDR_MASK));
                 phys.write_u64(slot, 0);
                 frames.free_table(entry & PTE_ADDR_MASK);
+            } else {
+                promised += 1;
             }
         });
     }
+    promised
 }
 
 fn table_is_empty<P: PhysMem>(phys: &P, table: PhysAddr) -> bool {
@@ -348,13 +338,16 @@ pub(crate) fn set_leaf<P: PhysMem>(phys: &mut P, root: PhysAddr, vaddr: VirtAddr
 }
 
 /// Copies the present leaf entries of `npages` pages from `src_start` in
-/// `src_root` to `dst_start` in `dst_root` (whose leaf tables exist), with
-/// the destination's rights: writable only where the source entry was
-/// effectively writable and `writable` is set; executable iff `executable`.
-/// Works a run of leaf entries at a time.
+/// `src_root` to `dst_start` in `dst_root`, with the destination's rights:
+/// writable only where the source entry was effectively writable and
+/// `writable` is set; executable iff `executable`. Works a run of leaf
+/// entries at a time; creates destination tables (from promised frames,
+/// counted in `allocated`) only where the source has a leaf table.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn copy_leaves<P: PhysMem>(
     phys: &mut P,
+    frames: &mut FramePool,
+    allocated: &mut u64,
     src_root: PhysAddr,
     src_start: VirtAddr,
     dst_root: PhysAddr,
@@ -373,10 +366,10 @@ pub(crate) fn copy_leaves<P: PhysMem>(
         let dst_left = (PT_SPAN_BYTES - (dst & (PT_SPAN_BYTES - 1))) / PAGE_SIZE;
         let run = src_left.min(dst_left).min(npages - done);
         if let Some((_, src_pde)) = find_pde(phys, src_root, src) {
-            let (_, dst_pde) = find_pde(phys, dst_root, dst).expect("destination leaf table");
+            let dst_pt = ensure_leaf_table(phys, frames, dst_root, dst, allocated);
             let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
             let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
-            let dst_slot = pte_paddr(dst_pde & PTE_ADDR_MASK, dst);
+            let dst_slot = pte_paddr(dst_pt, dst);
             for i in 0..run {
                 let entry = phys.read_u64(src_slot + 8 * i);
                 if entry & PTE_PRESENT != 0 {

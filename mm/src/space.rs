@@ -32,6 +32,9 @@ pub(crate) struct Space {
     pub(crate) root: PhysAddr,
     /// Regions by start address.
     pub(crate) regions: BTreeMap<VirtAddr, Region>,
+    /// Tables promised but not created: one per table span (leaf table,
+    /// directory, PDPT) that some region intersects and that has no table yet.
+    pub(crate) reserved_tables: u64,
 }
 
 impl Space {

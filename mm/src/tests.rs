@@ -163,7 +163,7 @@ fn allocate_rounds_size_stores_options_and_opaques() {
         "K_FILLZERO is not an attribute"
     );
     assert_eq!((st[0].opaque1, st[0].opaque2, st[0].resident), (11, 22, 0));
-    assert_eq!(m.memstat().committed_frames, 2);
+    assert_eq!(m.memstat().committed_frames, 2 + 3, "pages and tables");
     assert_eq!(try_alloc(&mut m, s, 0x5000, PAGE, 0), Err(MmError::Overlap));
     assert_eq!(
         try_alloc(&mut m, s, 0x3000, 2 * PAGE, 0),
@@ -205,7 +205,16 @@ fn allocate_never_overcommits() {
     );
     assert_eq!(baseline(&m), before, "a failed allocate changes nothing");
     try_alloc(&mut m, s, 0x1000, 36 * PAGE, K_WRITABLE).unwrap();
-    assert_eq!(m.memstat().committed_frames, 36);
+    assert_eq!(
+        m.memstat().committed_frames,
+        39,
+        "36 pages and 3 tables promised"
+    );
+    assert_eq!(
+        m.memstat().table_frames,
+        1,
+        "tables are created on first use"
+    );
     assert_eq!(
         try_alloc(&mut m, s, 0x100000, PAGE, 0),
         Err(MmError::NoMemory)
@@ -375,11 +384,18 @@ fn free_all_and_destroy_release_tables() {
     assert_eq!(m.memstat().table_frames, 1, "the PML4");
     try_alloc(&mut m, s, 0x1000, PAGE, K_WRITABLE).unwrap();
     try_alloc(&mut m, s, 0x7f00_0000_0000, PAGE, K_WRITABLE).unwrap();
-    assert_eq!(m.memstat().table_frames, 7);
+    assert_eq!(
+        m.memstat().committed_frames,
+        2 + 6,
+        "two pages, two sets of 3 tables"
+    );
     write(&mut m, s, 0x7f00_0000_0000, 3);
+    assert_eq!(m.memstat().table_frames, 4);
+    assert_eq!(m.memstat().committed_frames, 1 + 3);
     let flush = m.free_all(s);
     assert!(flush.covers(s, 0x1000) && flush.covers(s, 0x7f00_0000_0000));
     assert_eq!(m.memstat().table_frames, 1);
+    assert_eq!(m.memstat().committed_frames, 0);
     m.check_invariants().unwrap();
     m.destroy_space(s);
     assert_eq!(baseline(&m), empty);
