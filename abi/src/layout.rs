@@ -13,7 +13,7 @@ pub const JINUE_STACK_SIZE: u64 = 128 * 1024;
 
 /// Whether `addr` is a multiple of [`PAGE_SIZE`].
 pub const fn is_page_aligned(addr: u64) -> bool {
-    addr % PAGE_SIZE == 0
+    addr.is_multiple_of(PAGE_SIZE)
 }
 
 /// Whether the buffer `[addr, addr + len_bytes)` lies entirely in user space
