@@ -272,19 +272,50 @@ fn main(start: &Startup) -> i32 {
             );
         }
     });
+    s.isolated("puts_across_regions", |c| {
+        // A string that spans two adjacent readable regions is fine.
+        let at = hole_of(2);
+        let ok = api::rgn_allocate(Actor::Me, &mut rgn(at, PAGE_SIZE, K_WRITABLE)).is_ok()
+            && api::rgn_allocate(Actor::Me, &mut rgn(at + PAGE_SIZE, PAGE_SIZE, K_WRITABLE))
+                .is_ok();
+        check!(c, ok, "two adjacent regions");
+        if ok {
+            for (i, b) in b"boot: a line across two regions".iter().enumerate() {
+                poke8(at + PAGE_SIZE - 16 + i as u64, *b);
+            }
+            let r = raw(JINUE_SYS_PUTS, PUTS_INFO, at + PAGE_SIZE - 16, 31);
+            check_eq!(c, (r.arg0, r.arg1), (0, 0), "PUTS across a region boundary");
+        }
+        let _ = api::rgn_free(Actor::Me, &rgn(at, 2 * PAGE_SIZE, 0));
+    });
     s.isolated("puts_errors", |c| {
         let line = [b'y'; PUTS_MAX_LENGTH as usize + 1];
+
+        let noaccess = Region::anywhere(2, K_WRITABLE);
+        if let Ok(r) = &noaccess {
+            let _ = api::rgn_set_protect(Actor::Me, &rgn(r.page(1), PAGE_SIZE, K_NOACCESS));
+            for i in 0..8 {
+                poke8(r.page(1) - 8 + i, b'z');
+            }
+        }
+        // The last 4 bytes of a readable page followed by an unmapped one.
+        let edge = Region::anywhere(2, K_WRITABLE).map(|r| {
+            let end = r.page(1);
+            let _ = api::rgn_free(Actor::Me, &rgn(end, PAGE_SIZE, 0));
+            for i in 0..4 {
+                poke8(end - 4 + i, b'e');
+            }
+            r.forget();
+            end
+        });
+        // Last: K_ANYWHERE would reuse this page for the regions above.
         let hole = Region::anywhere(1, K_WRITABLE).map(|r| {
             let a = r.addr();
             drop(r);
             a
         });
-        let noaccess = Region::anywhere(1, K_WRITABLE);
-        if let Ok(r) = &noaccess {
-            let _ = api::rgn_set_protect(Actor::Me, &rgn(r.addr(), PAGE_SIZE, K_NOACCESS));
-        }
         let good = line.as_ptr() as u64;
-        let mut cases: [(&str, u64, u64, u64); 9] = [
+        let mut cases: [(&str, u64, u64, u64); 11] = [
             ("length 121", PUTS_INFO, good, PUTS_MAX_LENGTH + 1),
             ("level 'X'", b'X' as u64, good, 4),
             ("level 0", 0, good, 4),
@@ -294,6 +325,8 @@ fn main(start: &Startup) -> i32 {
             ("wraps", PUTS_INFO, u64::MAX - 1, 4),
             ("unmapped", PUTS_INFO, 0, 4),
             ("no-access page", PUTS_INFO, 0, 4),
+            ("runs into a no-access page", PUTS_INFO, 0, 12),
+            ("runs into an unmapped page", PUTS_INFO, 0, 8),
         ];
         check!(
             c,
@@ -302,7 +335,10 @@ fn main(start: &Startup) -> i32 {
             hole
         );
         cases[7].2 = hole.unwrap_or(0);
-        cases[8].2 = noaccess.as_ref().map(|r| r.addr()).unwrap_or(0);
+        cases[8].2 = noaccess.as_ref().map(|r| r.page(1)).unwrap_or(0);
+        cases[9].2 = noaccess.as_ref().map(|r| r.page(1) - 8).unwrap_or(0);
+        check!(c, edge.is_ok(), "edge page: {:?}", edge);
+        cases[10].2 = edge.as_ref().map(|e| e - 4).unwrap_or(0);
         for (what, level, ptr, len) in cases {
             for via_int in [false, true] {
                 let r = raw_via(via_int, JINUE_SYS_PUTS, level, ptr, len);
@@ -315,6 +351,9 @@ fn main(start: &Startup) -> i32 {
                     via_int
                 );
             }
+        }
+        if let Ok(end) = edge {
+            let _ = api::rgn_free(Actor::Me, &rgn(end - PAGE_SIZE, PAGE_SIZE, 0));
         }
     });
     s.isolated("reserved_and_unknown_numbers", |c| {
@@ -376,8 +415,8 @@ fn main(start: &Startup) -> i32 {
                 (JINUE_SYS_YIELD_THREAD, (0i64, 0u64)),
                 (JINUE_SYS_CREATE_ENDPOINT, (-1, JINUE_ENOSYS)),
             ] {
-                let mut out = [0u64; 48];
-                // SAFETY: `out` has the 48 slots and `xmm_in` the 256 bytes the
+                let mut out = [0u64; 49];
+                // SAFETY: `out` has the 49 slots and `xmm_in` the 256 bytes the
                 // probe uses; the probe restores every callee-saved register
                 // and MXCSR, and YIELD / a reserved number change no memory.
                 unsafe { boot_regs_probe(out.as_mut_ptr(), xmm_in.as_ptr(), func, via_syscall) };
@@ -405,6 +444,15 @@ fn main(start: &Startup) -> i32 {
                     check_eq!(c, out[4 + k], PATTERNS[k], "{} fn {}: {}", tag, func, name);
                 }
                 check_eq!(c, out[15], MXCSR_TEST, "{} fn {}: mxcsr", tag, func);
+                check_eq!(
+                    c,
+                    out[48] & RFLAGS_TEST,
+                    RFLAGS_TEST,
+                    "{} fn {}: rflags {:#x}",
+                    tag,
+                    func,
+                    out[48]
+                );
                 for x in 0..16 {
                     let mut want = [0u64; 2];
                     for (h, w) in want.iter_mut().enumerate() {
@@ -425,6 +473,99 @@ fn main(start: &Startup) -> i32 {
                 }
             }
         }
+    });
+    s.isolated("return_registers", |c| {
+        let mut m = [0u8; 48];
+        let mut st = [KnRgnStat::default(); 2];
+        let range = rgn(USER_BASE, USER_LIMIT - USER_BASE, 0);
+        let buf = abi::types::JinueBuffer {
+            addr: st.as_mut_ptr() as u64,
+            size: core::mem::size_of_val(&st) as u64,
+        };
+        let mut cap = abi::types::KnCap::default();
+        for via_int in [false, true] {
+            let tag = if via_int { "int 0x80" } else { "syscall" };
+            let r = raw_via(via_int, JINUE_SYS_YIELD_THREAD, 0x11, 0x22, 0x33);
+            check_eq!(
+                c,
+                (r.arg0, r.arg1, r.arg2, r.arg3),
+                (0, 0, 0, 0),
+                "{}: YIELD",
+                tag
+            );
+            let r = raw_via(via_int, JINUE_SYS_CLOSE, 400, 0x22, 0x33);
+            check_eq!(
+                c,
+                (r.arg0 as i64, r.arg1, r.arg2, r.arg3),
+                (-1, JINUE_EBADF, 0, 0),
+                "{}: CLOSE error",
+                tag
+            );
+            let r = raw_via(
+                via_int,
+                FERRITE_SYS_MEMSTAT,
+                m.as_mut_ptr() as u64,
+                48,
+                0x33,
+            );
+            check_eq!(
+                c,
+                (r.arg0, r.arg1, r.arg2, r.arg3),
+                (0, 0, 0, 0),
+                "{}: MEMSTAT",
+                tag
+            );
+            let r = raw_via(
+                via_int,
+                K_SYS_RGN_STAT,
+                K_MYACTOR,
+                &range as *const _ as u64,
+                &buf as *const _ as u64,
+            );
+            check!(
+                c,
+                (r.arg0 as i64) > 0,
+                "{}: RGN_STAT count {}",
+                tag,
+                r.arg0 as i64
+            );
+            check_eq!(
+                c,
+                (r.arg1, r.arg2, r.arg3),
+                (0, 0, 0),
+                "{}: RGN_STAT arg1..arg3",
+                tag
+            );
+            let r = raw_via(via_int, K_SYS_RGN_FREE, K_MYACTOR, 0, 0x33);
+            check_eq!(
+                c,
+                (r.arg0 as i64, r.arg1, r.arg2, r.arg3),
+                (K_EFAULT, 0, 0, 0),
+                "{}: RGN_FREE error",
+                tag
+            );
+            let r = raw_via(
+                via_int,
+                K_SYS_ACTOR_SELF,
+                &mut cap as *mut _ as u64,
+                0x22,
+                0x33,
+            );
+            check_eq!(
+                c,
+                (r.arg0, r.arg1, r.arg2, r.arg3),
+                (0, 0, 0, 0),
+                "{}: ACTOR_SELF",
+                tag
+            );
+        }
+        check_eq!(
+            c,
+            u64::from_le_bytes(m[..8].try_into().unwrap_or([0; 8])),
+            PAGE_SIZE,
+            "MEMSTAT wrote"
+        );
+        check_eq!(c, Some(cap), api::actor_self().ok(), "ACTOR_SELF wrote");
     });
     s.isolated("set_thread_local", |c| {
         let tls_a: [u64; 2] = [0x1122_3344_5566_7788, 0xa1];
@@ -579,11 +720,14 @@ static PATTERNS: [u64; 11] = [
 ];
 /// MXCSR during the probe: all exceptions masked, round toward zero.
 const MXCSR_TEST: u64 = 0x7f80;
+/// rflags bits the probe sets before the call: CF, PF, AF, ZF, SF, DF, OF.
+const RFLAGS_TEST: u64 = 0xcd5;
 
 // boot_regs_probe(out = rdi, xmm_in = rsi, func = rdx, via_syscall = rcx):
 // loads patterns into every register the ABI preserves, makes the call,
 // stores what came back: out[0..4] = rax, rdi, rsi, rdx; out[4..15] = the
-// PATTERNS registers; out[15] = MXCSR; out[16..48] = xmm0..xmm15.
+// PATTERNS registers; out[15] = MXCSR; out[16..48] = xmm0..xmm15;
+// out[48] = rflags after the call (the probe sets RFLAGS_TEST before it).
 core::arch::global_asm!(
     ".globl boot_regs_probe",
     "boot_regs_probe:",
@@ -632,14 +776,23 @@ core::arch::global_asm!(
     "cmp qword ptr [rsp + 16], 0",
     "mov rcx, [rip + {p} + 72]",
     "je 2f",
+    "pushfq",
+    "or qword ptr [rsp], {flags}",
+    "popfq",
     "syscall",
     "jmp 3f",
     "2:",
+    "pushfq",
+    "or qword ptr [rsp], {flags}",
+    "popfq",
     "int 0x80",
     "3:",
+    "pushfq",
+    "cld",
     "push rax",
-    "mov rax, [rsp + 8]",
+    "mov rax, [rsp + 16]",
     "pop qword ptr [rax]",
+    "pop qword ptr [rax + 384]",
     "mov [rax + 8], rdi",
     "mov [rax + 16], rsi",
     "mov [rax + 24], rdx",
@@ -683,4 +836,5 @@ core::arch::global_asm!(
     "ret",
     p = sym PATTERNS,
     mxcsr = const MXCSR_TEST,
+    flags = const RFLAGS_TEST,
 );
