@@ -82,8 +82,161 @@ core::arch::global_asm!(
     exit = const JINUE_SYS_EXIT_THREAD,
 );
 
+// objects_regs_spin(block = rdi, iterations = rsi) -> mismatches: loads
+// rbx, rbp, r8-r15 from block[0..10] and xmm1-xmm15 from the 16-byte
+// slots at byte 80, then checks them every iteration (bumping the counter at
+// byte 320): any change by a context switch counts as a mismatch.
+core::arch::global_asm!(
+    ".globl objects_regs_spin",
+    "objects_regs_spin:",
+    "push rbx",
+    "push rbp",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "mov rbx, [rdi + 0]",
+    "mov rbp, [rdi + 8]",
+    "mov r8, [rdi + 16]",
+    "mov r9, [rdi + 24]",
+    "mov r10, [rdi + 32]",
+    "mov r11, [rdi + 40]",
+    "mov r12, [rdi + 48]",
+    "mov r13, [rdi + 56]",
+    "mov r14, [rdi + 64]",
+    "mov r15, [rdi + 72]",
+    "movdqu xmm1, [rdi + 80]",
+    "movdqu xmm2, [rdi + 96]",
+    "movdqu xmm3, [rdi + 112]",
+    "movdqu xmm4, [rdi + 128]",
+    "movdqu xmm5, [rdi + 144]",
+    "movdqu xmm6, [rdi + 160]",
+    "movdqu xmm7, [rdi + 176]",
+    "movdqu xmm8, [rdi + 192]",
+    "movdqu xmm9, [rdi + 208]",
+    "movdqu xmm10, [rdi + 224]",
+    "movdqu xmm11, [rdi + 240]",
+    "movdqu xmm12, [rdi + 256]",
+    "movdqu xmm13, [rdi + 272]",
+    "movdqu xmm14, [rdi + 288]",
+    "movdqu xmm15, [rdi + 304]",
+    "xor eax, eax",
+    "mov rcx, rsi",
+    "2:",
+    "cmp rbx, [rdi + 0]",
+    "jne 3f",
+    "cmp rbp, [rdi + 8]",
+    "jne 3f",
+    "cmp r8, [rdi + 16]",
+    "jne 3f",
+    "cmp r9, [rdi + 24]",
+    "jne 3f",
+    "cmp r10, [rdi + 32]",
+    "jne 3f",
+    "cmp r11, [rdi + 40]",
+    "jne 3f",
+    "cmp r12, [rdi + 48]",
+    "jne 3f",
+    "cmp r13, [rdi + 56]",
+    "jne 3f",
+    "cmp r14, [rdi + 64]",
+    "jne 3f",
+    "cmp r15, [rdi + 72]",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 80]",
+    "pcmpeqb xmm0, xmm1",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 96]",
+    "pcmpeqb xmm0, xmm2",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 112]",
+    "pcmpeqb xmm0, xmm3",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 128]",
+    "pcmpeqb xmm0, xmm4",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 144]",
+    "pcmpeqb xmm0, xmm5",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 160]",
+    "pcmpeqb xmm0, xmm6",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 176]",
+    "pcmpeqb xmm0, xmm7",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 192]",
+    "pcmpeqb xmm0, xmm8",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 208]",
+    "pcmpeqb xmm0, xmm9",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 224]",
+    "pcmpeqb xmm0, xmm10",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 240]",
+    "pcmpeqb xmm0, xmm11",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 256]",
+    "pcmpeqb xmm0, xmm12",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 272]",
+    "pcmpeqb xmm0, xmm13",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 288]",
+    "pcmpeqb xmm0, xmm14",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "movdqu xmm0, [rdi + 304]",
+    "pcmpeqb xmm0, xmm15",
+    "pmovmskb edx, xmm0",
+    "cmp edx, 0xffff",
+    "jne 3f",
+    "jmp 4f",
+    "3:",
+    "inc rax",
+    "4:",
+    "inc qword ptr [rdi + 320]",
+    "dec rcx",
+    "jnz 2b",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbp",
+    "pop rbx",
+    "ret",
+);
+
 extern "C" {
     fn objects_zero_probe();
+    fn objects_regs_spin(block: *mut u64, iterations: u64) -> u64;
 }
 
 fn main(_start: &Startup) -> i32 {
@@ -753,6 +906,104 @@ fn main(_start: &Startup) -> i32 {
             n
         );
     });
+    s.isolated("context_switches_preserve_registers", |c| {
+        const N: u64 = 1 << 21;
+        const THREADS: usize = 3;
+        let mut blocks = [[0u64; 41]; THREADS];
+        for (t, b) in blocks.iter_mut().enumerate() {
+            for (i, w) in b.iter_mut().take(40).enumerate() {
+                *w = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul((t * 64 + i + 1) as u64);
+            }
+            b[40] = 0;
+        }
+        let counters: [u64; THREADS] = core::array::from_fn(|t| blocks[t].as_ptr() as u64 + 320);
+        let results = [const { AtomicU64::new(u64::MAX) }; THREADS];
+        let mut handles = [const { None }; THREADS];
+        for (t, b) in blocks.iter_mut().enumerate() {
+            let p = b.as_mut_ptr() as u64;
+            let res = &results[t];
+            // SAFETY: joined below, before `blocks` and `results` go out of scope.
+            let h = unsafe {
+                ferrite_rt::thread::spawn_unchecked(
+                    move || res.store(regs_spin(p, N), Ordering::SeqCst),
+                    ferrite_rt::thread::DEFAULT_STACK_BYTES,
+                )
+            };
+            check!(c, h.is_ok(), "thread {}", t);
+            handles[t] = h.ok();
+        }
+        let mut interleaved = false;
+        loop {
+            let progress: [u64; THREADS] = core::array::from_fn(|t| peek(counters[t]));
+            let running = progress.iter().filter(|&&n| n > 0 && n < N).count();
+            interleaved |= running >= 2;
+            if progress.iter().all(|&n| n == N) {
+                break;
+            }
+            api::yield_thread();
+        }
+        for h in handles.into_iter().flatten() {
+            check_eq!(c, h.join().ok(), Some(0));
+        }
+        for (t, r) in results.iter().enumerate() {
+            check_eq!(
+                c,
+                r.load(Ordering::SeqCst),
+                0,
+                "register changes seen by thread {}",
+                t
+            );
+        }
+        check!(
+            c,
+            interleaved,
+            "the spinning threads were never seen running at the same time"
+        );
+    });
+    s.isolated("many_threads", |c| {
+        const THREADS: usize = 24;
+        let total = AtomicU64::new(0);
+        let mut handles = [const { None }; THREADS];
+        for h in handles.iter_mut() {
+            // SAFETY: joined below, before `total` goes out of scope.
+            *h = unsafe {
+                ferrite_rt::thread::spawn_unchecked(
+                    || {
+                        for i in 0..1000 {
+                            total.fetch_add(1, Ordering::SeqCst);
+                            if i % 100 == 0 {
+                                api::yield_thread();
+                            }
+                        }
+                    },
+                    16 * 1024,
+                )
+            }
+            .ok();
+        }
+        check!(
+            c,
+            handles.iter().all(|h| h.is_some()),
+            "all threads started"
+        );
+        for h in handles.into_iter().flatten() {
+            check_eq!(c, h.join().ok(), Some(0));
+        }
+        check_eq!(c, total.load(Ordering::SeqCst), 1000 * THREADS as u64);
+    });
+    s.isolated("thread_in_an_empty_process", |c| {
+        check_eq!(c, api::create_process(P), Ok(()));
+        check_eq!(c, api::create_thread(T, P), Ok(()));
+        check_eq!(c, api::start_thread(T, 0x40_0000, 0x7fff_0000), Ok(()));
+        check_eq!(
+            c,
+            api::await_thread(T),
+            Ok(1),
+            "no memory at the entry point: killed by a fault"
+        );
+        let _ = api::close(T);
+        cleanup(P, &[]);
+    });
     s.isolated("actor_capabilities", |c| {
         let me = api::actor_self();
         check!(c, me.is_ok(), "ACTOR_SELF: {:?}", me);
@@ -1038,4 +1289,11 @@ fn unsafe_insn(i: Insn) {
             Insn::MovCr3 => core::arch::asm!("mov {r}, cr3", r = out(reg) _),
         }
     }
+}
+
+/// Runs `objects_regs_spin` on the 41-word block at `block`.
+fn regs_spin(block: u64, iterations: u64) -> u64 {
+    // SAFETY: every caller passes a live 41-word block owned by the calling
+    // thread; the asm restores the callee-saved registers it uses.
+    unsafe { objects_regs_spin(block as *mut u64, iterations) }
 }
