@@ -251,6 +251,7 @@ fn main(_start: &Startup) -> i32 {
         poke(a, 1);
         poke(a + PG, 2);
         let x = hole_of(3);
+        let u0 = usage().user_frames;
         check_eq!(c, mc(SELF, SELF, a, x, 3 * PG, RW), Ok(()));
         check_eq!(
             c,
@@ -275,6 +276,12 @@ fn main(_start: &Startup) -> i32 {
             peek(x + 2 * PG),
             30,
             "first touch by the source after a read via the clone"
+        );
+        check_eq!(
+            c,
+            usage().user_frames,
+            u0 + 1,
+            "no data copied: only the first touch of page 2 took a frame"
         );
         let (n, st) = stat(Actor::Me, x, 3 * PG);
         check_eq!(c, n, Ok(1));

@@ -437,6 +437,12 @@ fn main(start: &Startup) -> i32 {
             1,
             "a later write by the source is not in the copy"
         );
+        check_eq!(
+            c,
+            peek(third),
+            2,
+            "the source's write still reaches the memory it shares (MCLONE alias, third process)"
+        );
         poke(third, 3);
         check_eq!(c, peek(a), 3, "the third process shares the source");
         check_eq!(
@@ -469,6 +475,66 @@ fn main(start: &Startup) -> i32 {
         );
         free(copy, 3 * PG);
         free(third, 3 * PG);
+        destroy(P);
+        destroy(P2);
+        drop(r);
+        check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+    });
+    s.isolated("copy_costs_no_data_until_written", |c| {
+        touch_stack();
+        let base = usage();
+        let r = Region::anywhere(2, K_WRITABLE);
+        let Ok(r) = r else {
+            return c.fail(file!(), line!(), format_args!("region"));
+        };
+        let a = r.addr();
+        poke(a, 1); // page 1 stays untouched
+                    // The source is a process holding only this memory (our own stack is
+                    // not involved, so our writes cause no copy-on-write of their own).
+        let (Some(src), Some(dst)) = (new_actor(P2), new_actor(P)) else {
+            return c.fail(file!(), line!(), format_args!("actors"));
+        };
+        check_eq!(c, api::mclone_range(SELF, P2, a, a, 2 * PG, RW), Ok(()));
+        let m0 = api::memstat().unwrap_or_default();
+        check_eq!(
+            c,
+            api::rgn_dup(Actor::Cap(&dst), Actor::Cap(&src), K_INHERITCOPY),
+            Ok(())
+        );
+        let m1 = api::memstat().unwrap_or_default();
+        check_eq!(c, m1.user_frames, m0.user_frames, "RGN_DUP copied no data");
+        check!(
+            c,
+            m1.committed_frames >= m0.committed_frames + 2,
+            "the copy's full size is committed ({} -> {})",
+            m0.committed_frames,
+            m1.committed_frames
+        );
+        let w = clone_in(P, a, 2);
+        check_eq!(c, peek(w), 1);
+        check_eq!(
+            c,
+            usage().user_frames,
+            m0.user_frames,
+            "reading the copy copies nothing"
+        );
+        poke(a, 2);
+        check_eq!(
+            c,
+            usage().user_frames,
+            m0.user_frames + 1,
+            "one write, one page copied"
+        );
+        check_eq!(c, (peek(w), peek(a)), (1, 2));
+        poke(w + PG, 5);
+        check_eq!(
+            c,
+            usage().user_frames,
+            m0.user_frames + 2,
+            "first touch of the copy's untouched page"
+        );
+        check_eq!(c, peek(a + PG), 0);
+        free(w, 2 * PG);
         destroy(P);
         destroy(P2);
         drop(r);
