@@ -516,6 +516,71 @@ fn main(_start: &Startup) -> i32 {
         free(x, 4 * PG);
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
+    s.isolated("region_boundaries", |c| {
+        touch_stack();
+        let base = usage();
+        // Source: two adjacent regions with different inherit bits.
+        let a = hole_of(4);
+        let ok = alloc_at(a, 2, K_WRITABLE | K_INHERITSHARE)
+            && alloc_at(a + 2 * PG, 2, K_WRITABLE | K_INHERITCOPY);
+        // Destination: one writable region of 6 pages; the clone lands inside it.
+        let x = hole_of(6);
+        if !(ok && alloc_at(x, 6, K_WRITABLE)) {
+            return c.fail(file!(), line!(), format_args!("RGN_ALLOCATE"));
+        }
+        for i in 0..6 {
+            poke(x + i * PG, 0xd0 + i);
+        }
+        for i in 0..4 {
+            poke(a + i * PG, 0xa0 + i);
+        }
+        // Clone the middle two pages (one from each source region) to x+2P.
+        check_eq!(
+            c,
+            mc(SELF, SELF, a + PG, x + 2 * PG, 2 * PG, JINUE_PROT_READ),
+            Ok(())
+        );
+        let (n, st) = stat(Actor::Me, x, 6 * PG);
+        check_eq!(
+            c,
+            n,
+            Ok(4),
+            "destination cut at the range edges, source boundary kept"
+        );
+        let got: [(u64, u64, u64); 4] =
+            core::array::from_fn(|i| (st[i].startAddr, st[i].size, st[i].options));
+        check_eq!(
+            c,
+            got,
+            [
+                (x, 2 * PG, K_WRITABLE),
+                (x + 2 * PG, PG, K_INHERITSHARE),
+                (x + 3 * PG, PG, K_INHERITCOPY),
+                (x + 4 * PG, 2 * PG, K_WRITABLE)
+            ]
+        );
+        let data: [u64; 6] = core::array::from_fn(|i| peek(x + i as u64 * PG));
+        check_eq!(
+            c,
+            data,
+            [0xd0, 0xd1, 0xa1, 0xa2, 0xd4, 0xd5],
+            "outside the range unchanged"
+        );
+        // The source keeps its own layout.
+        let (n, st) = stat(Actor::Me, a, 4 * PG);
+        check_eq!(c, n, Ok(2));
+        check_eq!(c, (st[0].size, st[1].size), (2 * PG, 2 * PG));
+        // Freeing part of the source leaves the clone's memory alone.
+        free(a, 4 * PG);
+        check_eq!(
+            c,
+            (peek(x + 2 * PG), peek(x + 3 * PG)),
+            (0xa1, 0xa2),
+            "the clone keeps the memory"
+        );
+        free(x, 6 * PG);
+        check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+    });
     s.isolated("protection_of_the_clone", |c| {
         let src = Region::anywhere(1, K_WRITABLE);
         let Ok(src) = src else {

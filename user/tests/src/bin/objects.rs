@@ -991,6 +991,58 @@ fn main(_start: &Startup) -> i32 {
         }
         check_eq!(c, total.load(Ordering::SeqCst), 1000 * THREADS as u64);
     });
+    s.isolated("await_from_another_process", |c| {
+        let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE);
+        let Ok(shared) = shared else {
+            return c.fail(file!(), line!(), format_args!("region"));
+        };
+        let f = shared.addr();
+        poke(f, 0);
+        // A thread of ours that ends when told to.
+        let h = ferrite_rt::thread::spawn(move || {
+            while peek(f) != 1 {
+                api::yield_thread();
+            }
+        });
+        let Ok(h) = h else {
+            return c.fail(file!(), line!(), format_args!("thread"));
+        };
+        match fork() {
+            Ok(Fork::Child) => {
+                while peek(f) != 1 {
+                    api::yield_thread();
+                }
+                poke(f + 8, jcode(api::await_thread(Q)));
+                poke(f, 2);
+                api::exit_thread()
+            }
+            Ok(Fork::Parent(child)) => {
+                // The child gets an AWAIT-only copy of our thread's owner descriptor.
+                check_eq!(
+                    c,
+                    api::mint_into(h.descriptor(), child.process, Q, JINUE_PERM_AWAIT, 0),
+                    Ok(())
+                );
+                poke(f, 1);
+                while peek(f) != 2 {
+                    api::yield_thread();
+                }
+                check_eq!(c, peek(f + 8), 0, "the child awaited our thread: it exited");
+                check_eq!(
+                    c,
+                    api::await_thread(h.descriptor()),
+                    Err(Srch),
+                    "already awaited by the child"
+                );
+                check_eq!(c, child.wait().ok(), Some(0));
+                let st = h.stack();
+                let _ = api::close(h.descriptor());
+                ferrite_rt::desc::free(h.descriptor());
+                let _ = api::rgn_free(Actor::Me, &rgn(st.startAddr, st.size, 0));
+            }
+            Err(e) => c.fail(file!(), line!(), format_args!("fork: {e}")),
+        }
+    });
     s.isolated("thread_in_an_empty_process", |c| {
         check_eq!(c, api::create_process(P), Ok(()));
         check_eq!(c, api::create_thread(T, P), Ok(()));

@@ -540,6 +540,49 @@ fn main(start: &Startup) -> i32 {
         drop(r);
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
+    s.isolated("sharing_a_private_copy", |c| {
+        touch_stack();
+        let base = usage();
+        let r = Region::anywhere(1, K_WRITABLE | K_INHERITCOPY);
+        let Ok(r) = r else {
+            return c.fail(file!(), line!(), format_args!("region"));
+        };
+        let a = r.addr();
+        poke(a, 1);
+        let (Some(p1), Some(p2)) = (new_actor(P), new_actor(P2)) else {
+            return c.fail(file!(), line!(), format_args!("actors"));
+        };
+        // P1 holds a private copy; P2 shares P1's copy (not ours).
+        check_eq!(
+            c,
+            api::rgn_dup(Actor::Cap(&p1), Actor::Me, K_INHERITCOPY),
+            Ok(())
+        );
+        check_eq!(
+            c,
+            api::rgn_dup(Actor::Cap(&p2), Actor::Cap(&p1), K_INHERITSHARE),
+            Ok(())
+        );
+        let w1 = clone_in(P, a, 1);
+        let w2 = clone_in(P2, a, 1);
+        check_eq!(c, (peek(w1), peek(w2)), (1, 1));
+        poke(w2, 2); // the first write to the copy, through the sharer
+        check_eq!(
+            c,
+            peek(w1),
+            2,
+            "P1 sees the write to the copy it shares with P2"
+        );
+        check_eq!(c, peek(a), 1, "the original never does");
+        poke(a, 3);
+        check_eq!(c, (peek(w1), peek(w2)), (2, 2), "nor the other way round");
+        free(w1, PG);
+        free(w2, PG);
+        destroy(P);
+        destroy(P2);
+        drop(r);
+        check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+    });
     s.isolated("copies_of_copies", |c| {
         touch_stack();
         let base = usage();
