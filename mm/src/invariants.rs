@@ -207,6 +207,15 @@ impl<P: PhysMem> Memory<P> {
                     if !used {
                         return Err(format!("{sid:?}: table at level 2 without region"));
                     }
+                    if e2 & pagetable::PTE_HUGE != 0 {
+                        // A 2 MiB leaf: each 4 KiB page of it must be right.
+                        for i1 in 0..512u64 {
+                            let page = (e2 & PTE_ADDR_MASK) + i1 * PAGE_SIZE;
+                            let pte = (e2 & !PTE_ADDR_MASK & !pagetable::PTE_HUGE) | page;
+                            self.check_leaf(sid, v2 + i1 * PAGE_SIZE, pte, true)?;
+                        }
+                        continue;
+                    }
                     count += 1;
                     let pde_writable = e2 & PTE_WRITABLE != 0;
                     for i1 in 0..512u64 {

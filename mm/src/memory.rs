@@ -348,8 +348,8 @@ impl<P: PhysMem> Memory<P> {
         }
         for &(s, region) in &removed {
             let e = s + region.len_bytes();
-            if pagetable::clear_leaves(&mut self.phys, root, s, e) {
-                flush.add(space, s, e);
+            if let Some((a, b)) = pagetable::clear_leaves(&mut self.phys, root, s, e) {
+                flush.add(space, a, b);
             }
             self.objects.get_mut(region.obj).map_count -= 1;
             self.objects.drop_ref(
@@ -438,8 +438,8 @@ impl<P: PhysMem> Memory<P> {
             if region.prot != options {
                 region.prot = options;
                 let e = s + region.len_bytes();
-                if pagetable::clear_leaves(&mut self.phys, root, s, e) {
-                    flush.add(space, s, e);
+                if let Some((a, b)) = pagetable::clear_leaves(&mut self.phys, root, s, e) {
+                    flush.add(space, a, b);
                 }
             }
         }
@@ -750,6 +750,13 @@ impl<P: PhysMem> Memory<P> {
         let executable = region.prot & K_EXECUTABLE != 0;
         let obj_id = region.obj;
         let obj = self.objects.get(obj_id);
+        if let Kind::Phys { base_paddr } = obj.kind {
+            if let Some(paddr) = self.map_huge(space, root, vaddr, start, region, base_paddr, flush)
+            {
+                return paddr;
+            }
+        }
+        let obj = self.objects.get(obj_id);
         let (paddr, map_writable, changed) = match obj.kind {
             Kind::Phys { base_paddr } => (base_paddr + idx * PAGE_SIZE, writable, false),
             Kind::Anon => match obj.pages.get(idx) {
@@ -793,14 +800,20 @@ impl<P: PhysMem> Memory<P> {
             self.unmap_other_mappers(obj_id, idx, space, vaddr, flush);
         }
         let mut allocated = 0;
+        let mut demoted = false;
         pagetable::ensure_leaf_table(
             &mut self.phys,
             &mut self.frames,
             root,
             vaddr,
             &mut allocated,
+            &mut demoted,
         );
         self.consume_tables(space, allocated);
+        if demoted {
+            let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
+            flush.add(space, span, span + pagetable::PT_SPAN_BYTES);
+        }
         pagetable::set_leaf(
             &mut self.phys,
             root,
@@ -809,6 +822,52 @@ impl<P: PhysMem> Memory<P> {
         );
         flush.add(space, vaddr, vaddr + PAGE_SIZE);
         paddr
+    }
+
+    /// Maps the 2 MiB span around `vaddr` with one 2 MiB leaf when `region`
+    /// (physical memory at `base_paddr`) covers it whole, the physical side
+    /// is 2 MiB-aligned too, and no leaf table is there yet; returns the
+    /// frame of `vaddr` if it did.
+    #[allow(clippy::too_many_arguments)]
+    fn map_huge(
+        &mut self,
+        space: SpaceId,
+        root: PhysAddr,
+        vaddr: VirtAddr,
+        start: VirtAddr,
+        region: &Region,
+        base_paddr: PhysAddr,
+        flush: &mut Flush,
+    ) -> Option<PhysAddr> {
+        let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
+        let span_end = span.checked_add(pagetable::PT_SPAN_BYTES)?;
+        if span < start || span_end > start + region.len_bytes() {
+            return None;
+        }
+        let span_paddr = base_paddr + (region.obj_off + (span - start) / PAGE_SIZE) * PAGE_SIZE;
+        if span_paddr & (pagetable::PT_SPAN_BYTES - 1) != 0 {
+            return None;
+        }
+        let entry = pagetable::huge_entry(
+            span_paddr,
+            region.prot & K_WRITABLE != 0,
+            region.prot & K_EXECUTABLE != 0,
+        );
+        let mut allocated = 0;
+        let mapped = pagetable::set_huge(
+            &mut self.phys,
+            &mut self.frames,
+            root,
+            span,
+            entry,
+            &mut allocated,
+        );
+        self.consume_tables(space, allocated);
+        if !mapped {
+            return None;
+        }
+        flush.add(space, span, span_end);
+        Some(span_paddr + (vaddr - span))
     }
 
     /// Page `idx` of `obj` got a new frame: clears every other mapping of it

@@ -81,14 +81,78 @@ pub(crate) fn find_pde<P: PhysMem>(
     (pde & PTE_PRESENT != 0 && pde & PTE_HUGE == 0).then_some((pde_paddr, pde))
 }
 
+/// The PDE slot covering `vaddr` and its value (empty, a leaf table, or a
+/// 2 MiB leaf), if the page directory exists.
+fn find_pde_slot<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -> Option<(PhysAddr, u64)> {
+    let pd = find_pd(phys, root, vaddr)?;
+    let slot = entry_paddr(pd, vaddr, SHIFT_PD);
+    Some((slot, phys.read_u64(slot)))
+}
+
+fn is_huge(entry: u64) -> bool {
+    entry & (PTE_PRESENT | PTE_HUGE) == PTE_PRESENT | PTE_HUGE
+}
+
+/// Calls `f(slot, entry)` for every 2 MiB leaf (PDE with PS set; SDM
+/// §4.5.4) mapping some of `[start, end)`.
+fn for_each_huge<P: PhysMem>(
+    phys: &mut P,
+    root: PhysAddr,
+    start: VirtAddr,
+    end: VirtAddr,
+    mut f: impl FnMut(&mut P, PhysAddr, u64),
+) {
+    for_each_span(&[(start, end)], PT_SPAN_BYTES, |span| {
+        if let Some((slot, entry)) = find_pde_slot(phys, root, span) {
+            if is_huge(entry) {
+                f(phys, slot, entry);
+            }
+        }
+    });
+}
+
+/// Maps the 2 MiB span containing `vaddr` with one PDE leaf `entry` (made
+/// with [`huge_entry`]) unless a leaf table already exists there; creates
+/// missing parents from promised frames. Returns whether it mapped.
+pub(crate) fn set_huge<P: PhysMem>(
+    phys: &mut P,
+    frames: &mut FramePool,
+    root: PhysAddr,
+    vaddr: VirtAddr,
+    entry: u64,
+    allocated: &mut u64,
+) -> bool {
+    let pdpt = ensure_next(phys, frames, root, vaddr, SHIFT_PML4, allocated);
+    let pd = ensure_next(phys, frames, pdpt, vaddr, SHIFT_PDPT, allocated);
+    let slot = entry_paddr(pd, vaddr, SHIFT_PD);
+    let old = phys.read_u64(slot);
+    if old & PTE_PRESENT != 0 && !is_huge(old) {
+        return false;
+    }
+    phys.write_u64(slot, entry);
+    true
+}
+
+/// A 2 MiB PDE leaf mapping the 2 MiB-aligned `paddr` for user mode.
+pub(crate) fn huge_entry(paddr: PhysAddr, writable: bool, executable: bool) -> u64 {
+    leaf_entry(paddr, writable, executable) | PTE_HUGE
+}
+
 /// Address of the PTE for `vaddr` in leaf table `pt`.
 pub(crate) fn pte_paddr(pt: PhysAddr, vaddr: VirtAddr) -> PhysAddr {
     entry_paddr(pt, vaddr, SHIFT_PT)
 }
 
-/// The leaf entry for `vaddr` (0 if none) and whether the PDE grants writes.
+/// The leaf entry for `vaddr` (0 if none) and whether the PDE grants
+/// writes; a 2 MiB leaf is shown as the 4 KiB entry it amounts to.
 #[cfg(test)]
 pub(crate) fn read_leaf<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -> (u64, bool) {
+    if let Some((_, pde)) = find_pde_slot(phys, root, vaddr) {
+        if is_huge(pde) {
+            let page = (pde & PTE_ADDR_MASK) + (vaddr & (PT_SPAN_BYTES - 1) & !(PAGE_SIZE - 1));
+            return ((pde & !PTE_ADDR_MASK & !PTE_HUGE) | page, true);
+        }
+    }
     match find_pde(phys, root, vaddr) {
         Some((_, pde)) => (
             phys.read_u64(pte_paddr(pde & PTE_ADDR_MASK, vaddr)),
@@ -154,16 +218,23 @@ fn ensure_next<P: PhysMem>(
 }
 
 /// The leaf table for `vaddr`, created with its missing parents from
-/// promised frames; `allocated` counts the tables created.
+/// promised frames; `allocated` counts the tables created. A 2 MiB leaf in
+/// the way is dropped (mappings are a cache) and `demoted` set.
 pub(crate) fn ensure_leaf_table<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
     root: PhysAddr,
     vaddr: VirtAddr,
     allocated: &mut u64,
+    demoted: &mut bool,
 ) -> PhysAddr {
     let pdpt = ensure_next(phys, frames, root, vaddr, SHIFT_PML4, allocated);
     let pd = ensure_next(phys, frames, pdpt, vaddr, SHIFT_PDPT, allocated);
+    let slot = entry_paddr(pd, vaddr, SHIFT_PD);
+    if is_huge(phys.read_u64(slot)) {
+        phys.write_u64(slot, 0);
+        *demoted = true;
+    }
     ensure_next(phys, frames, pd, vaddr, SHIFT_PD, allocated)
 }
 
@@ -200,7 +271,11 @@ pub(crate) fn release_tables<P: PhysMem>(
             };
             let slot = entry_paddr(parent, span, shift);
             let entry = phys.read_u64(slot);
-            if entry & PTE_PRESENT != 0 {
+            if is_huge(entry) {
+                // A 2 MiB leaf stands where the promised leaf table would.
+                phys.write_u64(slot, 0);
+                promised += 1;
+            } else if entry & PTE_PRESENT != 0 {
                 debug_assert!(table_is_empty(phys, entry & PTE_ADDR_MASK));
                 phys.write_u64(slot, 0);
                 frames.free_table(entry & PTE_ADDR_MASK);
@@ -233,7 +308,7 @@ pub(crate) fn free_user_tables<P: PhysMem>(phys: &mut P, frames: &mut FramePool,
             let pd = e3 & PTE_ADDR_MASK;
             for i2 in 0..ENTRIES_PER_TABLE {
                 let e2 = phys.read_u64(pd + 8 * i2);
-                if e2 & PTE_PRESENT != 0 {
+                if e2 & PTE_PRESENT != 0 && !is_huge(e2) {
                     frames.free_table(e2 & PTE_ADDR_MASK);
                 }
             }
@@ -263,14 +338,21 @@ fn for_each_leaf_slot<P: PhysMem>(
     }
 }
 
-/// Clears every leaf entry in `[start, end)`; returns whether any was present.
+/// Clears every leaf entry in `[start, end)`; returns the range whose
+/// translations may now be stale (widened to whole 2 MiB spans where a
+/// 2 MiB leaf was cleared), or `None` if nothing was mapped.
 pub(crate) fn clear_leaves<P: PhysMem>(
     phys: &mut P,
     root: PhysAddr,
     start: VirtAddr,
     end: VirtAddr,
-) -> bool {
+) -> Option<(VirtAddr, VirtAddr)> {
     let mut any = false;
+    let mut huge = false;
+    for_each_huge(phys, root, start, end, |phys, slot, _| {
+        phys.write_u64(slot, 0);
+        huge = true;
+    });
     for_each_leaf_slot(phys, root, start, end, |phys, lo, hi, pt, _| {
         let mut v = lo;
         while v < hi {
@@ -282,7 +364,12 @@ pub(crate) fn clear_leaves<P: PhysMem>(
             v += PAGE_SIZE;
         }
     });
-    any
+    if huge {
+        let span_end = (end - 1) | (PT_SPAN_BYTES - 1);
+        Some((start & !(PT_SPAN_BYTES - 1), span_end.saturating_add(1)))
+    } else {
+        any.then_some((start, end))
+    }
 }
 
 /// Write-protects every leaf entry of `[start, end)`: whole leaf tables
@@ -293,6 +380,9 @@ pub(crate) fn write_protect<P: PhysMem>(
     start: VirtAddr,
     end: VirtAddr,
 ) {
+    for_each_huge(phys, root, start, end, |phys, slot, entry| {
+        phys.write_u64(slot, entry & !PTE_WRITABLE);
+    });
     for_each_leaf_slot(
         phys,
         root,
@@ -366,7 +456,7 @@ pub(crate) fn copy_leaves<P: PhysMem>(
         let dst_left = (PT_SPAN_BYTES - (dst & (PT_SPAN_BYTES - 1))) / PAGE_SIZE;
         let run = src_left.min(dst_left).min(npages - done);
         if let Some((_, src_pde)) = find_pde(phys, src_root, src) {
-            let dst_pt = ensure_leaf_table(phys, frames, dst_root, dst, allocated);
+            let dst_pt = ensure_leaf_table(phys, frames, dst_root, dst, allocated, &mut false);
             let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
             let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
             let dst_slot = pte_paddr(dst_pt, dst);

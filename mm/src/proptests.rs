@@ -86,7 +86,17 @@ enum Op {
     Recreate {
         space: usize,
     },
+    MapPhys {
+        space: usize,
+        page: u64,
+        npages: u64,
+        dev_page: u64,
+        options: u64,
+    },
 }
+
+/// Frames of simulated device memory (physical, never in the pool).
+const DEVICE_NPAGES: u64 = 1024;
 
 fn page() -> impl Strategy<Value = u64> {
     prop_oneof![0..12u64, 505..520u64, 0..WINDOW_NPAGES]
@@ -129,6 +139,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (space(), space(), prop_oneof![Just(0), Just(K_INHERITCOPY), Just(K_INHERITSHARE)])
             .prop_map(|(target, source, flags)| Op::Dup { target, source, flags }),
         1 => space().prop_map(|space| Op::Recreate { space }),
+        1 => (space(), page(), npages(), prop_oneof![Just(0u64), Just(512), 0..8u64], prop_oneof![Just(0), Just(K_WRITABLE), Just(K_WRITABLE | K_INHERITCOPY), Just(K_INHERITSHARE)])
+            .prop_map(|(space, page, npages, dev_page, options)| Op::MapPhys { space, page, npages, dev_page, options }),
     ]
 }
 
@@ -141,6 +153,8 @@ struct MPage {
     opaque: u64,
     /// Pages with the same token and adjacent addresses form one region.
     token: u64,
+    /// Device memory: shared by every duplication.
+    phys: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -154,6 +168,8 @@ struct Model {
     spaces: Vec<BTreeMap<u64, MPage>>,
     cells: Vec<Cell>,
     next_token: u64,
+    /// The cell of each device frame.
+    device: Vec<usize>,
 }
 
 fn allows(prot: u64, access: Access) -> bool {
@@ -167,10 +183,16 @@ fn allows(prot: u64, access: Access) -> bool {
 
 impl Model {
     fn new() -> Self {
-        Model {
+        let mut model = Model {
             spaces: vec![BTreeMap::new(); NSPACES],
             ..Default::default()
+        };
+        for _ in 0..DEVICE_NPAGES {
+            let cell = model.new_cell(None);
+            model.cells[cell].backed = true;
+            model.device.push(cell);
         }
+        model
     }
 
     fn token(&mut self) -> u64 {
@@ -239,6 +261,7 @@ impl Model {
 
 struct Harness {
     m: Memory<SimPhys>,
+    device_paddr: u64,
     ids: Vec<Option<SpaceId>>,
     model: Model,
 }
@@ -248,13 +271,18 @@ type Leaves = BTreeMap<(SpaceId, u64), (u64, bool)>;
 
 impl Harness {
     fn new(nframes: usize) -> Self {
-        let (phys, ranges) = SimPhys::new(nframes);
-        let mut m = Memory::new(phys, &ranges, &[0; 256]);
+        // The pool, then 2 MiB-aligned device memory after it.
+        let pool_end = crate::sim::SIM_BASE + nframes as u64 * PAGE_SIZE;
+        let device_paddr = (pool_end + 0x1f_ffff) & !0x1f_ffff;
+        let total_end = device_paddr + DEVICE_NPAGES * PAGE_SIZE;
+        let (phys, _) = SimPhys::new(((total_end - crate::sim::SIM_BASE) / PAGE_SIZE) as usize);
+        let mut m = Memory::new(phys, &[(crate::sim::SIM_BASE, pool_end)], &[0; 256]);
         let ids = (0..NSPACES)
             .map(|_| Some(m.create_space().unwrap()))
             .collect();
         Harness {
             m,
+            device_paddr,
             ids,
             model: Model::new(),
         }
@@ -387,6 +415,7 @@ impl Harness {
                                 inherit: options & (K_INHERITCOPY | K_INHERITSHARE),
                                 opaque: page,
                                 token,
+                                phys: false,
                             };
                             model.spaces[space].insert(p, mp);
                         }
@@ -597,7 +626,7 @@ impl Harness {
                                 if mode == 0 {
                                     continue;
                                 }
-                                let cell = if mode == K_INHERITCOPY {
+                                let cell = if mode == K_INHERITCOPY && !mp.phys {
                                     model.new_cell(Some(mp.cell))
                                 } else {
                                     mp.cell
@@ -620,6 +649,42 @@ impl Harness {
                         unreachable!()
                     }
                 }
+            }
+            Op::MapPhys {
+                space,
+                page,
+                npages,
+                dev_page,
+                options,
+            } => {
+                let Some(id) = self.ids[space] else {
+                    return Ok(Flush::new());
+                };
+                let npages = npages
+                    .min(WINDOW_NPAGES - page)
+                    .min(DEVICE_NPAGES - dev_page);
+                let overlap = (page..page + npages).any(|p| model.spaces[space].contains_key(&p));
+                let paddr = self.device_paddr + dev_page * PAGE_SIZE;
+                match self.m.map_physical(id, vaddr(page), paddr, npages, options) {
+                    Err(MmError::NoMemory) if !overlap => return no_memory(&self.m),
+                    Err(MmError::Overlap) if overlap => {}
+                    Ok(()) if !overlap => {
+                        let token = model.token();
+                        for i in 0..npages {
+                            let mp = MPage {
+                                cell: model.device[(dev_page + i) as usize],
+                                prot: options & (K_WRITABLE | K_EXECUTABLE),
+                                inherit: options & (K_INHERITCOPY | K_INHERITSHARE),
+                                opaque: 0,
+                                token,
+                                phys: true,
+                            };
+                            model.spaces[space].insert(page + i, mp);
+                        }
+                    }
+                    other => prop_assert!(false, "map_physical: {:?} (overlap {})", other, overlap),
+                }
+                Ok(Flush::new())
             }
             Op::Recreate { space } => {
                 let mut flush = Flush::new();

@@ -936,3 +936,48 @@ pub(crate) fn prot_options(prot: i32) -> u64 {
         (w, x, false) => (if w { K_WRITABLE } else { 0 }) | (if x { K_EXECUTABLE } else { 0 }),
     }
 }
+
+#[test]
+fn aligned_physical_memory_is_mapped_with_2mib_entries() {
+    let (phys, _) = SimPhys::new(1600);
+    // The pool gets the first 64 frames; frames 512..1536 (2 MiB-aligned
+    // physical addresses) are device memory.
+    let base = crate::sim::SIM_BASE;
+    let mut m = Memory::new(phys, &[(base, base + 64 * PAGE)], &[0; 256]);
+    let device = 0x40_0000;
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    m.map_physical(a, 0x20_0000, device, 1024, K_WRITABLE | K_INHERITSHARE)
+        .unwrap();
+    let flush = resolved(m.resolve_fault(a, 0x20_5000, Access::Write));
+    assert!(flush.covers(a, 0x20_0000) && flush.covers(a, 0x3f_f000));
+    let (pde_view, _) = leaf(&m, a, 0x20_5000);
+    assert_eq!(pde_view & crate::pagetable::PTE_ADDR_MASK, device + 0x5000);
+    assert_eq!(
+        m.memstat().table_frames,
+        2 + 2,
+        "two PML4s, a PDPT and a PD, no leaf table"
+    );
+    write(&mut m, a, 0x3f_f000, 9);
+    assert_eq!(m.phys().read_u64(device + 0x1f_f000) & 0xff, 9);
+    m.dup(b, a, 0).unwrap();
+    assert_eq!(read(&mut m, b, 0x3f_f000), 9);
+    // Cutting the region leaves the big entry to be demoted on the next fault.
+    m.set_inherit(a, 0x30_0000, PAGE, 0).unwrap();
+    let flush = m.set_protect(a, 0x30_0000, PAGE, 0).unwrap();
+    assert!(flush.covers(a, 0x20_0000), "the 2 MiB entry is gone");
+    resolved(m.resolve_fault(a, 0x20_0000, Access::Read));
+    assert_eq!(leaf(&m, a, 0x20_0000).0 & crate::pagetable::PTE_HUGE, 0);
+    assert_eq!(
+        m.resolve_fault(a, 0x30_0000, Access::Write),
+        FaultOutcome::Violation
+    );
+    m.check_invariants().unwrap();
+    m.destroy_space(a);
+    m.destroy_space(b);
+    let st = m.memstat();
+    assert_eq!(
+        (st.user_frames, st.table_frames, st.committed_frames),
+        (0, 0, 0)
+    );
+}
