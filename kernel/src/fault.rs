@@ -107,3 +107,26 @@ impl<P: mm::PhysMem> crate::Kernel<P> {
         self.end_thread(caller.thread, crate::thread::ExitStatus::Killed, plat);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_fault_error_codes() {
+        assert_eq!(page_fault_access(PF_USER), Access::Read);
+        assert_eq!(page_fault_access(PF_USER | PF_WRITE), Access::Write);
+        assert_eq!(
+            page_fault_access(PF_USER | PF_INSTRUCTION | PF_PRESENT),
+            Access::Execute
+        );
+        assert_eq!(
+            page_fault_kind(PF_USER | PF_WRITE | PF_PRESENT),
+            "write, protection"
+        );
+        assert_eq!(page_fault_kind(PF_USER), "read, not present");
+        assert!(exception_name(13).starts_with("#GP"));
+        assert!(exception_name(0).starts_with("#DE"));
+        assert_eq!(exception_name(200), "unknown exception");
+    }
+}

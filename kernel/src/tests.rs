@@ -599,6 +599,11 @@ fn thread_lifecycle_and_await() {
         "not a process"
     );
     assert_eq!(
+        w.j(JINUE_SYS_DESTROY, 5, 0, 0),
+        Err(JINUE_EBADF),
+        "a thread is not destroyed"
+    );
+    assert_eq!(
         w.j(JINUE_SYS_AWAIT_THREAD, 5, 0, 0),
         Err(JINUE_ESRCH),
         "never started"
