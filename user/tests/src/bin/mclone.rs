@@ -80,11 +80,11 @@ fn main(_start: &Startup) -> i32 {
         );
         check_eq!(c, api::create_process(DEAD), Ok(()));
         check_eq!(c, api::destroy(DEAD), Ok(()));
-        let noaccess = Region::anywhere(1, K_WRITABLE);
+        let noaccess = Region::anywhere(2, K_WRITABLE);
         let Ok(noaccess) = noaccess else {
             return c.fail(file!(), line!(), format_args!("region"));
         };
-        let _ = api::rgn_set_protect(Actor::Me, &rgn(noaccess.addr(), PG, K_NOACCESS));
+        let _ = api::rgn_set_protect(Actor::Me, &rgn(noaccess.page(1), PG, K_NOACCESS));
         let good = MCloneArgs {
             src_addr: a,
             dest_addr: 0x1000_0000,
@@ -117,7 +117,8 @@ fn main(_start: &Startup) -> i32 {
             ("kernel", USER_LIMIT),
             ("crossing USER_LIMIT", USER_LIMIT - 16),
             ("unmapped", hole),
-            ("no-access page", noaccess.addr()),
+            ("no-access page", noaccess.page(1)),
+            ("runs into a no-access page", noaccess.page(1) - 16),
         ] {
             check_eq!(c, mc_raw(SELF, P, ptr), Err(Inval), "structure {}", what);
             check_eq!(
@@ -621,6 +622,17 @@ fn main(_start: &Startup) -> i32 {
             check_eq!(c, try_write(d + 8), want(w), "write with prot {}", prot);
             free(d, PG);
         }
+        // Changing the clone's protection leaves the source's alone.
+        let d = hole();
+        check_eq!(c, mc(SELF, SELF, a, d, PG, RW), Ok(()));
+        check_eq!(
+            c,
+            api::rgn_set_protect(Actor::Me, &rgn(d, PG, K_NOACCESS)),
+            Ok(())
+        );
+        check_eq!(c, try_read(d), Some(1), "the clone is no-access now");
+        check_eq!(c, peek(a), 0x11, "the source still reads");
+        free(d, PG);
         check_eq!(
             c,
             try_write(a),

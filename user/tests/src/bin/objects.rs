@@ -477,6 +477,19 @@ fn main(_start: &Startup) -> i32 {
             );
         }
     });
+    s.isolated("start_thread_stack_pointer_zero", |c| {
+        // START_THREAD refuses only values >= USER_LIMIT; a thread that never
+        // touches its stack runs fine with rsp = 0 (the probe exits by int 0x80).
+        check_eq!(c, api::create_thread(T, SELF), Ok(()));
+        check_eq!(
+            c,
+            api::start_thread(T, objects_zero_probe as *const () as u64, 0),
+            Ok(())
+        );
+        check_eq!(c, api::await_thread(T), Ok(0), "the probe exits normally");
+        check_eq!(c, ZERO_PROBE[7].load(Ordering::Relaxed), 0, "rsp at entry");
+        let _ = api::close(T);
+    });
     s.case("await_thread", |c| {
         check_eq!(c, api::create_thread(T, SELF), Ok(()));
         check_eq!(c, api::await_thread(T), Err(Srch), "never started");
@@ -1179,6 +1192,23 @@ fn main(_start: &Startup) -> i32 {
             );
         }
         check_eq!(c, PATTERN, [0x5a; 16], "read-only memory unchanged");
+        // An output that runs from a writable page into a read-only one.
+        if let Ok(edge) = Region::anywhere(2, K_WRITABLE) {
+            let _ = api::rgn_set_protect(Actor::Me, &rgn(edge.page(1), PAGE_SIZE, 0));
+            let at = edge.page(1) - 8;
+            check_eq!(
+                c,
+                raw(K_SYS_ACTOR_SELF, at, 0, 0).arg0 as i64,
+                K_EFAULT,
+                "ACTOR_SELF into a half read-only KnCap"
+            );
+            check_eq!(
+                c,
+                jraw(FERRITE_SYS_ACTOR_CAP, P, at, 0),
+                Err(Inval),
+                "ACTOR_CAP into a half read-only KnCap"
+            );
+        }
         // ACTOR_CAP's descriptor checks.
         for d in INVALID {
             check_eq!(c, api::actor_cap(d).err(), Some(BadF), "ACTOR_CAP {:#x}", d);

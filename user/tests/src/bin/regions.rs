@@ -150,6 +150,21 @@ fn main(_start: &Startup) -> i32 {
             let r = api::rgn_allocate(Actor::Me, &mut rgn(start, size, options));
             check_eq!(c, r, Err(want), "{}", what);
         }
+        let r = api::rgn_allocate(Actor::Me, &mut rgn(at + 2 * PG, u64::MAX - 100, 0));
+        check_eq!(
+            c,
+            r,
+            Err(Inval),
+            "size rounds up past the end of the address space"
+        );
+        // K_ANYWHERE writes the address back: a read-only descriptor is a fault, and nothing is allocated.
+        let r = kraw(
+            K_SYS_RGN_ALLOCATE,
+            K_MYACTOR,
+            &RO_ANYWHERE as *const KnRgnDesc as u64,
+            0,
+        );
+        check_eq!(c, r, Err(Fault), "K_ANYWHERE with a read-only descriptor");
         let huge = api::rgn_allocate(Actor::Me, &mut rgn(0, USER_LIMIT - 2 * PG, K_ANYWHERE));
         check_eq!(c, huge, Err(NoMem), "K_ANYWHERE larger than any free range");
         let d = rgn(at + 2 * PG, PG, 0);
@@ -448,6 +463,47 @@ fn main(_start: &Startup) -> i32 {
             v
         );
     });
+    s.isolated("free_is_immediate", |c| {
+        let r = Region::anywhere(1, K_WRITABLE);
+        let Ok(r) = r else {
+            return c.fail(file!(), line!(), format_args!("region"));
+        };
+        let at = r.addr();
+        r.forget();
+        let writes = AtomicU64::new(0);
+        // SAFETY: joined below before `writes` goes out of scope.
+        let h = unsafe {
+            ferrite_rt::thread::spawn_unchecked(
+                || loop {
+                    poke(at, 1);
+                    writes.fetch_add(1, Ordering::SeqCst);
+                },
+                ferrite_rt::thread::DEFAULT_STACK_BYTES,
+            )
+        };
+        let Ok(h) = h else {
+            return c.fail(file!(), line!(), format_args!("thread"));
+        };
+        while writes.load(Ordering::SeqCst) < 100 {
+            api::yield_thread();
+        }
+        check_eq!(c, free(at, PG), Ok(()));
+        let n = writes.load(Ordering::SeqCst);
+        check_eq!(
+            c,
+            h.join().ok(),
+            Some(1),
+            "the writer dies at its next access"
+        );
+        let m = writes.load(Ordering::SeqCst);
+        check!(
+            c,
+            m <= n + 1,
+            "at most the write in flight completed after RGN_FREE ({} -> {})",
+            n,
+            m
+        );
+    });
     s.isolated("set_inherit", |c| {
         let at = hole_of(4);
         check_eq!(c, alloc_at(at, 4, K_WRITABLE), Ok(()));
@@ -578,6 +634,16 @@ fn main(_start: &Startup) -> i32 {
             );
         }
         check_eq!(c, RO_DESC, [0x77; 48], "read-only memory unchanged");
+        // Room for one entry in a writable page, the second would go into a read-only page.
+        if let Ok(edge) = Region::anywhere(2, K_WRITABLE) {
+            let _ = api::rgn_set_protect(Actor::Me, &rgn(edge.page(1), PG, 0));
+            let half = abi::types::JinueBuffer {
+                addr: edge.page(1) - 48,
+                size: 96,
+            };
+            let r = kraw(K_SYS_RGN_STAT, K_MYACTOR, dp, &half as *const _ as u64);
+            check_eq!(c, r, Err(Fault), "output runs into a read-only page");
+        }
         let _ = free(at, 12 * PG);
     });
     s.isolated("commitment_limit", |c| {
@@ -641,6 +707,9 @@ fn main(_start: &Startup) -> i32 {
     });
     s.finish()
 }
+
+/// A valid K_ANYWHERE request in read-only memory.
+static RO_ANYWHERE: KnRgnDesc = rgn(0, PG, K_ANYWHERE | K_WRITABLE);
 
 /// 48 bytes of read-only memory.
 static RO_DESC: [u8; 48] = [0x77; 48];
