@@ -582,6 +582,57 @@ fn main(_start: &Startup) -> i32 {
         free(x, 6 * PG);
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
+    s.isolated("large_and_misaligned", |c| {
+        touch_stack();
+        let base = usage();
+        // 1536 pages (6 MiB) crossing 2 MiB boundaries, cloned to a
+        // destination whose offset within 2 MiB differs from the source's.
+        const N: u64 = 1536;
+        let mut d = rgn(0, (N + 512) * PG, K_ANYWHERE);
+        if api::rgn_allocate(Actor::Me, &mut d).is_err() {
+            return c.fail(file!(), line!(), format_args!("RGN_ALLOCATE"));
+        }
+        free(d.startAddr, d.size);
+        let two_mib = 512 * PG;
+        let a = d.startAddr.next_multiple_of(two_mib) - 3 * PG;
+        if !alloc_at(a, N, K_WRITABLE) {
+            return c.fail(file!(), line!(), format_args!("RGN_ALLOCATE at {a:#x}"));
+        }
+        for i in (0..N).step_by(7) {
+            poke(a + i * PG, 0xabc0_0000 + i);
+        }
+        let x = 0x40_0000_0000 + 2 * two_mib - 200 * PG;
+        check_eq!(
+            c,
+            stat(Actor::Me, x, N * PG).0,
+            Ok(0),
+            "the destination is free"
+        );
+        check_eq!(c, mc(SELF, SELF, a, x, N * PG, RW), Ok(()));
+        let mut wrong = 0;
+        for i in 0..N {
+            let want = if i % 7 == 0 { 0xabc0_0000 + i } else { 0 };
+            if peek(x + i * PG) != want {
+                wrong += 1;
+            }
+        }
+        check_eq!(c, wrong, 0, "pages whose clone shows other data");
+        for i in (3..N).step_by(11) {
+            poke(x + i * PG + 8, i);
+        }
+        let mut lost = 0;
+        for i in (3..N).step_by(11) {
+            if peek(a + i * PG + 8) != i {
+                lost += 1;
+            }
+        }
+        check_eq!(c, lost, 0, "writes through the clone missing in the source");
+        let (n, st) = stat(Actor::Me, x, N * PG);
+        check_eq!(c, (n, st[0].size), (Ok(1), N * PG));
+        free(x, N * PG);
+        free(a, N * PG);
+        check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+    });
     s.isolated("protection_of_the_clone", |c| {
         let src = Region::anywhere(1, K_WRITABLE);
         let Ok(src) = src else {

@@ -240,6 +240,43 @@ fn main(_start: &Startup) -> i32 {
             "dead actor"
         );
     });
+    s.isolated("address_space_edges", |c| {
+        touch_stack();
+        let base = usage();
+        // The last pages below USER_LIMIT, and a region across a 512 GiB
+        // (PML4 entry) boundary.
+        let top = USER_LIMIT - 4 * PG;
+        let mid = 0x80_0000_0000 - 2 * PG;
+        check_eq!(
+            c,
+            alloc_at(top, 4, K_WRITABLE),
+            Ok(()),
+            "ends exactly at USER_LIMIT"
+        );
+        check_eq!(
+            c,
+            alloc_at(mid, 4, K_WRITABLE),
+            Ok(()),
+            "across a PML4 entry"
+        );
+        for i in 0..4 {
+            poke(top + i * PG, 0x70 + i);
+            poke(mid + i * PG, 0x50 + i);
+        }
+        let ok = (0..4).all(|i| peek(top + i * PG) == 0x70 + i && peek(mid + i * PG) == 0x50 + i);
+        check!(c, ok, "the pages hold their data");
+        let (n, st) = stat(Actor::Me, mid, 4 * PG);
+        check_eq!(c, (n, st[0].startAddr, st[0].size), (Ok(1), mid, 4 * PG));
+        check_eq!(c, alloc_at(top - PG, 2, 0), Err(Overlap));
+        check_eq!(c, free(top, 4 * PG), Ok(()));
+        check_eq!(c, free(mid, 4 * PG), Ok(()));
+        check_eq!(
+            c,
+            usage(),
+            base,
+            "MEMSTAT back to baseline (page tables too)"
+        );
+    });
     s.isolated("free", |c| {
         touch_stack();
         let base = usage();

@@ -583,6 +583,59 @@ fn main(start: &Startup) -> i32 {
         drop(r);
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
+    s.isolated("large_copy_on_write", |c| {
+        touch_stack();
+        let base = usage();
+        const N: u64 = 1536; // three leaf page tables' worth, and some
+        let big = Region::anywhere(N, K_WRITABLE | K_INHERITCOPY);
+        let Ok(big) = big else {
+            return c.fail(file!(), line!(), format_args!("region"));
+        };
+        let a = big.addr();
+        for i in 0..N {
+            if i % 5 != 0 {
+                poke(a + i * PG, i); // every 5th page stays untouched
+            }
+        }
+        let Some(cap) = new_actor(P) else {
+            return c.fail(file!(), line!(), format_args!("actor"));
+        };
+        check_eq!(c, api::rgn_dup(Actor::Cap(&cap), Actor::Me, 0), Ok(()));
+        let w = clone_in(P, a, N);
+        for i in (0..N).step_by(97) {
+            poke(a + i * PG, 1_000_000 + i); // the source writes after the snapshot
+        }
+        for i in (1..N).step_by(89) {
+            poke(w + i * PG + 8, 7); // the copy writes too
+        }
+        let (mut copy_wrong, mut src_wrong) = (0, 0);
+        for i in 0..N {
+            let orig = if i % 5 == 0 { 0 } else { i };
+            if peek(w + i * PG) != orig {
+                copy_wrong += 1;
+            }
+            let want = if i % 97 == 0 { 1_000_000 + i } else { orig };
+            if peek(a + i * PG) != want || peek(a + i * PG + 8) != 0 {
+                src_wrong += 1;
+            }
+        }
+        check_eq!(
+            c,
+            copy_wrong,
+            0,
+            "pages of the copy that are not the snapshot"
+        );
+        check_eq!(
+            c,
+            src_wrong,
+            0,
+            "pages of the source changed by the copy or lost"
+        );
+        free(w, N * PG);
+        destroy(P);
+        drop(big);
+        check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+    });
     s.isolated("copies_of_copies", |c| {
         touch_stack();
         let base = usage();
