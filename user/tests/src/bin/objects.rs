@@ -920,41 +920,66 @@ fn main(_start: &Startup) -> i32 {
         );
     });
     s.isolated("context_switches_preserve_registers", |c| {
-        const N: u64 = 1 << 21;
+        // Each spinner checks its registers in chunks until told to stop (or
+        // a cap, so that a kernel without preemption still ends the case).
+        const CHUNK: u64 = 1 << 16;
+        const MAX_CHUNKS: u64 = 1 << 10;
         const THREADS: usize = 3;
         let mut blocks = [[0u64; 41]; THREADS];
         for (t, b) in blocks.iter_mut().enumerate() {
             for (i, w) in b.iter_mut().take(40).enumerate() {
                 *w = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul((t * 64 + i + 1) as u64);
             }
-            b[40] = 0;
         }
         let counters: [u64; THREADS] = core::array::from_fn(|t| blocks[t].as_ptr() as u64 + 320);
         let results = [const { AtomicU64::new(u64::MAX) }; THREADS];
+        let done = [const { AtomicU64::new(0) }; THREADS];
+        let stop = AtomicU64::new(0);
         let mut handles = [const { None }; THREADS];
         for (t, b) in blocks.iter_mut().enumerate() {
             let p = b.as_mut_ptr() as u64;
-            let res = &results[t];
-            // SAFETY: joined below, before `blocks` and `results` go out of scope.
+            let (res, fin, stop) = (&results[t], &done[t], &stop);
+            // SAFETY: joined below, before `blocks`, `results`, `done` and `stop` go out of scope.
             let h = unsafe {
                 ferrite_rt::thread::spawn_unchecked(
-                    move || res.store(regs_spin(p, N), Ordering::SeqCst),
+                    move || {
+                        let mut mismatches = 0;
+                        for _ in 0..MAX_CHUNKS {
+                            mismatches += regs_spin(p, CHUNK);
+                            if stop.load(Ordering::SeqCst) != 0 {
+                                break;
+                            }
+                        }
+                        res.store(mismatches, Ordering::SeqCst);
+                        fin.store(1, Ordering::SeqCst);
+                    },
                     ferrite_rt::thread::DEFAULT_STACK_BYTES,
                 )
             };
             check!(c, h.is_ok(), "thread {}", t);
             handles[t] = h.ok();
         }
+        let spawned: [bool; THREADS] = core::array::from_fn(|t| handles[t].is_some());
         let mut interleaved = false;
         loop {
-            let progress: [u64; THREADS] = core::array::from_fn(|t| peek(counters[t]));
-            let running = progress.iter().filter(|&&n| n > 0 && n < N).count();
-            interleaved |= running >= 2;
-            if progress.iter().all(|&n| n == N) {
+            let live = (0..THREADS)
+                .filter(|&t| {
+                    spawned[t] && peek(counters[t]) > 0 && done[t].load(Ordering::SeqCst) == 0
+                })
+                .count();
+            interleaved |= live >= 2;
+            let all_started = (0..THREADS).all(|t| !spawned[t] || peek(counters[t]) > 0);
+            let all_done = (0..THREADS).all(|t| !spawned[t] || done[t].load(Ordering::SeqCst) != 0);
+            if (interleaved && all_started) || all_done {
                 break;
             }
             api::yield_thread();
         }
+        // Let them be switched a while longer, then stop them.
+        for _ in 0..50 {
+            api::yield_thread();
+        }
+        stop.store(1, Ordering::SeqCst);
         for h in handles.into_iter().flatten() {
             check_eq!(c, h.join().ok(), Some(0));
         }
@@ -970,7 +995,7 @@ fn main(_start: &Startup) -> i32 {
         check!(
             c,
             interleaved,
-            "the spinning threads were never seen running at the same time"
+            "two spinning threads were never alive and started at the same time"
         );
     });
     s.isolated("many_threads", |c| {
