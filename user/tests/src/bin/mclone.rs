@@ -284,6 +284,15 @@ fn main(_start: &Startup) -> i32 {
             u0 + 1,
             "no data copied: only the first touch of page 2 took a frame"
         );
+        // The kernel's own writes go to the shared memory too.
+        let ms = jraw(FERRITE_SYS_MEMSTAT, x + 2 * PG, 8, 0);
+        check_eq!(c, ms, Ok(0));
+        check_eq!(
+            c,
+            peek(a + 2 * PG),
+            PG,
+            "MEMSTAT written through the clone is seen by the source"
+        );
         let (n, st) = stat(Actor::Me, x, 3 * PG);
         check_eq!(c, n, Ok(1));
         check_eq!(
@@ -450,6 +459,16 @@ fn main(_start: &Startup) -> i32 {
             102,
             "no aliasing left between pages 1 and 2"
         );
+        // Identical ranges: only the protection changes, the memory stays.
+        check_eq!(c, mc(SELF, SELF, a, a, 3 * PG, JINUE_PROT_READ), Ok(()));
+        let got = [peek(a), peek(a + PG), peek(a + 2 * PG)];
+        check_eq!(
+            c,
+            got,
+            [7, 9, 102],
+            "cloning a range onto itself keeps its memory"
+        );
+        check_eq!(c, try_write(a), Some(1), "and applies prot");
         free(a, 5 * PG);
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
@@ -690,6 +709,25 @@ fn main(_start: &Startup) -> i32 {
             Some(0),
             "the source keeps its own protection"
         );
+        // prot applies whatever the source's protection is: a no-access
+        // source gives a readable clone of the same memory.
+        check_eq!(
+            c,
+            api::rgn_set_protect(Actor::Me, &rgn(a, PG, K_NOACCESS)),
+            Ok(())
+        );
+        let d = hole();
+        check_eq!(c, mc(SELF, SELF, a, d, PG, RW), Ok(()));
+        check_eq!(
+            c,
+            peek(d),
+            0x77,
+            "the clone of a no-access source reads its data"
+        );
+        poke(d, 0x99);
+        let _ = api::rgn_set_protect(Actor::Me, &rgn(a, PG, K_WRITABLE));
+        check_eq!(c, peek(a), 0x99, "same memory");
+        free(d, PG);
         check_eq!(
             c,
             try_exec(a + 64),

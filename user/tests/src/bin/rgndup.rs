@@ -636,6 +636,77 @@ fn main(start: &Startup) -> i32 {
         drop(big);
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
+    s.isolated("kernel_writes_into_copies", |c| {
+        // The kernel's writes into a copy-on-write page (RGN_ALLOCATE writing
+        // back K_ANYWHERE, MEMSTAT, ACTOR_SELF) must copy it like a user write.
+        let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE);
+        let data = Region::anywhere(2, K_WRITABLE | K_INHERITCOPY);
+        let (Ok(shared), Ok(data)) = (shared, data) else {
+            return c.fail(file!(), line!(), format_args!("regions"));
+        };
+        let (f, d) = (shared.addr(), data.addr());
+        poke(f, 0);
+        // Page 0: a K_ANYWHERE descriptor, a MEMSTAT buffer, a KnCap, all written now.
+        let desc = rgn(0, PG, K_ANYWHERE | K_WRITABLE);
+        for (i, w) in [desc.startAddr, desc.size, desc.options, 0, 0, 0]
+            .iter()
+            .enumerate()
+        {
+            poke(d + 8 * i as u64, *w);
+        }
+        for i in 6..16 {
+            poke(d + 8 * i, 0xeeee);
+        }
+        // Page 1 stays untouched: its first touch will be the kernel's.
+        match fork() {
+            Ok(Fork::Child) => {
+                let r1 = kraw(K_SYS_RGN_ALLOCATE, K_MYACTOR, d, 0);
+                let r2 = jraw(FERRITE_SYS_MEMSTAT, d + 48, 8, 0);
+                let r3 = kraw(K_SYS_ACTOR_SELF, d + 64, 0, 0);
+                let r4 = jraw(FERRITE_SYS_MEMSTAT, d + PG, 8, 0);
+                poke(
+                    f + 8,
+                    u64::from(r1.is_ok() && r2.is_ok() && r3.is_ok() && r4.is_ok()),
+                );
+                poke(f + 16, peek(d)); // what the child's copy says
+                poke(f + 24, peek(d + 48));
+                poke(f + 32, peek(d + PG));
+                poke(f, 1);
+                api::exit_thread()
+            }
+            Ok(Fork::Parent(child)) => {
+                check_eq!(c, child.wait().ok(), Some(0));
+                check_eq!(c, peek(f), 1, "the child ran");
+                check_eq!(c, peek(f + 8), 1, "the child's calls succeeded");
+                check!(
+                    c,
+                    peek(f + 16) != 0,
+                    "the child's copy holds the address K_ANYWHERE chose"
+                );
+                check_eq!(
+                    c,
+                    (peek(f + 24), peek(f + 32)),
+                    (PG, PG),
+                    "the child's copy holds MEMSTAT"
+                );
+                check_eq!(
+                    c,
+                    peek(d),
+                    0,
+                    "our descriptor was not written by the child's RGN_ALLOCATE"
+                );
+                let ours: [u64; 3] = [peek(d + 48), peek(d + 64), peek(d + 72)];
+                check_eq!(
+                    c,
+                    ours,
+                    [0xeeee; 3],
+                    "our MEMSTAT buffer and KnCap were not written"
+                );
+                check_eq!(c, peek(d + PG), 0, "our untouched page stays zero");
+            }
+            Err(e) => c.fail(file!(), line!(), format_args!("fork: {e}")),
+        }
+    });
     s.isolated("copies_of_copies", |c| {
         touch_stack();
         let base = usage();
