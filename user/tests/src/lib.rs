@@ -43,6 +43,7 @@ impl Write for Msg {
 pub struct Case {
     program: &'static str,
     name: &'static str,
+    variant: &'static str,
     failures: u32,
     first: Msg,
 }
@@ -56,8 +57,8 @@ impl Case {
         }
         if self.failures <= MAX_DETAILS {
             println!(
-                "    {}::{}: check failed at {}:{}: {}",
-                self.program, self.name, file, line, why
+                "    {}::{}{}: check failed at {}:{}: {}",
+                self.program, self.name, self.variant, file, line, why
             );
         }
     }
@@ -117,6 +118,8 @@ macro_rules! check_eq {
 /// The cases of one test program and their tally.
 pub struct Suite {
     program: &'static str,
+    /// Appended to every case name (`""`, or `"@int80"` for a second pass).
+    variant: &'static str,
     passed: u32,
     failed: u32,
 }
@@ -127,15 +130,23 @@ impl Suite {
         println!("running {program}");
         Suite {
             program,
+            variant: "",
             passed: 0,
             failed: 0,
         }
+    }
+
+    /// Sets the suffix of the case names that follow (e.g. `"@int80"` for a
+    /// pass through `int 0x80`).
+    pub fn variant(&mut self, suffix: &'static str) {
+        self.variant = suffix;
     }
 
     fn new_case(&self, name: &'static str) -> Case {
         Case {
             program: self.program,
             name,
+            variant: self.variant,
             failures: 0,
             first: Msg {
                 buf: [0; MSG],
@@ -147,20 +158,24 @@ impl Suite {
     fn report(&mut self, c: &Case) {
         if c.ok() {
             self.passed += 1;
-            println!("test {}::{} ... ok", self.program, c.name);
+            println!("test {}::{}{} ... ok", self.program, c.name, c.variant);
         } else {
             self.failed += 1;
             let why = core::str::from_utf8(&c.first.buf[..c.first.len]).unwrap_or("(message)");
             if c.failures > 1 {
                 println!(
-                    "test {}::{} ... FAILED {} (+{} more)",
+                    "test {}::{}{} ... FAILED {} (+{} more)",
                     self.program,
                     c.name,
+                    c.variant,
                     why,
                     c.failures - 1
                 );
             } else {
-                println!("test {}::{} ... FAILED {}", self.program, c.name, why);
+                println!(
+                    "test {}::{}{} ... FAILED {}",
+                    self.program, c.name, c.variant, why
+                );
             }
         }
     }
@@ -386,4 +401,20 @@ pub fn stat(
     let mut st = [abi::types::KnRgnStat::default(); 8];
     let r = api::rgn_stat(actor, &rgn(start, size, 0), &mut st);
     (r, st)
+}
+
+/// Runs `cases` twice: through the mechanism the kernel recommends
+/// (`JINUE_AT_HOWSYSCALL`), then through `int 0x80` with `@int80` after each
+/// case name, so that every function is exercised by both entry paths.
+pub fn both_mechanisms(s: &mut Suite, cases: fn(&mut Suite)) {
+    use ferrite_rt::sys::{mechanism, set_how_syscall, Mechanism};
+    cases(s);
+    let before = mechanism();
+    set_how_syscall(abi::init::HOWSYSCALL_INTERRUPT);
+    s.variant("@int80");
+    cases(s);
+    s.variant("");
+    if before == Mechanism::Syscall {
+        set_how_syscall(abi::init::HOWSYSCALL_SYSCALL);
+    }
 }

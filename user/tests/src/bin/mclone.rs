@@ -63,6 +63,11 @@ fn destroy(d: u64) {
 
 fn main(_start: &Startup) -> i32 {
     let mut s = Suite::new("mclone");
+    both_mechanisms(&mut s, cases);
+    s.finish()
+}
+
+fn cases(s: &mut Suite) {
     s.isolated("errors_in_order", |c| {
         touch_stack();
         let base = usage();
@@ -854,5 +859,4 @@ fn main(_start: &Startup) -> i32 {
         drop(src);
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
-    s.finish()
 }

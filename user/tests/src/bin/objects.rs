@@ -241,6 +241,11 @@ extern "C" {
 
 fn main(_start: &Startup) -> i32 {
     let mut s = Suite::new("objects");
+    both_mechanisms(&mut s, cases);
+    s.finish()
+}
+
+fn cases(s: &mut Suite) {
     s.isolated("create_process", |c| {
         for d in INVALID {
             check_eq!(c, api::create_process(d), Err(BadF), "descriptor {:#x}", d);
@@ -1349,7 +1354,6 @@ fn main(_start: &Startup) -> i32 {
             Err(e) => c.fail(file!(), line!(), format_args!("fork: {e}")),
         }
     });
-    s.finish()
 }
 
 /// Bytes in read-only memory (the rodata segment).

@@ -55,6 +55,11 @@ fn try_exec(addr: u64) -> Option<u64> {
 
 fn main(_start: &Startup) -> i32 {
     let mut s = Suite::new("regions");
+    both_mechanisms(&mut s, cases);
+    s.finish()
+}
+
+fn cases(s: &mut Suite) {
     s.isolated("allocate_fixed", |c| {
         touch_stack();
         let base = usage();
@@ -742,7 +747,6 @@ fn main(_start: &Startup) -> i32 {
         let r = Region::anywhere(4, K_WRITABLE);
         check!(c, r.is_ok(), "allocation works again");
     });
-    s.finish()
 }
 
 /// A valid K_ANYWHERE request in read-only memory.

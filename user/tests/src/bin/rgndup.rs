@@ -63,6 +63,11 @@ fn main(start: &Startup) -> i32 {
         return spawned(start);
     }
     let mut s = Suite::new("rgndup");
+    both_mechanisms(&mut s, cases);
+    s.finish()
+}
+
+fn cases(s: &mut Suite) {
     s.isolated("errors_in_order", |c| {
         touch_stack();
         let base = usage();
@@ -989,7 +994,6 @@ fn main(start: &Startup) -> i32 {
         drop(img);
         check_eq!(c, usage(), base, "MEMSTAT back to baseline");
     });
-    s.finish()
 }
 
 /// What a spawned instance reports when every check passed.
