@@ -92,6 +92,11 @@ fn through<T>(p: usize, page: usize, f: impl FnOnce(u64) -> T) -> Result<T, &'st
 
 fn main(_start: &Startup) -> i32 {
     let mut s = Suite::new("model");
+    both_mechanisms(&mut s, cases);
+    s.finish()
+}
+
+fn cases(s: &mut Suite) {
     for (name, seed) in [
         ("random_sequence_1", 0x0123_4567_89ab_cdefu64),
         ("random_sequence_2", 0xfeed_5eed_0000_0001),
@@ -100,7 +105,6 @@ fn main(_start: &Startup) -> i32 {
     ] {
         s.isolated(name, move |c| run(c, seed));
     }
-    s.finish()
 }
 
 fn run(c: &mut Case, seed: u64) {
