@@ -1,0 +1,1730 @@
+//! `fuzz`: adversarial robustness from user space: random raw calls, faulting threads and children, exhaustion, descriptor churn; no panic, no leak.
+//!
+//! Every random stream comes from a fixed, printed seed, so a failure is
+//! reproduced by booting the same image again (`cargo xtask run --init
+//! <fuzz ELF> <case>` runs one case and the leak check).
+#![no_std]
+#![no_main]
+
+use abi::errors::{ChorusError, JinueError};
+use abi::layout::*;
+use abi::numbers::*;
+use abi::perms::*;
+use abi::region::*;
+use abi::types::{KnCap, KnRgnDesc};
+use ferrite_rt::api::{self, rgn, Actor};
+use ferrite_rt::{fork_with, println, Fork, Startup};
+use ferrite_tests::*;
+
+ferrite_rt::entry!(main);
+
+const PG: u64 = PAGE_SIZE;
+
+// ---------------------------------------------------------------------------
+// Deterministic randomness
+
+/// SplitMix64: small, fast, and good enough to pick arguments.
+#[derive(Clone, Copy)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, num: u64, den: u64) -> bool {
+        self.below(den) < num
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A raw call that also checks every register the kernel must preserve
+
+/// In/out block of `fuzz_checked_call`: `args` in (rax, rdi, rsi, rdx) and
+/// out; `via_int` selects `int 0x80`; `after` receives rbx, rbp, rcx, r8,
+/// r9, r10, r11, r12, r13, r14, r15 and the low halves of xmm0, xmm8, xmm15.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Probe {
+    args: [u64; 4],
+    via_int: u64,
+    after: [u64; 14],
+}
+
+const REG_NAMES: [&str; 14] = [
+    "rbx", "rbp", "rcx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm0", "xmm8",
+    "xmm15",
+];
+/// Values loaded before the call (see the asm); rcx and r11 only survive `int 0x80`.
+const PATTERNS: [u64; 14] = [
+    0x0b0b_0b0b_1111_0001,
+    0x0b0b_0b0b_1111_0002,
+    0x0b0b_0b0b_1111_0003,
+    0x0b0b_0b0b_1111_0004,
+    0x0b0b_0b0b_1111_0005,
+    0x0b0b_0b0b_1111_0006,
+    0x0b0b_0b0b_1111_0007,
+    0x0b0b_0b0b_1111_0008,
+    0x0b0b_0b0b_1111_0009,
+    0x0b0b_0b0b_1111_000a,
+    0x0b0b_0b0b_1111_000b,
+    0x0b0b_0b0b_1111_000c,
+    0x0b0b_0b0b_1111_000d,
+    0x0b0b_0b0b_1111_000e,
+];
+
+core::arch::global_asm!(
+    ".globl fuzz_checked_call",
+    ".type fuzz_checked_call,@function",
+    "fuzz_checked_call:",
+    "push rbx",
+    "push rbp",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "push rdi",
+    "mov rax, 0x0b0b0b0b1111000c",
+    "movq xmm0, rax",
+    "mov rax, 0x0b0b0b0b1111000d",
+    "movq xmm8, rax",
+    "mov rax, 0x0b0b0b0b1111000e",
+    "movq xmm15, rax",
+    "mov rbx, 0x0b0b0b0b11110001",
+    "mov rbp, 0x0b0b0b0b11110002",
+    "mov r8, 0x0b0b0b0b11110004",
+    "mov r9, 0x0b0b0b0b11110005",
+    "mov r10, 0x0b0b0b0b11110006",
+    "mov r12, 0x0b0b0b0b11110008",
+    "mov r13, 0x0b0b0b0b11110009",
+    "mov r14, 0x0b0b0b0b1111000a",
+    "mov r15, 0x0b0b0b0b1111000b",
+    "mov rax, [rdi]",
+    "mov rsi, [rdi + 16]",
+    "mov rdx, [rdi + 24]",
+    "mov rcx, [rdi + 32]",
+    "mov rdi, [rdi + 8]",
+    "test rcx, rcx",
+    "mov rcx, 0x0b0b0b0b11110003",
+    "mov r11, 0x0b0b0b0b11110007",
+    "jnz fuzz_checked_call_int",
+    "syscall",
+    "jmp fuzz_checked_call_done",
+    "fuzz_checked_call_int:",
+    "int 0x80",
+    "fuzz_checked_call_done:",
+    "push rdi",
+    "mov rdi, [rsp + 8]",
+    "mov [rdi], rax",
+    "pop rax",
+    "mov [rdi + 8], rax",
+    "mov [rdi + 16], rsi",
+    "mov [rdi + 24], rdx",
+    "mov [rdi + 40], rbx",
+    "mov [rdi + 48], rbp",
+    "mov [rdi + 56], rcx",
+    "mov [rdi + 64], r8",
+    "mov [rdi + 72], r9",
+    "mov [rdi + 80], r10",
+    "mov [rdi + 88], r11",
+    "mov [rdi + 96], r12",
+    "mov [rdi + 104], r13",
+    "mov [rdi + 112], r14",
+    "mov [rdi + 120], r15",
+    "movq rax, xmm0",
+    "mov [rdi + 128], rax",
+    "movq rax, xmm8",
+    "mov [rdi + 136], rax",
+    "movq rax, xmm15",
+    "mov [rdi + 144], rax",
+    "pop rdi",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbp",
+    "pop rbx",
+    "ret",
+    ".size fuzz_checked_call, . - fuzz_checked_call",
+    // 256 stubs of 4 bytes: `int N; ret; nop` for N = 0..=255.
+    ".globl fuzz_int_table",
+    "fuzz_int_table:",
+    ".set fuzz_vec, 0",
+    ".rept 256",
+    ".byte 0xcd, fuzz_vec, 0xc3, 0x90",
+    ".set fuzz_vec, fuzz_vec + 1",
+    ".endr",
+);
+
+extern "C" {
+    fn fuzz_checked_call(p: *mut Probe);
+    fn fuzz_int_table();
+}
+
+/// Issues `args` as one raw call and returns the probe with what came back.
+///
+/// The caller has made sure (see [`Fuzzer::harmless`]) that the call cannot
+/// take away or change memory the program uses through Rust references.
+fn checked_call(args: [u64; 4], via_int: bool) -> Probe {
+    let mut p = Probe {
+        args,
+        via_int: u64::from(via_int),
+        after: [0; 14],
+    };
+    // SAFETY: the stub saves and restores every callee-saved register it
+    // uses, touches only `p` and its own stack, and is a plain C function;
+    // the call's memory effects are vetted by the caller (see above).
+    unsafe { fuzz_checked_call(&mut p) };
+    p
+}
+
+// ---------------------------------------------------------------------------
+// What the ABI allows a call to return
+
+const J_ALL: &[u64] = &[];
+
+/// Error numbers ABI §3 and §7 document for a Jinue-convention function.
+fn jinue_errors(call: JinueCall) -> &'static [u64] {
+    use abi::errors::*;
+    match call {
+        JinueCall::Reboot => &[JINUE_EPERM],
+        JinueCall::Puts => &[JINUE_EINVAL],
+        JinueCall::CreateThread => &[JINUE_EBADF, JINUE_EIO, JINUE_EPERM, JINUE_ENOMEM],
+        JinueCall::YieldThread | JinueCall::ExitThread => J_ALL,
+        JinueCall::SetThreadLocal => &[JINUE_EINVAL],
+        JinueCall::CreateProcess => &[JINUE_EBADF, JINUE_EAGAIN],
+        JinueCall::Mclone => &[JINUE_EBADF, JINUE_EINVAL, JINUE_EIO, JINUE_EPERM, JINUE_ENOMEM],
+        JinueCall::Dup => &[JINUE_EBADF, JINUE_EIO, JINUE_EPERM],
+        JinueCall::Close => &[JINUE_EBADF],
+        JinueCall::Destroy => &[JINUE_EBADF, JINUE_EIO, JINUE_EPERM],
+        JinueCall::Mint => &[JINUE_EBADF, JINUE_EIO, JINUE_EPERM, JINUE_EINVAL],
+        JinueCall::StartThread => &[JINUE_EINVAL, JINUE_EBADF, JINUE_EPERM, JINUE_EBUSY, JINUE_EIO],
+        JinueCall::AwaitThread => &[JINUE_EBADF, JINUE_EIO, JINUE_EPERM, JINUE_EDEADLK, JINUE_ESRCH],
+        JinueCall::MemStat => &[JINUE_EINVAL],
+        JinueCall::PowerOff => &[JINUE_EPERM, JINUE_EINVAL],
+        JinueCall::ActorCap => &[JINUE_EBADF, JINUE_EIO, JINUE_EPERM, JINUE_EINVAL],
+    }
+}
+
+/// Codes ABI §4.3/§4.4 document for a ChorusOS-convention function.
+fn chorus_errors(call: ChorusCall) -> &'static [i64] {
+    use abi::errors::*;
+    match call {
+        ChorusCall::RgnAllocate | ChorusCall::RgnDup => {
+            &[K_EFAULT, K_EINVAL, K_EUNKNOWN, K_EOVERLAP, K_ENOMEM]
+        }
+        ChorusCall::RgnFree
+        | ChorusCall::RgnStat
+        | ChorusCall::RgnSetInherit
+        | ChorusCall::RgnSetProtect => &[K_EFAULT, K_EINVAL, K_EUNKNOWN, K_ENOMEM],
+        ChorusCall::ActorSelf => &[K_EFAULT],
+        ChorusCall::ActorDelete => &[K_EFAULT, K_EINVAL, K_EUNKNOWN],
+    }
+}
+
+/// What is wrong with the registers a call left, if anything (ABI §1, §1.1, §6).
+fn check_return(p: &Probe, num: u64) -> Option<&'static str> {
+    for (i, (&got, &want)) in p.after.iter().zip(PATTERNS.iter()).enumerate() {
+        let hw_clobber = (REG_NAMES[i] == "rcx" || REG_NAMES[i] == "r11") && p.via_int == 0;
+        if !hw_clobber && got != want {
+            return Some(REG_NAMES[i]);
+        }
+    }
+    let [a0, a1, a2, a3] = p.args;
+    match Function::decode(num) {
+        Function::Negative => {
+            (p.args != [u64::MAX, abi::errors::JINUE_EINVAL, 0, 0]).then_some("negative number: not EINVAL")
+        }
+        Function::Unknown => {
+            (p.args != [u64::MAX, abi::errors::JINUE_ENOSYS, 0, 0]).then_some("unknown number: not ENOSYS")
+        }
+        Function::Jinue(call) => {
+            if a2 != 0 || a3 != 0 {
+                return Some("Jinue: arg2/arg3 not 0");
+            }
+            if a0 == u64::MAX {
+                if !(1..=14).contains(&a1) {
+                    return Some("Jinue: error number outside 1..=14");
+                }
+                if !jinue_errors(call).contains(&a1) {
+                    return Some("Jinue: error number the function does not document");
+                }
+                None
+            } else if a1 != 0 {
+                Some("Jinue success: arg1 not 0")
+            } else if call == JinueCall::AwaitThread {
+                (a0 > 1).then_some("AWAIT_THREAD success not 0/1")
+            } else {
+                (a0 != 0).then_some("Jinue success: arg0 not 0")
+            }
+        }
+        Function::Chorus(call) => {
+            if a1 != 0 || a2 != 0 || a3 != 0 {
+                return Some("ChorusOS: arg1..arg3 not 0");
+            }
+            let v = a0 as i64;
+            if v < 0 {
+                (!chorus_errors(call).contains(&v)).then_some("ChorusOS: undocumented code")
+            } else if call == ChorusCall::RgnStat {
+                None
+            } else {
+                (v != 0).then_some("ChorusOS success: not K_OK")
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Memory the fuzzer owns and the values it draws
+
+/// The pool of random argument structures (64-byte slots), followed by an unmapped page.
+const POOL: u64 = 0x10_0000_0000;
+const POOL_PAGES: u64 = 8;
+const POOL_BYTES: u64 = POOL_PAGES * PG;
+/// A read-only page of printable text for PUTS.
+const TEXT: u64 = POOL - 2 * PG;
+/// Where calls may change the caller's own memory: nothing of the program lives here.
+const SAFE: u64 = 0x20_0000_0000;
+const SAFE_SIZE: u64 = 0x10_0000_0000;
+/// Descriptor slots random calls play with; slots below are the deterministic
+/// cases', and from `desc::FIRST` (512) up the runtime's.
+const FUZZ_LO: u64 = 64;
+const FUZZ_N: u64 = 24;
+/// Process slots of the deterministic cases.
+const D0: u64 = 8;
+
+fn protected_slot(d: u64) -> bool {
+    d < FUZZ_LO || (ferrite_rt::desc::FIRST..JINUE_DESC_NUM).contains(&d)
+}
+
+fn in_pool(a: u64, len: u64) -> bool {
+    a >= POOL && a.checked_add(len).is_some_and(|e| e <= POOL + POOL_BYTES)
+}
+
+/// Whether `[start, start + size)` (size rounded up to pages) lies in SAFE,
+/// or would be refused anyway (misaligned, wrapping, outside user space).
+fn range_harmless(start: u64, size: u64) -> bool {
+    let Some(len) = size.checked_add(PG - 1).map(|s| s & !(PG - 1)) else {
+        return true;
+    };
+    if !start.is_multiple_of(PG) || !is_user_range(start, len) {
+        return true;
+    }
+    len == 0 || (start >= SAFE && start + len <= SAFE + SAFE_SIZE)
+}
+
+fn read_cap(at: u64) -> KnCap {
+    let (a, b) = (peek(at), peek(at + 8));
+    KnCap {
+        ui: abi::types::KnUniqueId {
+            head: a as u32,
+            tail: (a >> 32) as u32,
+        },
+        key: abi::types::KnKey {
+            head: b as u32,
+            tail: (b >> 32) as u32,
+        },
+    }
+}
+
+fn write_cap(at: u64, c: &KnCap) {
+    poke(at, u64::from(c.ui.head) | (u64::from(c.ui.tail) << 32));
+    poke(at + 8, u64::from(c.key.head) | (u64::from(c.key.tail) << 32));
+}
+
+/// One fuzzing stream: its generator and what it created.
+struct Fuzzer {
+    rng: Rng,
+    me: KnCap,
+    /// Calls that may hurt the caller's own memory or end it are allowed (a child).
+    reckless: bool,
+    /// Capabilities of processes the stream created (to delete orphans).
+    caps: [KnCap; 64],
+    ncaps: usize,
+    /// Shared page where a child publishes `caps` and its tallies (0 = none).
+    report: u64,
+    calls: u64,
+    skipped: u64,
+    bad: u64,
+    first_bad: Option<([u64; 4], Probe, &'static str)>,
+}
+
+/// Report page layout (u64 words).
+const R_CALLS: u64 = 0;
+const R_BAD: u64 = 8;
+const R_BAD_ARGS: u64 = 16; // 4 words in, 4 words out
+const R_BAD_WHY: u64 = 80; // index into WHY
+const R_NCAPS: u64 = 88;
+const R_DONE: u64 = 96;
+const R_CAPS: u64 = 128; // 16 bytes each, up to 64
+
+impl Fuzzer {
+    fn new(seed: u64, reckless: bool, report: u64) -> Fuzzer {
+        Fuzzer {
+            rng: Rng(seed),
+            me: api::actor_self().unwrap_or_default(),
+            reckless,
+            caps: [KnCap::default(); 64],
+            ncaps: 0,
+            report,
+            calls: 0,
+            skipped: 0,
+            bad: 0,
+            first_bad: None,
+        }
+    }
+
+    /// Maps the argument pool and the text page (freed by [`Fuzzer::unmap`]).
+    fn map(&mut self) -> Result<(), ChorusError> {
+        api::rgn_allocate(Actor::Me, &mut rgn(TEXT, PG, K_WRITABLE))?;
+        let text = b"fuzz: a line of PUTS text, printable and harmless 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ ..........";
+        for (i, &b) in text.iter().cycle().take(PG as usize).enumerate() {
+            poke8(TEXT + i as u64, b);
+        }
+        api::rgn_set_protect(Actor::Me, &rgn(TEXT, PG, 0))?;
+        api::rgn_allocate(Actor::Me, &mut rgn(POOL, POOL_BYTES, K_WRITABLE))?;
+        for slot in 0..POOL_BYTES / 64 {
+            self.fill_slot(slot);
+        }
+        Ok(())
+    }
+
+    fn unmap(&mut self) {
+        let _ = api::rgn_free(Actor::Me, &rgn(TEXT, PG, 0));
+        let _ = api::rgn_free(Actor::Me, &rgn(POOL, POOL_BYTES, 0));
+        let _ = api::rgn_free(Actor::Me, &rgn(SAFE, SAFE_SIZE, 0));
+    }
+
+    fn desc(&mut self) -> u64 {
+        match self.rng.below(14) {
+            0..=7 => FUZZ_LO + self.rng.below(FUZZ_N),
+            8 => self.rng.below(3),
+            9 => 1023,
+            10 => 1024,
+            11 => u64::MAX,
+            12 => i32::MAX as u64 + self.rng.below(2),
+            _ => self.rng.next(),
+        }
+    }
+
+    fn size(&mut self) -> u64 {
+        match self.rng.below(10) {
+            0 => 0,
+            1 => PG,
+            2 => PG * (1 + self.rng.below(16)),
+            3 => 1 + self.rng.below(3 * PG),
+            4 => u64::MAX - self.rng.below(PG),
+            5 => USER_LIMIT,
+            6 => 1 << (12 + self.rng.below(30)),
+            7 => 48 * self.rng.below(8),
+            8 => 16,
+            _ => self.rng.next(),
+        }
+    }
+
+    fn addr(&mut self) -> u64 {
+        match self.rng.below(20) {
+            0 => 0,
+            1 => 1,
+            2 => 2,
+            3..=5 => POOL + self.rng.below(POOL_BYTES / 64) * 64,
+            6 => POOL + self.rng.below(POOL_BYTES),
+            7 => POOL + POOL_BYTES - 1 - self.rng.below(64),
+            8 => 0xffff_8000_0000_0000 + self.rng.below(1 << 32),
+            9 => USER_LIMIT - 8,
+            10 => USER_LIMIT - PG,
+            11 => USER_LIMIT,
+            12 => u64::MAX - self.rng.below(64),
+            13 => self.rng.below(USER_LIMIT / PG) * PG,
+            14 => self.rng.below(USER_LIMIT),
+            15..=17 => SAFE + self.rng.below(64) * PG,
+            18 => 0x8000_0000_0000_0000,
+            _ => TEXT + self.rng.below(PG),
+        }
+    }
+
+    fn options(&mut self) -> u64 {
+        const BITS: [u64; 8] = [
+            K_WRITABLE,
+            K_EXECUTABLE,
+            K_NOACCESS,
+            K_FILLZERO,
+            K_ANYWHERE,
+            K_INHERITCOPY,
+            K_INHERITSHARE,
+            K_FREEALL,
+        ];
+        let mut o = 0;
+        for b in BITS {
+            if self.rng.chance(1, 4) {
+                o |= b;
+            }
+        }
+        if self.rng.chance(1, 8) {
+            o |= 1 << self.rng.below(64);
+        }
+        if self.rng.chance(1, 4) {
+            o = 0;
+        }
+        o
+    }
+
+    fn int(&mut self) -> u64 {
+        match self.rng.below(12) {
+            0 => 0,
+            1 => 1,
+            2 => 2,
+            3 => u64::MAX,
+            4 => i32::MAX as u64,
+            5 => 1023,
+            6 => 1024,
+            7 => self.rng.below(16),
+            8 => u64::from(u32::MAX),
+            9 => 1 << self.rng.below(64),
+            10 => self.desc(),
+            _ => self.rng.next(),
+        }
+    }
+
+    /// A capability pointer: `K_MYACTOR`/`K_SVACTOR`, a slot of the pool, or a bad address.
+    fn cap_ptr(&mut self) -> u64 {
+        match self.rng.below(8) {
+            0 => K_MYACTOR,
+            1 => K_SVACTOR,
+            2..=5 => POOL + self.rng.below(16) * 16,
+            _ => self.addr(),
+        }
+    }
+
+    /// Any argument at all.
+    fn any(&mut self) -> u64 {
+        match self.rng.below(5) {
+            0 => self.int(),
+            1 => self.addr(),
+            2 => self.desc(),
+            3 => self.options(),
+            _ => self.size(),
+        }
+    }
+
+    /// Refills 64-byte slot `slot` of the pool with a random structure.
+    /// Slots 0..4 (the first 256 bytes) hold capabilities.
+    fn fill_slot(&mut self, slot: u64) {
+        let at = POOL + slot * 64;
+        if slot < 4 {
+            for k in 0..4 {
+                let c = self.cap_value();
+                write_cap(at + 16 * k, &c);
+            }
+            return;
+        }
+        let words: [u64; 8] = match self.rng.below(6) {
+            // KnRgnDesc
+            0 | 1 => [
+                if self.rng.chance(1, 2) { SAFE + self.rng.below(64) * PG } else { self.addr() },
+                self.size(),
+                self.options(),
+                self.any(),
+                self.rng.next(),
+                self.rng.next(),
+                0,
+                0,
+            ],
+            // jinue_mclone_args_t
+            2 => {
+                let prot = if self.rng.chance(3, 4) { self.rng.below(8) } else { self.rng.next() };
+                [
+                    if self.rng.chance(1, 2) { SAFE + self.rng.below(64) * PG } else { self.addr() },
+                    if self.rng.chance(1, 2) { SAFE + self.rng.below(64) * PG } else { self.addr() },
+                    self.size(),
+                    prot & 0xffff_ffff | (self.rng.chance(1, 8) as u64) << 32,
+                    0,
+                    0,
+                    0,
+                    0,
+                ]
+            }
+            // jinue_mint_args_t
+            3 => {
+                let perms = if self.rng.chance(3, 4) { self.rng.below(128) } else { self.rng.next() };
+                [
+                    (self.desc() & 0xffff_ffff) | (self.desc() << 32),
+                    perms,
+                    self.rng.next(),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ]
+            }
+            // jinue_buffer_t
+            4 => [self.addr(), self.size(), self.addr(), self.size(), 0, 0, 0, 0],
+            _ => [
+                self.rng.next(),
+                self.rng.next(),
+                self.any(),
+                self.any(),
+                self.any(),
+                self.any(),
+                self.rng.next(),
+                self.rng.next(),
+            ],
+        };
+        for (i, w) in words.iter().enumerate() {
+            poke(at + 8 * i as u64, *w);
+        }
+    }
+
+    fn cap_value(&mut self) -> KnCap {
+        let mut c = match self.rng.below(6) {
+            0 => self.me,
+            1 | 2 if self.ncaps > 0 => self.caps[self.rng.below(self.ncaps as u64) as usize],
+            _ => KnCap::default(),
+        };
+        match self.rng.below(6) {
+            0 => c.key.head ^= 1 << self.rng.below(32),
+            1 => c.ui.head ^= 1 << (27 + self.rng.below(5)),
+            2 => c.ui.tail = self.rng.next() as u32,
+            3 => {
+                let r = self.rng.next();
+                c.ui.head = r as u32;
+                c.key.tail = (r >> 32) as u32;
+            }
+            _ => {}
+        }
+        c
+    }
+
+    fn number(&mut self) -> u64 {
+        match self.rng.below(16) {
+            0..=7 => self.rng.below(23),
+            8..=10 => 64 + self.rng.below(9),
+            11 => 96 + self.rng.below(5),
+            12 => self.rng.below(101),
+            13 => [8, 9, 10, 11, 13, 22, 4096, 4097, 0xffff, 127, 128, 95, 63][self.rng.below(13) as usize],
+            14 => [u64::MAX, i64::MIN as u64, (1 << 32) | 3, (1 << 32) | 64, 0x8000_0000][self.rng.below(5) as usize],
+            _ => self.rng.next(),
+        }
+    }
+
+    /// Arguments shaped for the function most of the time, anything otherwise.
+    fn call(&mut self) -> [u64; 4] {
+        let num = self.number();
+        let mut a = [num, self.any(), self.any(), self.any()];
+        if self.rng.chance(1, 5) {
+            return a;
+        }
+        let pool_slot = |r: &mut Rng| POOL + (4 + r.below(POOL_BYTES / 64 - 4)) * 64;
+        match num {
+            3 => {
+                a[1] = [u64::from(b'I'), u64::from(b'W'), u64::from(b'E'), self.int()][self.rng.below(4) as usize];
+                a[2] = if self.rng.chance(1, 2) { TEXT + self.rng.below(PG) } else { self.addr() };
+                a[3] = [0, 1, 119, 120, 121, self.size()][self.rng.below(6) as usize];
+            }
+            4 | 16 | 17 | 18 | 20 | 21 | 14 | 98 => {
+                a[1] = self.desc();
+                a[2] = if num == 98 || num == 20 { self.addr() } else { self.desc() };
+                a[3] = if num == 16 { self.desc() } else { self.addr() };
+            }
+            6 => a[2] = self.size(),
+            15 => {
+                a[1] = self.desc();
+                a[2] = self.desc();
+                a[3] = if self.rng.chance(3, 4) { pool_slot(&mut self.rng) } else { self.addr() };
+            }
+            19 => {
+                a[1] = self.desc();
+                a[2] = if self.rng.chance(3, 4) { pool_slot(&mut self.rng) } else { self.addr() };
+            }
+            64..=68 => {
+                a[1] = self.cap_ptr();
+                a[2] = if self.rng.chance(3, 4) { pool_slot(&mut self.rng) } else { self.addr() };
+                a[3] = if self.rng.chance(3, 4) { pool_slot(&mut self.rng) } else { self.addr() };
+            }
+            69 => {
+                a[1] = self.cap_ptr();
+                a[2] = self.cap_ptr();
+                a[3] = [0, K_INHERITCOPY, K_INHERITSHARE, self.options()][self.rng.below(4) as usize];
+            }
+            70 | 72 => a[1] = if self.rng.chance(1, 2) { self.cap_ptr() } else { self.addr() },
+            96 => {
+                a[1] = self.addr();
+                a[2] = self.size();
+            }
+            _ => {}
+        }
+        a
+    }
+
+    /// Whether the process descriptor `d` may name the caller (conservative).
+    fn may_name_me(&self, d: u64) -> bool {
+        if d == 0 {
+            return true;
+        }
+        match api::actor_cap(d) {
+            Ok(c) => c == self.me,
+            Err(JinueError::BadF) | Err(JinueError::Io) => false,
+            Err(_) => true,
+        }
+    }
+
+    fn cap_is_me(&self, p: u64) -> bool {
+        p == K_MYACTOR || (in_pool(p, 16) && read_cap(p) == self.me)
+    }
+
+    /// Whether the call is safe for a careful caller: it cannot take away or
+    /// change the program's own memory, end it, or steal its descriptors.
+    /// May rewrite a PUTS text pointer to the text page.
+    fn harmless(&self, a: &mut [u64; 4]) -> bool {
+        let [num, a1, a2, a3] = *a;
+        match num {
+            2 | 12 | 97 => false,
+            3 => {
+                if in_pool(a2, 1) {
+                    a[2] = TEXT + (a2 % 64);
+                }
+                true
+            }
+            4 | 14 | 17 | 18 => !protected_slot(a1),
+            16 => !protected_slot(a3),
+            19 => {
+                if in_pool(a2, 24) {
+                    let fd = peek(a2) >> 32;
+                    !protected_slot(fd)
+                } else {
+                    true
+                }
+            }
+            15 => {
+                if !self.may_name_me(a2) {
+                    return true;
+                }
+                if !in_pool(a3, 32) {
+                    return true;
+                }
+                range_harmless(peek(a3 + 8), peek(a3 + 16))
+            }
+            65 | 67 | 68 => {
+                if !self.cap_is_me(a1) {
+                    return true;
+                }
+                if !in_pool(a2, 48) {
+                    return true;
+                }
+                let options = peek(a2 + 16);
+                if num == 65 && options == K_FREEALL {
+                    return false;
+                }
+                range_harmless(peek(a2), peek(a2 + 8))
+            }
+            72 => !self.cap_is_me(a1),
+            _ => true,
+        }
+    }
+
+    /// Runs `n` random calls, checking each return; every 128 calls checks
+    /// the kernel is alive and refreshes some pool slots.
+    fn run(&mut self, n: u64) {
+        for i in 0..n {
+            let mut a = self.call();
+            if !self.reckless && !self.harmless(&mut a) {
+                self.skipped += 1;
+                continue;
+            }
+            if a[0] == JINUE_SYS_EXIT_THREAD || (self.reckless && a[0] == 72 && a[1] == K_MYACTOR && i < n / 2) {
+                self.skipped += 1;
+                continue;
+            }
+            let via_int = self.rng.chance(1, 2);
+            let p = checked_call(a, via_int);
+            self.calls += 1;
+            if let Some(why) = check_return(&p, a[0]) {
+                self.bad += 1;
+                if self.first_bad.is_none() {
+                    self.first_bad = Some((a, p, why));
+                }
+                if self.report != 0 && self.bad == 1 {
+                    for k in 0..4 {
+                        poke(self.report + R_BAD_ARGS + 8 * k, a[k as usize]);
+                        poke(self.report + R_BAD_ARGS + 32 + 8 * k, p.args[k as usize]);
+                    }
+                    let idx = WHY.iter().position(|w| *w == why).unwrap_or(0);
+                    poke(self.report + R_BAD_WHY, idx as u64);
+                }
+            }
+            if a[0] == JINUE_SYS_CREATE_PROCESS && p.args[0] == 0 {
+                self.remember(a[1]);
+            }
+            if self.report != 0 {
+                poke(self.report + R_CALLS, self.calls);
+                poke(self.report + R_BAD, self.bad);
+            }
+            if i % 128 == 127 {
+                for _ in 0..8 {
+                    let s = self.rng.below(POOL_BYTES / 64);
+                    self.fill_slot(s);
+                }
+            }
+        }
+    }
+
+    /// Records the capability of the process just created in slot `d`.
+    fn remember(&mut self, d: u64) {
+        let Ok(c) = api::actor_cap(d) else {
+            return;
+        };
+        if self.ncaps < self.caps.len() {
+            self.caps[self.ncaps] = c;
+            if self.report != 0 {
+                write_cap(self.report + R_CAPS + 16 * self.ncaps as u64, &c);
+                poke(self.report + R_NCAPS, self.ncaps as u64 + 1);
+            }
+            self.ncaps += 1;
+        }
+    }
+
+    /// Destroys and closes everything in the fuzz slots, deletes every
+    /// process the stream made, and frees the memory it mapped.
+    fn cleanup(&mut self) {
+        for d in FUZZ_LO..FUZZ_LO + FUZZ_N {
+            let _ = api::destroy(d);
+            let _ = api::close(d);
+        }
+        for c in &self.caps[..self.ncaps] {
+            let _ = api::actor_delete(Actor::Cap(c));
+        }
+        self.ncaps = 0;
+        self.unmap();
+    }
+}
+
+/// Messages of [`check_return`], so a child can report one by index.
+const WHY: [&str; 16] = [
+    "?",
+    "rbx",
+    "rbp",
+    "rcx",
+    "r8",
+    "r9",
+    "r10",
+    "r11",
+    "r12",
+    "r13",
+    "r14",
+    "r15",
+    "xmm0",
+    "xmm8",
+    "xmm15",
+    "see the child's console line",
+];
+
+/// Frees every region of the own process that is not in `keep` (regions a
+/// random call allocated at a random address).
+fn free_strays(keep: &[(u64, u64)]) {
+    let mut st = [abi::types::KnRgnStat::default(); 64];
+    let Ok(n) = api::rgn_stat(Actor::Me, &rgn(USER_BASE, USER_LIMIT - USER_BASE, 0), &mut st) else {
+        return;
+    };
+    for s in &st[..(n as usize).min(64)] {
+        let kept = keep
+            .iter()
+            .any(|&(a, l)| a <= s.startAddr && s.startAddr + s.size <= a + l);
+        if !kept {
+            let _ = api::rgn_free(Actor::Me, &rgn(s.startAddr, s.size, 0));
+        }
+    }
+}
+
+/// The own regions now: (start, size), up to 64.
+fn own_regions() -> ([(u64, u64); 64], usize) {
+    let mut st = [abi::types::KnRgnStat::default(); 64];
+    let mut out = [(0, 0); 64];
+    let n = api::rgn_stat(Actor::Me, &rgn(USER_BASE, USER_LIMIT - USER_BASE, 0), &mut st)
+        .unwrap_or(0) as usize;
+    for (o, s) in out.iter_mut().zip(st.iter()).take(n.min(64)) {
+        *o = (s.startAddr, s.size);
+    }
+    (out, n.min(64))
+}
+
+fn report_bad(c: &mut Case, f: &Fuzzer, seed: u64) {
+    if let Some((a, p, why)) = f.first_bad {
+        c.fail(
+            file!(),
+            line!(),
+            format_args!(
+                "seed {seed:#x}: {} bad returns; first: call {:#x}({:#x}, {:#x}, {:#x}) -> ({:#x}, {:#x}, {:#x}, {:#x}): {why}",
+                f.bad, a[0], a[1], a[2], a[3], p.args[0], p.args[1], p.args[2], p.args[3]
+            ),
+        );
+    }
+}
+
+fn alive(c: &mut Case) {
+    let m = api::memstat();
+    check!(c, m.is_ok_and(|m| m.page_size == PG), "MEMSTAT after the batch: {:?}", m);
+    let r = Region::anywhere(2, K_WRITABLE);
+    check!(c, r.is_ok(), "RGN_ALLOCATE after the batch: {:?}", r.as_ref().err());
+    if let Ok(r) = r {
+        poke(r.page(1), 0x5a5a);
+        check_eq!(c, peek(r.page(1)), 0x5a5a, "a fresh region works");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Case 1: random raw calls in the init process
+
+const RAW_SEEDS: [u64; 3] = [0x5eed_0001, 0x5eed_0002, 0xfe44_17e0];
+const RAW_CALLS: u64 = 2500;
+
+fn raw_calls(c: &mut Case) {
+    touch_stack();
+    let base = usage();
+    let (keep, nkeep) = own_regions();
+    for seed in RAW_SEEDS {
+        println!("    fuzz::raw_calls: seed {seed:#x}, {RAW_CALLS} calls");
+        let mut f = Fuzzer::new(seed, false, 0);
+        if let Err(e) = f.map() {
+            c.fail(file!(), line!(), format_args!("cannot map the pool: {e:?}"));
+            return;
+        }
+        f.run(RAW_CALLS);
+        report_bad(c, &f, seed);
+        f.cleanup();
+        free_strays(&keep[..nkeep]);
+        println!(
+            "    fuzz::raw_calls: seed {seed:#x}: {} calls, {} skipped as self-harm, {} bad",
+            f.calls, f.skipped, f.bad
+        );
+        alive(c);
+    }
+    check_eq!(c, usage(), base, "MEMSTAT back to baseline after the random calls");
+}
+
+// ---------------------------------------------------------------------------
+// Faulting instructions
+
+/// Fault kinds that must kill the thread (`true`) or may or may not fault (`false`).
+const FAULTS: [(&str, bool); 40] = [
+    ("ud2", true),
+    ("hlt", true),
+    ("cli", true),
+    ("in", true),
+    ("out 0xf4 (isa-debug-exit)", true),
+    ("rdmsr", true),
+    ("wrmsr", true),
+    ("mov cr3", true),
+    ("lgdt", true),
+    ("invlpg", true),
+    ("swapgs", true),
+    ("sysretq", true),
+    ("int3", true),
+    ("icebp", true),
+    ("div by 0", true),
+    ("idiv overflow", true),
+    ("read kernel", true),
+    ("write kernel", true),
+    ("read non-canonical", true),
+    ("jmp non-canonical", true),
+    ("jmp kernel", true),
+    ("jmp 0", true),
+    ("push, rsp in kernel", true),
+    ("push, rsp non-canonical", true),
+    ("call, rsp 0", true),
+    ("write text", true),
+    ("exec stack", true),
+    ("TF then nop", true),
+    ("TF then syscall", true),
+    ("TF, mov ss, int 0x80", true),
+    ("TF, mov ss, syscall", true),
+    ("ldmxcsr reserved", true),
+    ("unmasked SSE div 0", true),
+    ("sysenter", true),
+    ("mov ds, bad selector", true),
+    ("lretq to ring 0", true),
+    ("iretq to ring 0", true),
+    ("mov dr7", true),
+    ("AC + misaligned", false),
+    ("x87 unmasked div 0, syscall, fwait", false),
+];
+
+#[inline(never)]
+fn do_fault(kind: usize) {
+    let yield_nr = JINUE_SYS_YIELD_THREAD;
+    let mut local = [0u8; 32];
+    core::hint::black_box(&mut local);
+    let stack_code = local.as_ptr() as u64;
+    // SAFETY: each instruction sequence deliberately traps in ring 3 (or, for
+    // the `false` kinds, may run harmlessly); the kernel kills this thread,
+    // which owns nothing the rest of the program uses.
+    unsafe {
+        match kind {
+            0 => core::arch::asm!("ud2"),
+            1 => core::arch::asm!("hlt"),
+            2 => core::arch::asm!("cli"),
+            3 => core::arch::asm!("in al, dx", out("al") _, in("dx") 0x3f8u16),
+            4 => core::arch::asm!("out dx, al", in("al") 0u8, in("dx") 0xf4u16),
+            5 => core::arch::asm!("rdmsr", in("ecx") 0xc000_0080u32, out("eax") _, out("edx") _),
+            6 => core::arch::asm!("wrmsr", in("ecx") 0xc000_0100u32, in("eax") 0u32, in("edx") 0u32),
+            7 => core::arch::asm!("mov cr3, {}", in(reg) 0u64),
+            8 => core::arch::asm!("lgdt [{}]", in(reg) stack_code),
+            9 => core::arch::asm!("invlpg [{}]", in(reg) stack_code),
+            10 => core::arch::asm!("swapgs"),
+            11 => core::arch::asm!("sysretq"),
+            12 => core::arch::asm!("int3"),
+            13 => core::arch::asm!(".byte 0xf1"),
+            14 => core::arch::asm!("div {d}", d = in(reg) 0u64, inout("rax") 1u64 => _, inout("rdx") 0u64 => _),
+            15 => core::arch::asm!("idiv {d}", d = in(reg) -1i64, inout("rax") i64::MIN => _, inout("rdx") -1i64 => _),
+            16 => {
+                core::ptr::read_volatile(0xffff_8000_0010_0000 as *const u64);
+            }
+            17 => core::ptr::write_volatile(0xffff_8000_0010_0000 as *mut u64, 1),
+            18 => {
+                core::ptr::read_volatile(0x0000_8000_0000_0000 as *const u64);
+            }
+            19 => core::arch::asm!("jmp {}", in(reg) 0x0000_8000_0000_0000u64),
+            20 => core::arch::asm!("jmp {}", in(reg) 0xffff_8000_0010_0000u64),
+            21 => core::arch::asm!("jmp {}", in(reg) 0u64),
+            22 => core::arch::asm!("mov rsp, {}", "push rax", in(reg) 0xffff_8000_0010_0000u64),
+            23 => core::arch::asm!("mov rsp, {}", "push rax", in(reg) 0x1234_0000_0000_0000u64),
+            24 => core::arch::asm!("xor esp, esp", "call 2f", "2:"),
+            25 => core::ptr::write_volatile(do_fault as *const () as *mut u8, 0xcc),
+            26 => core::arch::asm!("call {}", in(reg) stack_code),
+            27 => core::arch::asm!("pushfq", "or qword ptr [rsp], 0x100", "popfq", "nop", "nop", "nop"),
+            28 => core::arch::asm!(
+                "pushfq", "or qword ptr [rsp], 0x100", "popfq", "syscall", "nop", "nop",
+                inout("rax") yield_nr => _, out("rcx") _, out("r11") _, out("rdi") _, out("rsi") _, out("rdx") _,
+            ),
+            29 => core::arch::asm!(
+                "pushfq", "or qword ptr [rsp], 0x100", "popfq", "mov {s:x}, ss", "mov ss, {s:x}", "int 0x80", "nop",
+                s = out(reg) _, inout("rax") yield_nr => _, out("rdi") _, out("rsi") _, out("rdx") _,
+            ),
+            30 => core::arch::asm!(
+                "pushfq", "or qword ptr [rsp], 0x100", "popfq", "mov {s:x}, ss", "mov ss, {s:x}", "syscall", "nop",
+                s = out(reg) _, inout("rax") yield_nr => _, out("rcx") _, out("r11") _, out("rdi") _, out("rsi") _, out("rdx") _,
+            ),
+            31 => {
+                local[..4].copy_from_slice(&0xffff_ffffu32.to_le_bytes());
+                core::arch::asm!("ldmxcsr [{}]", in(reg) stack_code);
+            }
+            32 => {
+                // Unmask every SIMD exception, then divide by zero.
+                local[..4].copy_from_slice(&0x0000_0000u32.to_le_bytes());
+                core::arch::asm!(
+                    "ldmxcsr [{p}]", "xorps xmm1, xmm1", "mov {t}, 1", "cvtsi2ss xmm2, {t}", "divss xmm2, xmm1",
+                    p = in(reg) stack_code, t = out(reg) _, out("xmm1") _, out("xmm2") _,
+                );
+            }
+            33 => core::arch::asm!("sysenter"),
+            34 => core::arch::asm!("mov ds, {:x}", in(reg) 0x2bu16),
+            35 => core::arch::asm!("push 0x08", "lea rax, [rip]", "push rax", "retfq", out("rax") _),
+            36 => core::arch::asm!(
+                "mov rax, rsp", "push 0x10", "push rax", "pushfq", "push 0x08", "lea rax, [rip]", "push rax", "iretq",
+                out("rax") _,
+            ),
+            37 => core::arch::asm!("mov dr7, {}", in(reg) 0x1u64),
+            38 => core::arch::asm!(
+                "pushfq", "or dword ptr [rsp], 0x40000", "popfq", "mov {t}, [{p} + 1]", "mov {t}, [{p} + 3]",
+                "pushfq", "and dword ptr [rsp], 0xfffbffff", "popfq",
+                p = in(reg) stack_code, t = out(reg) _,
+            ),
+            39 => {
+                // x87 control word with every exception unmasked.
+                local[..2].copy_from_slice(&0x0340u16.to_le_bytes());
+                core::arch::asm!(
+                    "fninit", "fldcw [{p}]", "fldz", "fld1", "fdivrp st(1), st", "syscall", "fwait", "fninit",
+                    p = in(reg) stack_code, inout("rax") yield_nr => _, out("rcx") _, out("r11") _,
+                    out("rdi") _, out("rsi") _, out("rdx") _,
+                );
+            }
+            _ => {}
+        }
+    }
+    core::hint::black_box(&local);
+}
+
+/// Executes `int vector` (through the stub table).
+fn int_n(vector: u64) {
+    let stub = fuzz_int_table as *const () as u64 + 4 * vector;
+    // SAFETY: the stub is `int N; ret`; the interrupt either traps (the
+    // kernel kills this thread) or, for 0x80, is a system call with whatever
+    // rax holds, which the clobbers cover.
+    unsafe {
+        core::arch::asm!("call {s}", s = in(reg) stub, inout("rax") JINUE_SYS_YIELD_THREAD => _, clobber_abi("C"));
+    }
+}
+
+fn arch_faults(c: &mut Case) {
+    touch_stack();
+    let base = usage();
+    for (k, &(name, must)) in FAULTS.iter().enumerate() {
+        let r = on_thread(|| do_fault(k));
+        if must {
+            check_eq!(c, r, Some(1), "fault '{}' kills the thread", name);
+        } else {
+            check!(c, r == Some(0) || r == Some(1), "'{}': {:?}", name, r);
+        }
+    }
+    for v in 0..=255u64 {
+        let r = on_thread(|| int_n(v));
+        let want = if v == 0x80 { 0 } else { 1 };
+        check_eq!(c, r, Some(want), "int {:#x}", v);
+    }
+    // The last bytes of user space: the instruction after them is at USER_LIMIT.
+    let last = USER_LIMIT - PG;
+    let mapped = api::rgn_allocate(Actor::Me, &mut rgn(last, PG, K_WRITABLE | K_EXECUTABLE));
+    check_eq!(c, mapped, Ok(()), "the last user page");
+    if mapped.is_ok() {
+        for (name, code) in [
+            ("syscall", [0x0fu8, 0x05]),
+            ("int 0x80", [0xcd, 0x80]),
+            ("nop; nop", [0x90, 0x90]),
+        ] {
+            poke8(USER_LIMIT - 2, code[0]);
+            poke8(USER_LIMIT - 1, code[1]);
+            let r = on_thread(|| {
+                // SAFETY: jumps to the two bytes at the top of user space;
+                // the thread cannot continue past USER_LIMIT and is killed.
+                unsafe {
+                    core::arch::asm!("jmp {t}", t = in(reg) USER_LIMIT - 2, in("rax") JINUE_SYS_YIELD_THREAD, options(noreturn));
+                }
+            });
+            check_eq!(c, r, Some(1), "'{}' at USER_LIMIT - 2", name);
+        }
+        check_eq!(c, api::rgn_free(Actor::Me, &rgn(last, PG, 0)), Ok(()));
+    }
+    alive(c);
+    check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+}
+
+// ---------------------------------------------------------------------------
+// Case 2: children that fuzz recklessly, with faulting threads
+
+const CHILD_SEEDS: [u64; 6] = [0xc41d_0001, 0xc41d_0002, 0xc41d_0003, 0xc41d_0004, 0xc41d_0005, 0xc41d_0006];
+const CHILD_CALLS: u64 = 1200;
+
+/// The body of a forked child: faulting threads, a second fuzzing thread,
+/// then random calls that end up hurting the child itself.
+fn child_body(seed: u64, report: u64) -> ! {
+    let mut rng = Rng(seed ^ 0xdead_beef);
+    for _ in 0..3 {
+        let k = rng.below(FAULTS.len() as u64) as usize;
+        let v = rng.below(256);
+        let _ = ferrite_rt::thread::spawn(move || {
+            if v % 2 == 0 {
+                do_fault(k);
+            } else if v != 0x80 {
+                int_n(v);
+            }
+        });
+    }
+    let _ = ferrite_rt::thread::spawn(move || {
+        let mut f = Fuzzer::new(seed ^ 0x1234, false, 0);
+        // The pool belongs to the main stream; this one uses bad pointers and the pool.
+        f.run(CHILD_CALLS / 4);
+    });
+    let mut f = Fuzzer::new(seed, false, report);
+    if f.map().is_err() {
+        poke(report + R_DONE, 2);
+        api::exit_thread();
+    }
+    // Careful first, then reckless: the child may free or protect its own memory.
+    f.run(CHILD_CALLS / 2);
+    poke(report + R_DONE, 1);
+    f.reckless = true;
+    f.run(CHILD_CALLS / 2);
+    poke(report + R_DONE, 3);
+    api::exit_thread()
+}
+
+fn children(c: &mut Case) {
+    touch_stack();
+    let base = usage();
+    let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE);
+    let Ok(shared) = shared else {
+        return c.fail(file!(), line!(), format_args!("shared page: {:?}", shared.err()));
+    };
+    let rep = shared.addr();
+    for (i, &seed) in CHILD_SEEDS.iter().enumerate() {
+        for w in 0..(PG / 8) {
+            poke(rep + 8 * w, 0);
+        }
+        let flags = if i % 2 == 0 { 0 } else { K_INHERITCOPY };
+        match fork_with(flags) {
+            Ok(Fork::Child) => child_body(seed, rep),
+            Ok(Fork::Parent(child)) => {
+                let r = api::await_thread(child.thread);
+                check!(c, matches!(r, Ok(0) | Ok(1)), "child {seed:#x}: AWAIT_THREAD {:?}", r);
+                let d = api::destroy(child.process);
+                check!(
+                    c,
+                    d.is_ok() || d == Err(JinueError::Io),
+                    "child {seed:#x}: DESTROY {:?}",
+                    d
+                );
+                child.release();
+                let calls = peek(rep + R_CALLS);
+                let bad = peek(rep + R_BAD);
+                println!(
+                    "    fuzz::children: seed {seed:#x} (fork flags {flags:#x}): {calls} calls, {bad} bad, stage {}",
+                    peek(rep + R_DONE)
+                );
+                check!(c, calls > 0, "child {seed:#x} made no call");
+                if bad != 0 {
+                    let w = |k: u64| peek(rep + R_BAD_ARGS + 8 * k);
+                    c.fail(
+                        file!(),
+                        line!(),
+                        format_args!(
+                            "child seed {seed:#x}: {bad} bad returns; first: call {:#x}({:#x}, {:#x}, {:#x}) -> ({:#x}, {:#x}, {:#x}, {:#x}) {}",
+                            w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7),
+                            WHY[(peek(rep + R_BAD_WHY) as usize).min(WHY.len() - 1)]
+                        ),
+                    );
+                }
+                let n = peek(rep + R_NCAPS).min(64);
+                for k in 0..n {
+                    let cap = read_cap(rep + R_CAPS + 16 * k);
+                    let _ = api::actor_delete(Actor::Cap(&cap));
+                }
+            }
+            Err(e) => c.fail(file!(), line!(), format_args!("fork: {e}")),
+        }
+    }
+    drop(shared);
+    alive(c);
+    check_eq!(c, usage(), base, "MEMSTAT back to baseline after the children died");
+}
+
+// ---------------------------------------------------------------------------
+// Case 3: exhaustion
+
+/// Creates processes in slots D0.. until refused; returns how many and the error.
+fn fill_processes() -> (u64, Option<JinueError>) {
+    let mut n = 0;
+    loop {
+        match api::create_process(D0 + n) {
+            Ok(()) => n += 1,
+            Err(e) => return (n, Some(e)),
+        }
+        if D0 + n >= FUZZ_LO {
+            return (n, None);
+        }
+    }
+}
+
+fn drop_processes(n: u64) {
+    for d in D0..D0 + n {
+        let _ = api::destroy(d);
+        let _ = api::close(d);
+    }
+}
+
+/// How many processes can still be created (the kernel's limit minus the live ones).
+fn process_room() -> (u64, Option<JinueError>) {
+    let r = fill_processes();
+    drop_processes(r.0);
+    r
+}
+
+/// How many threads can still be created (in a scratch process).
+fn thread_room() -> (u64, Option<JinueError>) {
+    const P: u64 = 2;
+    if api::create_process(P).is_err() {
+        return (0, None);
+    }
+    let mut n = 0;
+    let mut err = None;
+    // Slots FUZZ_LO..512 and 3..FUZZ_LO hold the threads.
+    for d in (3..D0).chain(FUZZ_LO..ferrite_rt::desc::FIRST) {
+        match api::create_thread(d, P) {
+            Ok(()) => n += 1,
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    for d in (3..D0).chain(FUZZ_LO..ferrite_rt::desc::FIRST) {
+        let _ = api::close(d);
+    }
+    let _ = api::destroy(P);
+    let _ = api::close(P);
+    (n, err)
+}
+
+fn exhaustion(c: &mut Case) {
+    touch_stack();
+    let base = usage();
+    // Processes.
+    let (n1, e1) = fill_processes();
+    check_eq!(c, e1, Some(JinueError::Again), "CREATE_PROCESS at the limit");
+    // At the limit: calls that need a process still fail cleanly.
+    check!(c, fork_with(0).is_err(), "fork at the process limit");
+    drop_processes(n1);
+    let (n2, e2) = process_room();
+    check_eq!(c, (n2, e2), (n1, Some(JinueError::Again)), "the same room after destroying them all");
+    // Threads.
+    let (t1, te1) = thread_room();
+    check_eq!(c, te1, Some(JinueError::NoMem), "CREATE_THREAD at the limit ({} made)", t1);
+    let (t2, _) = thread_room();
+    check_eq!(c, t2, t1, "the same thread room again");
+    // Memory in another actor: big regions, then pages, until K_ENOMEM.
+    const P: u64 = 3;
+    check_eq!(c, api::create_process(P), Ok(()));
+    let cap = api::actor_cap(P).unwrap_or_default();
+    let mut big = 0;
+    let mut at = 0x1_0000_0000u64;
+    let mut last = Ok(());
+    while last.is_ok() && big < 100_000 {
+        last = api::rgn_allocate(Actor::Cap(&cap), &mut rgn(at, 1 << 20, K_WRITABLE));
+        at += 1 << 20;
+        big += 1;
+    }
+    check_eq!(c, last, Err(ChorusError::NoMem), "1 MiB regions until K_ENOMEM ({} made)", big);
+    let mut small = 0;
+    last = Ok(());
+    while last.is_ok() && small < 100_000 {
+        last = api::rgn_allocate(Actor::Cap(&cap), &mut rgn(at, PG, K_WRITABLE | K_ANYWHERE));
+        small += 1;
+    }
+    check_eq!(c, last, Err(ChorusError::NoMem), "pages until K_ENOMEM ({} made)", small);
+    // Out of memory: everything that needs memory fails cleanly, the rest works.
+    let m = api::memstat().unwrap_or_default();
+    check!(c, m.committed_frames <= m.total_frames, "committed {} <= total {}", m.committed_frames, m.total_frames);
+    const Q: u64 = 4;
+    let q = api::create_process(Q);
+    check!(c, q.is_ok() || q == Err(JinueError::Again), "CREATE_PROCESS when memory is out: {:?}", q);
+    if q.is_ok() {
+        let qcap = api::actor_cap(Q).unwrap_or_default();
+        check_eq!(
+            c,
+            api::rgn_dup(Actor::Cap(&qcap), Actor::Cap(&cap), K_INHERITCOPY),
+            Err(ChorusError::NoMem),
+            "RGN_DUP copy of an actor holding all memory"
+        );
+        check_eq!(c, stat(Actor::Cap(&qcap), USER_BASE, USER_LIMIT - USER_BASE).0, Ok(0), "the failed target stays empty");
+        let _ = api::destroy(Q);
+        let _ = api::close(Q);
+    }
+    check!(c, fork_with(0).is_err(), "fork when memory is out");
+    check_eq!(
+        c,
+        api::rgn_allocate(Actor::Me, &mut rgn(0, PG, K_ANYWHERE | K_WRITABLE)),
+        Err(ChorusError::NoMem),
+        "own RGN_ALLOCATE when memory is out"
+    );
+    check_eq!(c, api::destroy(P), Ok(()));
+    check_eq!(c, api::close(P), Ok(()));
+    check_eq!(c, usage(), base, "MEMSTAT back after destroying the actor that held all memory");
+    // Own memory, every page touched: a committed page never fails to fault in.
+    let r = on_thread(|| {
+        let mut regions = 0u64;
+        let mut at = SAFE;
+        while regions < 4096
+            && api::rgn_allocate(Actor::Me, &mut rgn(at, 4 << 20, K_WRITABLE)).is_ok()
+        {
+            regions += 1;
+            at += 4 << 20;
+        }
+        while api::rgn_allocate(Actor::Me, &mut rgn(at, PG, K_WRITABLE)).is_ok() {
+            at += PG;
+        }
+        let mut p = SAFE;
+        while p < at {
+            poke(p, p);
+            p += PG;
+        }
+        p = SAFE;
+        while p < at {
+            if peek(p) != p {
+                ferrite_rt::api::exit_thread();
+            }
+            p += PG;
+        }
+        let _ = api::rgn_free(Actor::Me, &rgn(SAFE, at - SAFE, 0));
+    });
+    check_eq!(c, r, Some(0), "touching every page of all the memory there is");
+    let _ = api::rgn_free(Actor::Me, &rgn(SAFE, SAFE_SIZE, 0));
+    // Descriptor table full: MINT the owner descriptor into every slot of the child.
+    check_eq!(c, api::create_process(P), Ok(()));
+    let mut minted = 0;
+    for fd in 0..JINUE_DESC_NUM {
+        if api::mint_into(P, P, fd, JINUE_PERM_OPEN, fd).is_ok() {
+            minted += 1;
+        }
+    }
+    check_eq!(c, minted, JINUE_DESC_NUM, "MINT into every slot of a process");
+    check_eq!(c, api::mint_into(P, P, 5, JINUE_PERM_OPEN, 0), Err(JinueError::BadF), "slot in use");
+    check_eq!(c, api::destroy(P), Ok(()));
+    check_eq!(c, api::close(P), Ok(()));
+    alive(c);
+    check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+    check_eq!(c, process_room(), (n1, Some(JinueError::Again)), "process room unchanged");
+    check_eq!(c, thread_room().0, t1, "thread room unchanged");
+}
+
+// ---------------------------------------------------------------------------
+// Case 4: descriptor churn against a model
+
+const NS: usize = 12;
+const MAXP: usize = 10;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Obj {
+    Proc(usize),
+    Thread,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct D {
+    obj: Obj,
+    owner: bool,
+    perms: u32,
+}
+
+/// `Proc(usize::MAX)` stands for the init process itself (descriptor 0).
+const SELF_PROC: usize = usize::MAX;
+
+struct Model {
+    /// Init's slots FUZZ_LO..FUZZ_LO + NS.
+    init: [Option<D>; NS],
+    /// Child processes: alive, capability, their table slots 0..NS.
+    procs: [(bool, KnCap, [Option<D>; NS]); MAXP],
+    nprocs: usize,
+    threads: usize,
+}
+
+impl Model {
+    fn slot(&self, s: usize) -> Option<D> {
+        self.init[s]
+    }
+
+    fn alive(&self, o: Obj) -> bool {
+        match o {
+            Obj::Proc(SELF_PROC) => true,
+            Obj::Proc(i) => self.procs[i].0,
+            Obj::Thread => true,
+        }
+    }
+
+    /// Init's descriptor for a target process: slot index or None for "0 (self)".
+    fn target(&self, t: Option<usize>) -> Result<(Obj, u32), JinueError> {
+        match t {
+            None => Ok((Obj::Proc(SELF_PROC), PROCESS_PERMS)),
+            Some(s) => match self.slot(s) {
+                None => Err(JinueError::BadF),
+                Some(D { obj: Obj::Thread, .. }) => Err(JinueError::BadF),
+                Some(d) if !self.alive(d.obj) => Err(JinueError::Io),
+                Some(d) => Ok((d.obj, d.perms)),
+            },
+        }
+    }
+
+    fn table_mut(&mut self, p: Obj) -> Option<&mut [Option<D>; NS]> {
+        match p {
+            Obj::Proc(SELF_PROC) => Some(&mut self.init),
+            Obj::Proc(i) => Some(&mut self.procs[i].2),
+            Obj::Thread => None,
+        }
+    }
+}
+
+fn jerr<T>(r: Result<T, JinueError>) -> Result<(), JinueError> {
+    r.map(drop)
+}
+
+fn descriptor_churn(c: &mut Case) {
+    touch_stack();
+    let base = usage();
+    let seed = 0xde5c_0001u64;
+    println!("    fuzz::descriptor_churn: seed {seed:#x}");
+    let mut rng = Rng(seed);
+    let mut m = Model {
+        init: [None; NS],
+        procs: [(false, KnCap::default(), [None; NS]); MAXP],
+        nprocs: 0,
+        threads: 0,
+    };
+    let num = |s: usize| FUZZ_LO + s as u64;
+    let mut ops = [0u32; 8];
+    for step in 0..3000u32 {
+        let s = rng.below(NS as u64) as usize;
+        let op = rng.below(8) as usize;
+        let (got, want, what): (Result<(), JinueError>, Result<(), JinueError>, &str) = match op {
+            0 => {
+                let live = m.procs[..m.nprocs].iter().filter(|p| p.0).count();
+                if m.nprocs >= MAXP || live >= 6 {
+                    continue;
+                }
+                let want = if m.init[s].is_some() { Err(JinueError::BadF) } else { Ok(()) };
+                let got = api::create_process(num(s));
+                if got.is_ok() && want.is_ok() {
+                    let i = m.nprocs;
+                    m.nprocs += 1;
+                    m.procs[i] = (true, api::actor_cap(num(s)).unwrap_or_default(), [None; NS]);
+                    m.init[s] = Some(D { obj: Obj::Proc(i), owner: true, perms: PROCESS_PERMS });
+                }
+                (got, want, "CREATE_PROCESS")
+            }
+            1 => {
+                let want = match m.slot(s) {
+                    None => Err(JinueError::BadF),
+                    Some(_) => Ok(()),
+                };
+                let got = api::close(num(s));
+                if got.is_ok() {
+                    m.init[s] = None;
+                }
+                (got, want, "CLOSE")
+            }
+            2 => {
+                let want = match m.slot(s) {
+                    None => Err(JinueError::BadF),
+                    Some(D { obj: Obj::Thread, owner, .. }) => {
+                        if owner { Err(JinueError::BadF) } else { Err(JinueError::Perm) }
+                    }
+                    Some(d) if !m.alive(d.obj) => Err(JinueError::Io),
+                    Some(d) if !d.owner => Err(JinueError::Perm),
+                    Some(_) => Ok(()),
+                };
+                let got = api::destroy(num(s));
+                if got.is_ok() {
+                    if let Some(D { obj: Obj::Proc(i), .. }) = m.init[s] {
+                        m.procs[i].0 = false;
+                        m.procs[i].2 = [None; NS];
+                    }
+                }
+                (got, want, "DESTROY")
+            }
+            3 | 4 => {
+                // MINT from slot s into a target (self or a slot), at fd.
+                let t = if rng.chance(1, 3) { None } else { Some(rng.below(NS as u64) as usize) };
+                let fd = rng.below(NS as u64) as usize;
+                let perms = if rng.chance(1, 6) { rng.below(128) as u32 } else {
+                    let set = match m.slot(s) {
+                        Some(D { obj: Obj::Thread, .. }) => THREAD_PERMS,
+                        _ => PROCESS_PERMS,
+                    };
+                    let p = rng.next() as u32 & set;
+                    if p == 0 { set } else { p }
+                };
+                let want = (|| {
+                    let d = m.slot(s).ok_or(JinueError::BadF)?;
+                    if !m.alive(d.obj) {
+                        return Err(JinueError::Io);
+                    }
+                    if !d.owner {
+                        return Err(JinueError::Perm);
+                    }
+                    let set = match d.obj {
+                        Obj::Thread => THREAD_PERMS,
+                        Obj::Proc(_) => PROCESS_PERMS,
+                    };
+                    if perms == 0 || perms & !set != 0 {
+                        return Err(JinueError::Inval);
+                    }
+                    let (tobj, tperms) = m.target(t)?;
+                    if tperms & JINUE_PERM_OPEN == 0 {
+                        return Err(JinueError::Perm);
+                    }
+                    let table = m.table_mut(tobj).ok_or(JinueError::BadF)?;
+                    if table[fd].is_some() {
+                        return Err(JinueError::BadF);
+                    }
+                    Ok(())
+                })();
+                let tnum = t.map_or(0, num);
+                let (tobj, _) = m.target(t).unwrap_or((Obj::Thread, 0));
+                let fdnum = if tobj == Obj::Proc(SELF_PROC) { num(fd) } else { fd as u64 };
+                let got = api::mint_into(num(s), tnum, fdnum, perms, 0);
+                if got.is_ok() {
+                    let obj = m.init[s].map(|d| d.obj).unwrap_or(Obj::Thread);
+                    if let Some(table) = m.table_mut(tobj) {
+                        table[fd] = Some(D { obj, owner: false, perms });
+                    }
+                }
+                (got, want, "MINT")
+            }
+            5 => {
+                // DUP init's slot s into a target at fd.
+                let t = if rng.chance(1, 3) { None } else { Some(rng.below(NS as u64) as usize) };
+                let fd = rng.below(NS as u64) as usize;
+                let want = (|| {
+                    let (tobj, tperms) = m.target(t)?;
+                    let d = m.slot(s).ok_or(JinueError::BadF)?;
+                    if d.owner {
+                        return Err(JinueError::BadF);
+                    }
+                    if !m.alive(d.obj) {
+                        return Err(JinueError::Io);
+                    }
+                    if tperms & JINUE_PERM_OPEN == 0 {
+                        return Err(JinueError::Perm);
+                    }
+                    let table = m.table_mut(tobj).ok_or(JinueError::BadF)?;
+                    if table[fd].is_some() {
+                        return Err(JinueError::BadF);
+                    }
+                    Ok(())
+                })();
+                let tnum = t.map_or(0, num);
+                let (tobj, _) = m.target(t).unwrap_or((Obj::Thread, 0));
+                let fdnum = if tobj == Obj::Proc(SELF_PROC) { num(fd) } else { fd as u64 };
+                let got = api::dup(tnum, num(s), fdnum);
+                if got.is_ok() {
+                    let d = m.init[s];
+                    if let Some(table) = m.table_mut(tobj) {
+                        table[fd] = d;
+                    }
+                }
+                (got, want, "DUP")
+            }
+            6 => {
+                let want = match m.slot(s) {
+                    None | Some(D { obj: Obj::Thread, .. }) => Err(JinueError::BadF),
+                    Some(d) if !m.alive(d.obj) => Err(JinueError::Io),
+                    Some(d) if d.perms & JINUE_PERM_OPEN == 0 => Err(JinueError::Perm),
+                    Some(_) => Ok(()),
+                };
+                let got = api::actor_cap(num(s));
+                if let (Ok(cap), Some(D { obj: Obj::Proc(i), .. })) = (got, m.slot(s)) {
+                    check!(c, i == SELF_PROC || cap == m.procs[i].1, "step {step}: ACTOR_CAP names another actor");
+                }
+                (jerr(got), want, "ACTOR_CAP")
+            }
+            _ => {
+                // CREATE_THREAD into the process of slot p, new descriptor in slot s.
+                if m.threads >= 40 {
+                    continue;
+                }
+                let p = rng.below(NS as u64) as usize;
+                let want = (|| {
+                    if m.init[s].is_some() {
+                        return Err(JinueError::BadF);
+                    }
+                    let d = m.slot(p).ok_or(JinueError::BadF)?;
+                    if d.obj == Obj::Thread {
+                        return Err(JinueError::BadF);
+                    }
+                    if !m.alive(d.obj) {
+                        return Err(JinueError::Io);
+                    }
+                    if d.perms & (JINUE_PERM_CREATE_THREAD | JINUE_PERM_OPEN) != (JINUE_PERM_CREATE_THREAD | JINUE_PERM_OPEN) {
+                        return Err(JinueError::Perm);
+                    }
+                    Ok(())
+                })();
+                let got = api::create_thread(num(s), num(p));
+                if got.is_ok() {
+                    m.threads += 1;
+                    m.init[s] = Some(D { obj: Obj::Thread, owner: true, perms: THREAD_PERMS });
+                }
+                (got, want, "CREATE_THREAD")
+            }
+        };
+        ops[op] += 1;
+        if got != want {
+            c.fail(
+                file!(),
+                line!(),
+                format_args!("step {step}: {what} slot {}: got {:?}, the ABI says {:?}", num(s), got, want),
+            );
+            break;
+        }
+    }
+    println!("    fuzz::descriptor_churn: ops {:?}", ops);
+    // Stale capabilities of destroyed processes are unreachable.
+    for p in &m.procs[..m.nprocs] {
+        if !p.0 {
+            check_eq!(
+                c,
+                stat(Actor::Cap(&p.1), USER_BASE, PG).0,
+                Err(ChorusError::Unknown),
+                "capability of a destroyed process"
+            );
+        }
+    }
+    for s in 0..NS {
+        let _ = api::destroy(num(s));
+    }
+    for s in 0..NS {
+        let _ = api::close(num(s));
+    }
+    for p in &m.procs[..m.nprocs] {
+        let _ = api::actor_delete(Actor::Cap(&p.1));
+    }
+    check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+}
+
+// ---------------------------------------------------------------------------
+// Case 5: region flood (kernel bookkeeping)
+
+/// Doubles the number of regions of a scratch process with MCLONE until the
+/// kernel refuses: it must say ENOMEM (ABI §3.1 item 8.9), never fail.
+fn region_flood(c: &mut Case) {
+    touch_stack();
+    let base = usage();
+    const P: u64 = 5;
+    check_eq!(c, api::create_process(P), Ok(()));
+    let cap = api::actor_cap(P).unwrap_or_default();
+    let start = 0x1_0000_0000u64;
+    check_eq!(c, api::rgn_allocate(Actor::Cap(&cap), &mut rgn(start, PG, K_WRITABLE)), Ok(()));
+    let mut n = 1u64;
+    let mut last = Ok(());
+    while n < (1 << 22) {
+        last = api::mclone_range(P, P, start, start + n * PG, n * PG, JINUE_PROT_READ);
+        println!("    fuzz::region_flood: {} regions -> {:?}", 2 * n, last);
+        if last.is_err() {
+            break;
+        }
+        n *= 2;
+    }
+    check!(c, last.is_ok() || last == Err(JinueError::NoMem), "MCLONE: {:?}", last);
+    check_eq!(c, api::destroy(P), Ok(()));
+    check_eq!(c, api::close(P), Ok(()));
+    alive(c);
+    check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+}
+
+// ---------------------------------------------------------------------------
+
+type CaseFn = fn(&mut Case);
+
+const CASES: [(&str, CaseFn); 6] = [
+    ("raw_calls", raw_calls),
+    ("arch_faults", arch_faults),
+    ("children", children),
+    ("exhaustion", exhaustion),
+    ("descriptor_churn", descriptor_churn),
+    ("region_flood", region_flood),
+];
+
+fn main(start: &Startup) -> i32 {
+    let mut s = Suite::new("fuzz");
+    let only = start.arg(1).and_then(|a| core::str::from_utf8(a).ok());
+    let only = only.filter(|o| CASES.iter().any(|(n, _)| n == o));
+    touch_stack();
+    let base = usage();
+    let rooms = (process_room(), thread_room());
+    for &(name, f) in CASES.iter() {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        s.isolated(name, f);
+    }
+    s.case("no_leak", |c| {
+        check_eq!(c, usage(), base, "MEMSTAT at the end equals MEMSTAT at the start");
+        check_eq!(c, (process_room(), thread_room()), rooms, "process and thread room at the end");
+    });
+    s.finish()
+}
