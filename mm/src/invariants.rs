@@ -8,7 +8,7 @@ use crate::pagetable::{
 use crate::ranges::RangeCounts;
 use crate::{PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::region::{K_EXECUTABLE, K_NOACCESS, K_WRITABLE};
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -135,11 +135,13 @@ impl<P: PhysMem> Memory<P> {
     }
 
     fn check_tables(&self) -> Result<(), String> {
-        let mut tables = 0u64;
+        // Every table frame once, however many spaces reference it.
+        let mut frames: BTreeSet<PhysAddr> = BTreeSet::new();
+        // Leaf table → PDEs pointing to it, and whether one grants writes.
+        let mut leaf_refs: BTreeMap<PhysAddr, (u32, bool)> = BTreeMap::new();
         for (&sid, sp) in &self.spaces {
-            tables += 1;
-            let present = self.check_space_tables(sid, sp.root)?;
-            tables += present;
+            frames.insert(sp.root);
+            let present = self.check_space_tables(sid, sp.root, &mut frames, &mut leaf_refs)?;
             let mut covered = 0;
             for span_bytes in [PDPT_SPAN_BYTES, PD_SPAN_BYTES, PT_SPAN_BYTES] {
                 let mut last = None;
@@ -161,17 +163,42 @@ impl<P: PhysMem> Memory<P> {
                 ));
             }
         }
-        if tables != self.frames.table_npages() {
+        if frames.len() as u64 != self.frames.table_npages() {
             return Err(format!(
-                "table frames {} but spaces hold {tables}",
-                self.frames.table_npages()
+                "table frames {} but spaces hold {}",
+                self.frames.table_npages(),
+                frames.len()
             ));
+        }
+        for (pt, holders) in self.shared_tables.iter() {
+            match leaf_refs.get(&pt) {
+                Some(&(n, writable)) if n == holders && !writable => {}
+                other => {
+                    return Err(format!(
+                        "shared table {pt:#x}: {holders} holders recorded, PDEs {other:?}"
+                    ))
+                }
+            }
+        }
+        if let Some((pt, _)) = leaf_refs
+            .iter()
+            .find(|(pt, &(n, _))| n > 1 && !self.shared_tables.is_shared(**pt))
+        {
+            return Err(format!("table {pt:#x} referenced twice but not shared"));
         }
         Ok(())
     }
 
-    /// Walks the user half of one space; returns its table count below the PML4.
-    fn check_space_tables(&self, sid: SpaceId, root: PhysAddr) -> Result<u64, String> {
+    /// Walks the user half of one space; returns the number of tables below
+    /// its PML4 that are its own (shared leaf tables excluded), records every
+    /// table frame in `frames` and every leaf table's references in `leaf_refs`.
+    fn check_space_tables(
+        &self,
+        sid: SpaceId,
+        root: PhysAddr,
+        frames: &mut BTreeSet<PhysAddr>,
+        leaf_refs: &mut BTreeMap<PhysAddr, (u32, bool)>,
+    ) -> Result<u64, String> {
         let sp = &self.spaces[&sid];
         let phys = &self.phys;
         let mut count = 0;
@@ -186,6 +213,7 @@ impl<P: PhysMem> Memory<P> {
                 return Err(format!("{sid:?}: table at level 4 without region"));
             }
             count += 1;
+            frames.insert(e4 & PTE_ADDR_MASK);
             for i3 in 0..512u64 {
                 let v3 = v4 + i3 * PD_SPAN_BYTES;
                 let e3 = phys.read_u64((e4 & PTE_ADDR_MASK) + 8 * i3);
@@ -197,6 +225,7 @@ impl<P: PhysMem> Memory<P> {
                     return Err(format!("{sid:?}: table at level 3 without region"));
                 }
                 count += 1;
+                frames.insert(e3 & PTE_ADDR_MASK);
                 for i2 in 0..512u64 {
                     let v2 = v3 + i2 * PT_SPAN_BYTES;
                     let e2 = phys.read_u64((e3 & PTE_ADDR_MASK) + 8 * i2);
@@ -216,8 +245,15 @@ impl<P: PhysMem> Memory<P> {
                         }
                         continue;
                     }
-                    count += 1;
+                    let pt = e2 & PTE_ADDR_MASK;
                     let pde_writable = e2 & PTE_WRITABLE != 0;
+                    if !self.shared_tables.is_shared(pt) {
+                        count += 1;
+                    }
+                    frames.insert(pt);
+                    let refs = leaf_refs.entry(pt).or_insert((0, false));
+                    refs.0 += 1;
+                    refs.1 |= pde_writable;
                     for i1 in 0..512u64 {
                         let v1 = v2 + i1 * PAGE_SIZE;
                         let pte = phys.read_u64((e2 & PTE_ADDR_MASK) + 8 * i1);

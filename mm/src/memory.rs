@@ -25,6 +25,7 @@ use alloc::vec::Vec;
 pub struct Memory<P: PhysMem> {
     pub(crate) phys: P,
     pub(crate) frames: FramePool,
+    pub(crate) shared_tables: pagetable::SharedTables,
     pub(crate) objects: Objects,
     pub(crate) spaces: BTreeMap<SpaceId, Space>,
     next_space: u64,
@@ -97,6 +98,7 @@ impl<P: PhysMem> Memory<P> {
         Memory {
             phys,
             frames: FramePool::new(free_ranges),
+            shared_tables: pagetable::SharedTables::default(),
             objects: Objects::default(),
             spaces: BTreeMap::new(),
             next_space: 1,
@@ -314,13 +316,19 @@ impl<P: PhysMem> Memory<P> {
     fn release_tables(&mut self, space: SpaceId, ranges: &[(VirtAddr, VirtAddr)]) {
         let sp = self.spaces.get_mut(&space).expect("space");
         let regions = &sp.regions;
-        let promised =
-            pagetable::release_tables(&mut self.phys, &mut self.frames, sp.root, ranges, |a, b| {
+        let promised = pagetable::release_tables(
+            &mut self.phys,
+            &mut self.frames,
+            &mut self.shared_tables,
+            sp.root,
+            ranges,
+            |a, b| {
                 regions
                     .range(..b)
                     .next_back()
                     .is_some_and(|(&s, r)| s + r.len_bytes() > a)
-            });
+            },
+        );
         sp.reserved_tables -= promised;
         self.frames.unreserve(promised);
     }
@@ -348,7 +356,14 @@ impl<P: PhysMem> Memory<P> {
         }
         for &(s, region) in &removed {
             let e = s + region.len_bytes();
-            if let Some((a, b)) = pagetable::clear_leaves(&mut self.phys, root, s, e) {
+            if let Some((a, b)) = pagetable::clear_leaves(
+                &mut self.phys,
+                &mut self.frames,
+                &mut self.shared_tables,
+                root,
+                s,
+                e,
+            ) {
                 flush.add(space, a, b);
             }
             self.objects.get_mut(region.obj).map_count -= 1;
@@ -390,7 +405,12 @@ impl<P: PhysMem> Memory<P> {
         };
         let root = sp.root;
         let regions = core::mem::take(&mut sp.regions);
-        pagetable::free_user_tables(&mut self.phys, &mut self.frames, root);
+        pagetable::free_user_tables(
+            &mut self.phys,
+            &mut self.frames,
+            &mut self.shared_tables,
+            root,
+        );
         self.frames.unreserve(sp.reserved_tables);
         sp.reserved_tables = 0;
         for (s, region) in regions {
@@ -438,7 +458,14 @@ impl<P: PhysMem> Memory<P> {
             if region.prot != options {
                 region.prot = options;
                 let e = s + region.len_bytes();
-                if let Some((a, b)) = pagetable::clear_leaves(&mut self.phys, root, s, e) {
+                if let Some((a, b)) = pagetable::clear_leaves(
+                    &mut self.phys,
+                    &mut self.frames,
+                    &mut self.shared_tables,
+                    root,
+                    s,
+                    e,
+                ) {
                     flush.add(space, a, b);
                 }
             }
@@ -598,6 +625,7 @@ impl<P: PhysMem> Memory<P> {
                 pagetable::copy_leaves(
                     &mut self.phys,
                     &mut self.frames,
+                    &mut self.shared_tables,
                     &mut allocated,
                     src_root,
                     p.src_start,
@@ -657,8 +685,37 @@ impl<P: PhysMem> Memory<P> {
             .map(|(s, r, _)| (*s, *s + r.len_bytes()))
             .collect();
         let tables = pagetable::tables_needed(&ranges, |a, b| tgt_space.any_in(a, b));
+        // Leaf tables handed to the target as they are (On-Demand-Fork):
+        // spans where the source has a leaf table and every source region
+        // touching the span is privately copied. A table private until now
+        // costs the source one more promise.
+        let src_root = src_space.root;
+        let mut shared_spans = Vec::new();
+        let mut source_promises = 0u64;
+        let mut last_span = None;
+        for &(a, b) in &ranges {
+            let mut span = a & !(pagetable::PT_SPAN_BYTES - 1);
+            while span < b {
+                let span_end = span + pagetable::PT_SPAN_BYTES;
+                let all_copied = src_space.regions_in(span, span_end).all(|r| {
+                    let mode = if flags != 0 { flags } else { r.inherit };
+                    mode == K_INHERITCOPY
+                });
+                if last_span != Some(span) && all_copied {
+                    if let Some(private) =
+                        pagetable::leaf_table_state(&self.phys, &self.shared_tables, src_root, span)
+                    {
+                        shared_spans.push(span);
+                        source_promises += u64::from(private);
+                    }
+                }
+                last_span = Some(span);
+                span = span_end;
+            }
+        }
         if promised_npages
             .checked_add(tables)
+            .and_then(|n| n.checked_add(source_promises))
             .ok_or(MmError::NoMemory)?
             > self.frames.available_npages()
         {
@@ -697,13 +754,37 @@ impl<P: PhysMem> Memory<P> {
             for (&sid, sp) in &self.spaces {
                 for (&s, r) in &sp.regions {
                     if snapshotted.contains(&r.obj) {
-                        let e = s + r.len_bytes();
-                        pagetable::write_protect(&mut self.phys, sp.root, s, e);
-                        flush.add(sid, s, e);
+                        let (a, b) = pagetable::write_protect(
+                            &mut self.phys,
+                            &mut self.frames,
+                            &mut self.shared_tables,
+                            sp.root,
+                            s,
+                            s + r.len_bytes(),
+                        );
+                        flush.add(sid, a, b);
                     }
                 }
             }
         }
+        let tgt_root = self.spaces[&target].root;
+        let mut allocated = 0;
+        let mut newly_shared = 0;
+        for span in shared_spans {
+            let was_private = pagetable::share_leaf_table(
+                &mut self.phys,
+                &mut self.frames,
+                &mut self.shared_tables,
+                src_root,
+                tgt_root,
+                span,
+                &mut allocated,
+            );
+            newly_shared += u64::from(was_private);
+            flush.add(source, span, span + pagetable::PT_SPAN_BYTES);
+        }
+        self.consume_tables(target, allocated);
+        self.reserve_tables(source, newly_shared);
         Ok(flush)
     }
 
@@ -804,6 +885,7 @@ impl<P: PhysMem> Memory<P> {
         pagetable::ensure_leaf_table(
             &mut self.phys,
             &mut self.frames,
+            &mut self.shared_tables,
             root,
             vaddr,
             &mut allocated,
@@ -892,12 +974,15 @@ impl<P: PhysMem> Memory<P> {
                 if (sid, v) == (space, vaddr) {
                     continue;
                 }
-                if let Some((_, pde)) = pagetable::find_pde(&self.phys, sp.root, v) {
-                    let slot = pagetable::pte_paddr(pde & pagetable::PTE_ADDR_MASK, v);
-                    if self.phys.read_u64(slot) != 0 {
-                        self.phys.write_u64(slot, 0);
-                        flush.add(sid, v, v + PAGE_SIZE);
-                    }
+                if let Some((a, b)) = pagetable::clear_leaves(
+                    &mut self.phys,
+                    &mut self.frames,
+                    &mut self.shared_tables,
+                    sp.root,
+                    v,
+                    v + PAGE_SIZE,
+                ) {
+                    flush.add(sid, a, b);
                 }
             }
         }

@@ -9,6 +9,63 @@
 
 use crate::frames::FramePool;
 use crate::{PhysAddr, PhysMem, VirtAddr, PAGE_SIZE};
+use alloc::collections::BTreeMap;
+
+/// Leaf tables that several address spaces reference (On-Demand-Fork): a
+/// private copy hands the child the parent's leaf table itself, R/W cleared
+/// in both PDEs, and whoever writes first in the span takes a copy.
+///
+/// Accounting: a space that references a shared table keeps its promise of
+/// a table for that span; taking a copy consumes it, and the last holder
+/// gives it back when it finds itself alone (see [`ensure_leaf_table`]).
+#[derive(Debug, Default)]
+pub(crate) struct SharedTables {
+    /// Leaf-table frame → number of PDEs (in any space) pointing to it.
+    holders: BTreeMap<PhysAddr, u32>,
+}
+
+impl SharedTables {
+    pub(crate) fn is_shared(&self, pt: PhysAddr) -> bool {
+        self.holders.contains_key(&pt)
+    }
+
+    /// Every shared table with its number of holders.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (PhysAddr, u32)> + '_ {
+        self.holders.iter().map(|(&pt, &n)| (pt, n))
+    }
+
+    /// One more PDE points to `pt` (which had one holder if not yet shared).
+    fn add_holder(&mut self, pt: PhysAddr) {
+        *self.holders.entry(pt).or_insert(1) += 1;
+    }
+
+    /// A PDE stops pointing to `pt`; true if it was the last one.
+    fn drop_holder(&mut self, pt: PhysAddr) -> bool {
+        let n = self.holders.get_mut(&pt).expect("shared table");
+        *n -= 1;
+        if *n == 0 {
+            self.holders.remove(&pt);
+            return true;
+        }
+        false
+    }
+}
+
+/// Detaches the shared leaf table in PDE `slot` from this space (the
+/// space keeps its promise of a table for the span); frees the frame if
+/// this was its last holder.
+fn detach_shared<P: PhysMem>(
+    phys: &mut P,
+    frames: &mut FramePool,
+    shared: &mut SharedTables,
+    slot: PhysAddr,
+    pt: PhysAddr,
+) {
+    phys.write_u64(slot, 0);
+    if shared.drop_holder(pt) {
+        frames.free_table(pt);
+    }
+}
 
 pub(crate) const PTE_PRESENT: u64 = 1 << 0;
 pub(crate) const PTE_WRITABLE: u64 = 1 << 1;
@@ -217,12 +274,16 @@ fn ensure_next<P: PhysMem>(
     new
 }
 
-/// The leaf table for `vaddr`, created with its missing parents from
-/// promised frames; `allocated` counts the tables created. A 2 MiB leaf in
-/// the way is dropped (mappings are a cache) and `demoted` set.
+/// The leaf table for `vaddr`, private to this space and ready to be
+/// written: created with its missing parents from promised frames, or, if
+/// shared, copied (the first write in a shared span, as On-Demand-Fork
+/// does) or simply kept when every other holder is gone. `allocated` counts
+/// the promises of this space used. A 2 MiB leaf in the way is dropped
+/// (mappings are a cache) and `demoted` set.
 pub(crate) fn ensure_leaf_table<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
+    shared: &mut SharedTables,
     root: PhysAddr,
     vaddr: VirtAddr,
     allocated: &mut u64,
@@ -231,11 +292,64 @@ pub(crate) fn ensure_leaf_table<P: PhysMem>(
     let pdpt = ensure_next(phys, frames, root, vaddr, SHIFT_PML4, allocated);
     let pd = ensure_next(phys, frames, pdpt, vaddr, SHIFT_PDPT, allocated);
     let slot = entry_paddr(pd, vaddr, SHIFT_PD);
-    if is_huge(phys.read_u64(slot)) {
+    let pde = phys.read_u64(slot);
+    if is_huge(pde) {
         phys.write_u64(slot, 0);
         *demoted = true;
     }
-    ensure_next(phys, frames, pd, vaddr, SHIFT_PD, allocated)
+    let pt = ensure_next(phys, frames, pd, vaddr, SHIFT_PD, allocated);
+    if !shared.is_shared(pt) {
+        return pt;
+    }
+    // This space's promise for the span is used up either way.
+    *allocated += 1;
+    if shared.holders[&pt] == 1 {
+        // Every other holder is gone: the table is ours, the promise goes back.
+        shared.holders.remove(&pt);
+        frames.unreserve(1);
+        return pt;
+    }
+    shared.drop_holder(pt);
+    let copy = frames.alloc_table_reserved();
+    phys.copy_frame(copy, pt);
+    phys.write_u64(slot, copy | (pde & !PTE_ADDR_MASK));
+    copy
+}
+
+/// Makes the source's leaf table for the 2 MiB span at `span` the target's
+/// too (R/W cleared in both PDEs). The target's directory and PDPT are
+/// created from its promises (`allocated` counts them). Returns whether
+/// the table was private until now (then the source must promise a table).
+pub(crate) fn share_leaf_table<P: PhysMem>(
+    phys: &mut P,
+    frames: &mut FramePool,
+    shared: &mut SharedTables,
+    src_root: PhysAddr,
+    dst_root: PhysAddr,
+    span: VirtAddr,
+    allocated: &mut u64,
+) -> bool {
+    let (src_slot, src_pde) = find_pde(phys, src_root, span).expect("source leaf table");
+    let pt = src_pde & PTE_ADDR_MASK;
+    let was_private = !shared.is_shared(pt);
+    let pdpt = ensure_next(phys, frames, dst_root, span, SHIFT_PML4, allocated);
+    let pd = ensure_next(phys, frames, pdpt, span, SHIFT_PDPT, allocated);
+    phys.write_u64(src_slot, src_pde & !PTE_WRITABLE);
+    phys.write_u64(entry_paddr(pd, span, SHIFT_PD), src_pde & !PTE_WRITABLE);
+    shared.add_holder(pt);
+    was_private
+}
+
+/// Whether the source's leaf table for the span at `span` exists and is
+/// private (sharing it would need one more promise from the source).
+pub(crate) fn leaf_table_state<P: PhysMem>(
+    phys: &P,
+    shared: &SharedTables,
+    root: PhysAddr,
+    span: VirtAddr,
+) -> Option<bool> {
+    let (_, pde) = find_pde(phys, root, span)?;
+    Some(!shared.is_shared(pde & PTE_ADDR_MASK))
 }
 
 /// Gives up the tables of the spans touching the sorted, disjoint `ranges`
@@ -246,6 +360,7 @@ pub(crate) fn ensure_leaf_table<P: PhysMem>(
 pub(crate) fn release_tables<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
+    shared: &mut SharedTables,
     root: PhysAddr,
     ranges: &[(VirtAddr, VirtAddr)],
     in_use: impl Fn(VirtAddr, VirtAddr) -> bool,
@@ -275,6 +390,12 @@ pub(crate) fn release_tables<P: PhysMem>(
                 // A 2 MiB leaf stands where the promised leaf table would.
                 phys.write_u64(slot, 0);
                 promised += 1;
+            } else if shift == SHIFT_PD
+                && entry & PTE_PRESENT != 0
+                && shared.is_shared(entry & PTE_ADDR_MASK)
+            {
+                detach_shared(phys, frames, shared, slot, entry & PTE_ADDR_MASK);
+                promised += 1;
             } else if entry & PTE_PRESENT != 0 {
                 debug_assert!(table_is_empty(phys, entry & PTE_ADDR_MASK));
                 phys.write_u64(slot, 0);
@@ -293,7 +414,12 @@ fn table_is_empty<P: PhysMem>(phys: &P, table: PhysAddr) -> bool {
 
 /// Frees every table of the user half (entries 0..256 of the PML4), without
 /// looking at leaf entries, and clears those PML4 entries.
-pub(crate) fn free_user_tables<P: PhysMem>(phys: &mut P, frames: &mut FramePool, root: PhysAddr) {
+pub(crate) fn free_user_tables<P: PhysMem>(
+    phys: &mut P,
+    frames: &mut FramePool,
+    shared: &mut SharedTables,
+    root: PhysAddr,
+) {
     for i4 in 0..KERNEL_HALF_FIRST {
         let e4 = phys.read_u64(root + 8 * i4);
         if e4 & PTE_PRESENT == 0 {
@@ -309,7 +435,12 @@ pub(crate) fn free_user_tables<P: PhysMem>(phys: &mut P, frames: &mut FramePool,
             for i2 in 0..ENTRIES_PER_TABLE {
                 let e2 = phys.read_u64(pd + 8 * i2);
                 if e2 & PTE_PRESENT != 0 && !is_huge(e2) {
-                    frames.free_table(e2 & PTE_ADDR_MASK);
+                    let pt = e2 & PTE_ADDR_MASK;
+                    if shared.is_shared(pt) {
+                        detach_shared(phys, frames, shared, pd + 8 * i2, pt);
+                    } else {
+                        frames.free_table(pt);
+                    }
                 }
             }
             frames.free_table(pd);
@@ -343,6 +474,8 @@ fn for_each_leaf_slot<P: PhysMem>(
 /// 2 MiB leaf was cleared), or `None` if nothing was mapped.
 pub(crate) fn clear_leaves<P: PhysMem>(
     phys: &mut P,
+    frames: &mut FramePool,
+    shared: &mut SharedTables,
     root: PhysAddr,
     start: VirtAddr,
     end: VirtAddr,
@@ -352,6 +485,13 @@ pub(crate) fn clear_leaves<P: PhysMem>(
     for_each_huge(phys, root, start, end, |phys, slot, _| {
         phys.write_u64(slot, 0);
         huge = true;
+    });
+    // A shared leaf table is dropped from this space as a whole.
+    for_each_leaf_slot(phys, root, start, end, |phys, _, _, pt, (slot, _)| {
+        if shared.is_shared(pt) {
+            detach_shared(phys, frames, shared, slot, pt);
+            huge = true;
+        }
     });
     for_each_leaf_slot(phys, root, start, end, |phys, lo, hi, pt, _| {
         let mut v = lo;
@@ -373,15 +513,21 @@ pub(crate) fn clear_leaves<P: PhysMem>(
 }
 
 /// Write-protects every leaf entry of `[start, end)`: whole leaf tables
-/// lazily through their PDE, partial ones entry by entry.
+/// lazily through their PDE, partial ones entry by entry (a shared one is
+/// dropped from this space instead). Returns the range to flush (widened to
+/// whole 2 MiB spans where a table was dropped).
 pub(crate) fn write_protect<P: PhysMem>(
     phys: &mut P,
+    frames: &mut FramePool,
+    shared: &mut SharedTables,
     root: PhysAddr,
     start: VirtAddr,
     end: VirtAddr,
-) {
+) -> (VirtAddr, VirtAddr) {
+    let mut widened = false;
     for_each_huge(phys, root, start, end, |phys, slot, entry| {
         phys.write_u64(slot, entry & !PTE_WRITABLE);
+        widened = true;
     });
     for_each_leaf_slot(
         phys,
@@ -389,6 +535,11 @@ pub(crate) fn write_protect<P: PhysMem>(
         start,
         end,
         |phys, lo, hi, pt, (pde_paddr, pde)| {
+            if hi - lo != PT_SPAN_BYTES && shared.is_shared(pt) {
+                detach_shared(phys, frames, shared, pde_paddr, pt);
+                widened = true;
+                return;
+            }
             if hi - lo == PT_SPAN_BYTES {
                 if pde & PTE_WRITABLE != 0 {
                     phys.write_u64(pde_paddr, pde & !PTE_WRITABLE);
@@ -406,6 +557,12 @@ pub(crate) fn write_protect<P: PhysMem>(
             }
         },
     );
+    if widened {
+        let span_end = (end - 1) | (PT_SPAN_BYTES - 1);
+        (start & !(PT_SPAN_BYTES - 1), span_end.saturating_add(1))
+    } else {
+        (start, end)
+    }
 }
 
 /// Writes the leaf entry of `vaddr` (its leaf table exists). A writable entry
@@ -437,6 +594,7 @@ pub(crate) fn set_leaf<P: PhysMem>(phys: &mut P, root: PhysAddr, vaddr: VirtAddr
 pub(crate) fn copy_leaves<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
+    shared: &mut SharedTables,
     allocated: &mut u64,
     src_root: PhysAddr,
     src_start: VirtAddr,
@@ -456,7 +614,8 @@ pub(crate) fn copy_leaves<P: PhysMem>(
         let dst_left = (PT_SPAN_BYTES - (dst & (PT_SPAN_BYTES - 1))) / PAGE_SIZE;
         let run = src_left.min(dst_left).min(npages - done);
         if let Some((_, src_pde)) = find_pde(phys, src_root, src) {
-            let dst_pt = ensure_leaf_table(phys, frames, dst_root, dst, allocated, &mut false);
+            let dst_pt =
+                ensure_leaf_table(phys, frames, shared, dst_root, dst, allocated, &mut false);
             let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
             let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
             let dst_slot = pte_paddr(dst_pt, dst);

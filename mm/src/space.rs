@@ -82,6 +82,16 @@ impl Space {
         Some(low.obj)
     }
 
+    /// The regions intersecting `[start, end)`.
+    pub(crate) fn regions_in(
+        &self,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> impl Iterator<Item = &Region> {
+        let first = self.find(start).map_or(start, |(s, _)| s);
+        self.regions.range(first..end).map(|(_, r)| r)
+    }
+
     /// Starts of the regions that lie inside `[start, end)` (after splits at both edges).
     pub(crate) fn starts_in(&self, start: VirtAddr, end: VirtAddr) -> alloc::vec::Vec<VirtAddr> {
         self.regions.range(start..end).map(|(&s, _)| s).collect()

@@ -981,3 +981,79 @@ fn aligned_physical_memory_is_mapped_with_2mib_entries() {
         (0, 0, 0)
     );
 }
+
+#[test]
+fn private_copy_hands_leaf_tables_to_the_child_until_the_first_write() {
+    let mut m = memory(4096);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    // 512 resident pages filling the leaf table of [2 MiB, 4 MiB).
+    try_alloc(&mut m, a, 0x20_0000, 512 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    for i in 0..512 {
+        write(&mut m, a, 0x20_0000 + i * PAGE, i as u8);
+    }
+    let tables_before = m.memstat().table_frames;
+    m.dup(b, a, 0).unwrap();
+    m.check_invariants().unwrap();
+    // The child maps the parent's leaf table read-only: reads need no fault.
+    let (pte, pde_writable) = leaf(&m, b, 0x20_3000);
+    assert!(pte & 1 != 0 && !pde_writable);
+    assert_eq!(leaf(&m, a, 0x20_3000).0 & !0xfff, pte & !0xfff);
+    assert_eq!(
+        m.memstat().table_frames,
+        tables_before + 2,
+        "the child's PDPT and PD; the leaf table is shared"
+    );
+    // The child's first write copies the table, then the page.
+    write(&mut m, b, 0x20_3000, 200);
+    assert_eq!(m.memstat().table_frames, tables_before + 3);
+    assert_ne!(leaf(&m, a, 0x20_0000).0, 0, "the parent keeps its table");
+    assert_eq!(read(&mut m, a, 0x20_3000), 3);
+    assert_eq!(read(&mut m, b, 0x20_4000), 4);
+    // The parent is now alone with the original: no second copy.
+    write(&mut m, a, 0x20_5000, 100);
+    assert_eq!(m.memstat().table_frames, tables_before + 3);
+    assert_eq!(read(&mut m, b, 0x20_5000), 5);
+    m.destroy_space(a);
+    m.check_invariants().unwrap();
+    assert_eq!(read(&mut m, b, 0x20_5000), 5);
+    m.destroy_space(b);
+    let st = m.memstat();
+    assert_eq!(
+        (st.user_frames, st.table_frames, st.committed_frames),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn shared_leaf_tables_survive_unmapping_in_either_space() {
+    let mut m = memory(4096);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    let c = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x20_0000, 512 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    write(&mut m, a, 0x20_0000, 1);
+    write(&mut m, a, 0x20_1000, 2);
+    m.dup(b, a, 0).unwrap();
+    m.dup(c, a, 0).unwrap();
+    m.check_invariants().unwrap();
+    let flush = m.set_protect(b, 0x20_0000, PAGE, 0).unwrap();
+    assert!(
+        flush.covers(b, 0x20_1000),
+        "b dropped the whole shared table"
+    );
+    assert_eq!(read(&mut m, c, 0x20_1000), 2);
+    m.free(a, 0x20_0000, PAGE).unwrap();
+    m.check_invariants().unwrap();
+    assert_eq!(read(&mut m, b, 0x20_0000), 1);
+    assert_eq!(read(&mut m, c, 0x20_0000), 1);
+    for s in [a, b, c] {
+        m.destroy_space(s);
+        m.check_invariants().unwrap();
+    }
+    let st = m.memstat();
+    assert_eq!(
+        (st.user_frames, st.table_frames, st.committed_frames),
+        (0, 0, 0)
+    );
+}
