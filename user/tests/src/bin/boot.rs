@@ -315,10 +315,11 @@ fn main(start: &Startup) -> i32 {
             a
         });
         let good = line.as_ptr() as u64;
-        let mut cases: [(&str, u64, u64, u64); 11] = [
+        let mut cases: [(&str, u64, u64, u64); 13] = [
             ("length 121", PUTS_INFO, good, PUTS_MAX_LENGTH + 1),
             ("level 'X'", b'X' as u64, good, 4),
             ("level 0", 0, good, 4),
+            ("level 'I' + 2^32", PUTS_INFO | (1 << 32), good, 4),
             ("NULL", PUTS_INFO, 0, 4),
             ("kernel pointer", PUTS_INFO, USER_LIMIT, 4),
             ("crosses USER_LIMIT", PUTS_INFO, USER_LIMIT - 2, 4),
@@ -327,6 +328,7 @@ fn main(start: &Startup) -> i32 {
             ("no-access page", PUTS_INFO, 0, 4),
             ("runs into a no-access page", PUTS_INFO, 0, 12),
             ("runs into an unmapped page", PUTS_INFO, 0, 8),
+            ("length 2^32 + 4", PUTS_INFO, good, (1 << 32) + 4),
         ];
         check!(
             c,
@@ -334,11 +336,11 @@ fn main(start: &Startup) -> i32 {
             "RGN_ALLOCATE for an unmapped page: {:?}",
             hole
         );
-        cases[7].2 = hole.unwrap_or(0);
-        cases[8].2 = noaccess.as_ref().map(|r| r.page(1)).unwrap_or(0);
-        cases[9].2 = noaccess.as_ref().map(|r| r.page(1) - 8).unwrap_or(0);
+        cases[8].2 = hole.unwrap_or(0);
+        cases[9].2 = noaccess.as_ref().map(|r| r.page(1)).unwrap_or(0);
+        cases[10].2 = noaccess.as_ref().map(|r| r.page(1) - 8).unwrap_or(0);
         check!(c, edge.is_ok(), "edge page: {:?}", edge);
-        cases[10].2 = edge.as_ref().map(|e| e - 4).unwrap_or(0);
+        cases[11].2 = edge.as_ref().map(|e| e - 4).unwrap_or(0);
         for (what, level, ptr, len) in cases {
             for via_int in [false, true] {
                 let r = raw_via(via_int, JINUE_SYS_PUTS, level, ptr, len);
@@ -377,6 +379,10 @@ fn main(start: &Startup) -> i32 {
             99,
             1 << 40,
             i64::MAX as u64,
+            // Numbers of real functions plus 2^32: no truncation to 32 bits.
+            (1 << 32) | JINUE_SYS_PUTS,
+            (1 << 32) | JINUE_SYS_YIELD_THREAD,
+            (1 << 32) | K_SYS_ACTOR_SELF,
         ];
         for n in enosys {
             for via_int in [false, true] {

@@ -672,6 +672,7 @@ fn cases(s: &mut Suite) {
             "endpoint perm on a process"
         );
         check_eq!(c, mint_self(P, Q, 1 << 7), Err(Inval), "unknown perm bit");
+        check_eq!(c, mint_self(P, Q, u32::MAX), Err(Inval), "perms -1");
         check_eq!(
             c,
             mint_self(T, Q, JINUE_PERM_MAP),
