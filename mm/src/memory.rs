@@ -771,7 +771,7 @@ impl<P: PhysMem> Memory<P> {
         let mut allocated = 0;
         let mut newly_shared = 0;
         for span in shared_spans {
-            let was_private = pagetable::share_leaf_table(
+            let Some(was_private) = pagetable::share_leaf_table(
                 &mut self.phys,
                 &mut self.frames,
                 &mut self.shared_tables,
@@ -779,7 +779,10 @@ impl<P: PhysMem> Memory<P> {
                 tgt_root,
                 span,
                 &mut allocated,
-            );
+            ) else {
+                // Dropped from the source by the write-protection above.
+                continue;
+            };
             newly_shared += u64::from(was_private);
             flush.add(source, span, span + pagetable::PT_SPAN_BYTES);
         }

@@ -319,7 +319,8 @@ pub(crate) fn ensure_leaf_table<P: PhysMem>(
 /// Makes the source's leaf table for the 2 MiB span at `span` the target's
 /// too (R/W cleared in both PDEs). The target's directory and PDPT are
 /// created from its promises (`allocated` counts them). Returns whether
-/// the table was private until now (then the source must promise a table).
+/// the table was private until now (then the source must promise a table),
+/// or `None` if the source has no leaf table there (any more).
 pub(crate) fn share_leaf_table<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
@@ -328,8 +329,8 @@ pub(crate) fn share_leaf_table<P: PhysMem>(
     dst_root: PhysAddr,
     span: VirtAddr,
     allocated: &mut u64,
-) -> bool {
-    let (src_slot, src_pde) = find_pde(phys, src_root, span).expect("source leaf table");
+) -> Option<bool> {
+    let (src_slot, src_pde) = find_pde(phys, src_root, span)?;
     let pt = src_pde & PTE_ADDR_MASK;
     let was_private = !shared.is_shared(pt);
     let pdpt = ensure_next(phys, frames, dst_root, span, SHIFT_PML4, allocated);
@@ -337,7 +338,7 @@ pub(crate) fn share_leaf_table<P: PhysMem>(
     phys.write_u64(src_slot, src_pde & !PTE_WRITABLE);
     phys.write_u64(entry_paddr(pd, span, SHIFT_PD), src_pde & !PTE_WRITABLE);
     shared.add_holder(pt);
-    was_private
+    Some(was_private)
 }
 
 /// Whether the source's leaf table for the span at `span` exists and is
