@@ -13,9 +13,10 @@ use abi::layout::PAGE_SIZE;
 use abi::perms::{JINUE_PROT_READ, JINUE_PROT_WRITE};
 use abi::region::*;
 use abi::types::KnCap;
+use core::sync::atomic::{AtomicBool, Ordering};
 use ferrite_rt::api::{self, rgn, Actor};
 use ferrite_rt::thread::SELF;
-use ferrite_rt::Startup;
+use ferrite_rt::{println, Startup};
 use ferrite_tests::*;
 
 ferrite_rt::entry!(main);
@@ -90,7 +91,11 @@ fn through<T>(p: usize, page: usize, f: impl FnOnce(u64) -> T) -> Result<T, &'st
     Ok(r)
 }
 
-fn main(_start: &Startup) -> i32 {
+/// Set by `cargo xtask run --init <model ELF> trace`: print every operation.
+static TRACE: AtomicBool = AtomicBool::new(false);
+
+fn main(start: &Startup) -> i32 {
+    TRACE.store(start.arg(1) == Some(b"trace".as_slice()), Ordering::Relaxed);
     let mut s = Suite::new("model");
     both_mechanisms(&mut s, cases);
     s.finish()
@@ -159,12 +164,17 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
             if m.page[p][pg].is_some() {
                 continue;
             }
+            trace(format_args!("{step}: RGN_ALLOCATE process {p} page {pg}"));
             let r = api::rgn_allocate(m.actor(p), &mut rgn(va(pg), PG, K_WRITABLE));
             m.page[p][pg] = m.new_object(0);
             ("allocate", r.err().map(|e| e.name()))
         } else if op < 30 {
             let n = 1 + m.below(3) as usize;
             let n = n.min(PAGES - pg);
+            trace(format_args!(
+                "{step}: RGN_FREE process {p} pages {pg}..{}",
+                pg + n
+            ));
             let r = api::rgn_free(m.actor(p), &rgn(va(pg), n as u64 * PG, 0));
             for slot in &mut m.page[p][pg..pg + n] {
                 *slot = None;
@@ -173,6 +183,7 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
         } else if op < 60 {
             let Some(obj) = m.page[p][pg] else { continue };
             let v = m.next();
+            trace(format_args!("{step}: write process {p} page {pg}"));
             let r = through(p, pg, |a| poke(a, v));
             m.value[obj as usize] = v;
             ("write", r.err())
@@ -180,6 +191,10 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
             let q = m.below(3) as usize;
             let dp = m.below(PAGES as u64) as usize;
             let n = (1 + m.below(3) as usize).min(PAGES - pg).min(PAGES - dp);
+            trace(format_args!(
+                "{step}: MCLONE process {p} pages {pg}..{} -> process {q} page {dp}",
+                pg + n
+            ));
             let r = api::mclone_range(DESC[p], DESC[q], va(pg), va(dp), n as u64 * PG, RW);
             let src: [Option<u16>; PAGES] = m.page[p];
             m.page[q][dp..dp + n].copy_from_slice(&src[pg..pg + n]);
@@ -189,6 +204,9 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
             let q = 1 + m.below(2) as usize;
             let src = if p == q { 0 } else { p };
             let copy = m.below(2) == 0;
+            trace(format_args!(
+                "{step}: recreate process {q} by RGN_DUP from process {src}, copy={copy}"
+            ));
             let _ = api::destroy(DESC[q]);
             let _ = api::close(DESC[q]);
             let made = api::create_process(DESC[q]).is_ok();
@@ -239,7 +257,7 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
             }
         }
     }
-    ferrite_rt::println!(
+    println!(
         "    seed {seed:#x}: {} allocate, {} free, {} write, {} mclone, {} rgndup, {} memory objects",
         done[0],
         done[1],
@@ -269,4 +287,10 @@ fn verify(m: &Model) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+fn trace(args: core::fmt::Arguments) {
+    if TRACE.load(Ordering::Relaxed) {
+        println!("    {args}");
+    }
 }
