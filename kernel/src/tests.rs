@@ -442,7 +442,18 @@ fn puts_set_thread_local_memstat() {
         w.j(JINUE_SYS_SET_THREAD_LOCAL, KERNEL_ADDR, 8, 0),
         Err(JINUE_EINVAL)
     );
+    assert_eq!(
+        w.j(JINUE_SYS_SET_THREAD_LOCAL, 0, 8, 0),
+        Err(JINUE_EINVAL),
+        "[0, 8) touches page 0"
+    );
     assert_eq!(w.ctx.fs_base, S);
+    assert_eq!(
+        w.j(JINUE_SYS_SET_THREAD_LOCAL, 0, 0, 0),
+        OK,
+        "an empty area at 0 resets the fs base"
+    );
+    assert_eq!(w.ctx.fs_base, 0);
 
     w.poke(S, &[0xaa; 48]);
     assert_eq!(w.j(FERRITE_SYS_MEMSTAT, S, 8, 0), OK);

@@ -123,9 +123,15 @@ impl<P: PhysMem> Kernel<P> {
         size: u64,
         ctx: &mut UserContext,
     ) -> SysResult {
-        // The base itself must be a user address too (a zero-size area at
-        // USER_LIMIT would make a non-canonical fs base).
-        if !is_user_range(address, size) || address >= USER_LIMIT {
+        // An empty area has no byte that could belong to the kernel, so any
+        // base below USER_LIMIT is accepted (0 resets the fs base); the base
+        // itself must stay a user address (USER_LIMIT would be non-canonical).
+        let acceptable = if size == 0 {
+            address < USER_LIMIT
+        } else {
+            is_user_range(address, size)
+        };
+        if !acceptable {
             return Err(Error::Invalid);
         }
         ctx.fs_base = address;
