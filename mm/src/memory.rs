@@ -693,14 +693,16 @@ impl<P: PhysMem> Memory<P> {
         let mut shared_spans = Vec::new();
         let mut source_promises = 0u64;
         let mut last_span = None;
-        for &(a, b) in &ranges {
+        for (&(a, b), _) in ranges.iter().zip(&plan).filter(|(_, (_, _, copy))| *copy) {
             let mut span = a & !(pagetable::PT_SPAN_BYTES - 1);
             while span < b {
                 let span_end = span + pagetable::PT_SPAN_BYTES;
-                let all_copied = src_space.regions_in(span, span_end).all(|r| {
-                    let mode = if flags != 0 { flags } else { r.inherit };
-                    mode == K_INHERITCOPY
-                });
+                // Spans inside the region need no look at the neighbours.
+                let all_copied = (span >= a && span_end <= b)
+                    || src_space.regions_in(span, span_end).all(|r| {
+                        let mode = if flags != 0 { flags } else { r.inherit };
+                        mode == K_INHERITCOPY
+                    });
                 if last_span != Some(span) && all_copied {
                     if let Some(private) =
                         pagetable::leaf_table_state(&self.phys, &self.shared_tables, src_root, span)
