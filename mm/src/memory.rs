@@ -10,7 +10,7 @@ use crate::object::{Kind, ObjId, Objects};
 use crate::pagetable::{self, KERNEL_HALF_FIRST};
 use crate::space::{Region, Space};
 use crate::{Access, FaultOutcome, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
-use abi::layout::{is_page_aligned, is_user_range, USER_BASE, USER_LIMIT};
+use abi::layout::{is_page_aligned, is_user_range};
 use abi::memstat::MemStat;
 use abi::perms::{JINUE_PROT_EXEC, JINUE_PROT_MASK, JINUE_PROT_READ, JINUE_PROT_WRITE};
 use abi::region::{
@@ -647,7 +647,10 @@ impl<P: PhysMem> Memory<P> {
     /// the empty target, shared or as a private copy-on-write snapshot.
     /// Commits the target's page tables and, per private copy, a frame for
     /// every page of the copy and for every frame the source object had
-    /// (both sides may later write every page).
+    /// (both sides may later write every page). Where every region of a
+    /// 2 MiB span is privately copied, the target gets the source's leaf
+    /// table itself, write-protected in both (On-Demand-Fork); elsewhere it
+    /// gets no mapping until it faults.
     ///
     /// # Errors
     /// `InvalidArgument` (bad flags, unknown space), `Overlap` (the target has
@@ -1089,5 +1092,3 @@ impl<P: PhysMem> Memory<P> {
         )
     }
 }
-
-const _: () = assert!(USER_BASE < USER_LIMIT);
