@@ -172,11 +172,20 @@ impl<P: PhysMem> Memory<P> {
         }
         for (pt, holders) in self.shared_tables.iter() {
             match leaf_refs.get(&pt) {
-                Some(&(n, writable)) if n == holders && !writable => {}
+                Some(&(n, writable)) if n as usize == holders.len() && n >= 2 && !writable => {}
                 other => {
                     return Err(format!(
-                        "shared table {pt:#x}: {holders} holders recorded, PDEs {other:?}"
+                        "shared table {pt:#x}: holders {holders:?}, PDEs {other:?}"
                     ))
+                }
+            }
+            for space in holders {
+                let sp = self
+                    .spaces
+                    .get(space)
+                    .ok_or("dead holder of a shared table")?;
+                if !sp.regions.is_empty() && sp.reserved_tables == 0 {
+                    return Err(format!("{space:?} holds a shared table without a promise"));
                 }
             }
         }

@@ -7,7 +7,7 @@
 use crate::flush::Flush;
 use crate::frames::FramePool;
 use crate::object::{Kind, ObjId, Objects};
-use crate::pagetable::{self, KERNEL_HALF_FIRST};
+use crate::pagetable::{self, Promises, KERNEL_HALF_FIRST};
 use crate::space::{Region, Space};
 use crate::{Access, FaultOutcome, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::layout::{is_page_aligned, is_user_range};
@@ -306,14 +306,24 @@ impl<P: PhysMem> Memory<P> {
         self.spaces.get_mut(&space).expect("space").reserved_tables += npages;
     }
 
-    /// Records that `npages` promised table frames of `space` became tables.
-    fn consume_tables(&mut self, space: SpaceId, npages: u64) {
-        self.spaces.get_mut(&space).expect("space").reserved_tables -= npages;
+    /// Applies what page-table work did to table promises: the working
+    /// space's used promises became tables; each released space gives one
+    /// back (a shared table became its own).
+    fn settle(&mut self, budget: Promises) {
+        self.spaces
+            .get_mut(&budget.space)
+            .expect("space")
+            .reserved_tables -= budget.used;
+        for space in budget.released {
+            self.spaces.get_mut(&space).expect("space").reserved_tables -= 1;
+            self.frames.unreserve(1);
+        }
     }
 
     /// Gives up the tables (or their promises) of the spans of `ranges` (the
     /// sorted ranges of removed regions) that no region of `space` uses any more.
     fn release_tables(&mut self, space: SpaceId, ranges: &[(VirtAddr, VirtAddr)]) {
+        let mut budget = Promises::new(space);
         let sp = self.spaces.get_mut(&space).expect("space");
         let regions = &sp.regions;
         let promised = pagetable::release_tables(
@@ -328,9 +338,11 @@ impl<P: PhysMem> Memory<P> {
                     .next_back()
                     .is_some_and(|(&s, r)| s + r.len_bytes() > a)
             },
+            &mut budget,
         );
         sp.reserved_tables -= promised;
         self.frames.unreserve(promised);
+        self.settle(budget);
     }
 
     /// Removes every region inside `[start, end)` of `space` (cutting at the
@@ -356,6 +368,7 @@ impl<P: PhysMem> Memory<P> {
         }
         for &(s, region) in &removed {
             let e = s + region.len_bytes();
+            let mut budget = Promises::new(space);
             if let Some((a, b)) = pagetable::clear_leaves(
                 &mut self.phys,
                 &mut self.frames,
@@ -363,9 +376,11 @@ impl<P: PhysMem> Memory<P> {
                 root,
                 s,
                 e,
+                &mut budget,
             ) {
                 flush.add(space, a, b);
             }
+            self.settle(budget);
             self.objects.get_mut(region.obj).map_count -= 1;
             self.objects.drop_ref(
                 &mut self.frames,
@@ -405,14 +420,17 @@ impl<P: PhysMem> Memory<P> {
         };
         let root = sp.root;
         let regions = core::mem::take(&mut sp.regions);
+        let mut budget = Promises::new(space);
         pagetable::free_user_tables(
             &mut self.phys,
             &mut self.frames,
             &mut self.shared_tables,
             root,
+            &mut budget,
         );
         self.frames.unreserve(sp.reserved_tables);
         sp.reserved_tables = 0;
+        self.settle(budget);
         for (s, region) in regions {
             flush.add(space, s, s + region.len_bytes());
             self.objects.get_mut(region.obj).map_count -= 1;
@@ -453,6 +471,7 @@ impl<P: PhysMem> Memory<P> {
         self.cut(space, end);
         let sp = self.spaces.get_mut(&space).expect("space");
         let root = sp.root;
+        let mut budget = Promises::new(space);
         for s in sp.starts_in(start, end) {
             let region = sp.regions.get_mut(&s).expect("region");
             if region.prot != options {
@@ -465,11 +484,13 @@ impl<P: PhysMem> Memory<P> {
                     root,
                     s,
                     e,
+                    &mut budget,
                 ) {
                     flush.add(space, a, b);
                 }
             }
         }
+        self.settle(budget);
         Ok(flush)
     }
 
@@ -620,13 +641,13 @@ impl<P: PhysMem> Memory<P> {
         // Mappings are a cache of the objects: copy them where the source
         // mappings are intact (an overlapping clone just faults them back).
         if !overlapping && new_prot & K_NOACCESS == 0 {
-            let mut allocated = 0;
+            let mut budget = Promises::new(dst);
             for p in &pieces {
                 pagetable::copy_leaves(
                     &mut self.phys,
                     &mut self.frames,
                     &mut self.shared_tables,
-                    &mut allocated,
+                    &mut budget,
                     src_root,
                     p.src_start,
                     dst_root,
@@ -636,7 +657,7 @@ impl<P: PhysMem> Memory<P> {
                     new_prot & K_EXECUTABLE != 0,
                 );
             }
-            self.consume_tables(dst, allocated);
+            self.settle(budget);
         }
         self.release_tables(dst, &removed);
         Ok(flush)
@@ -756,7 +777,9 @@ impl<P: PhysMem> Memory<P> {
         // The snapshotted objects' frames now belong to frozen snapshots:
         // no mapping of those objects, anywhere, may write them any more.
         if !snapshotted.is_empty() {
+            let mut budgets = Vec::new();
             for (&sid, sp) in &self.spaces {
+                let mut budget = Promises::new(sid);
                 for (&s, r) in &sp.regions {
                     if snapshotted.contains(&r.obj) {
                         let (a, b) = pagetable::write_protect(
@@ -766,24 +789,30 @@ impl<P: PhysMem> Memory<P> {
                             sp.root,
                             s,
                             s + r.len_bytes(),
+                            &mut budget,
                         );
                         flush.add(sid, a, b);
                     }
                 }
+                budgets.push(budget);
+            }
+            for budget in budgets {
+                self.settle(budget);
             }
         }
         let tgt_root = self.spaces[&target].root;
-        let mut allocated = 0;
+        let mut budget = Promises::new(target);
         let mut newly_shared = 0;
         for span in shared_spans {
             let Some(was_private) = pagetable::share_leaf_table(
                 &mut self.phys,
                 &mut self.frames,
                 &mut self.shared_tables,
+                source,
                 src_root,
                 tgt_root,
                 span,
-                &mut allocated,
+                &mut budget,
             ) else {
                 // Dropped from the source by the write-protection above.
                 continue;
@@ -791,7 +820,7 @@ impl<P: PhysMem> Memory<P> {
             newly_shared += u64::from(was_private);
             flush.add(source, span, span + pagetable::PT_SPAN_BYTES);
         }
-        self.consume_tables(target, allocated);
+        self.settle(budget);
         self.reserve_tables(source, newly_shared);
         Ok(flush)
     }
@@ -888,7 +917,7 @@ impl<P: PhysMem> Memory<P> {
         if changed {
             self.unmap_other_mappers(obj_id, idx, space, vaddr, flush);
         }
-        let mut allocated = 0;
+        let mut budget = Promises::new(space);
         let mut demoted = false;
         pagetable::ensure_leaf_table(
             &mut self.phys,
@@ -896,10 +925,10 @@ impl<P: PhysMem> Memory<P> {
             &mut self.shared_tables,
             root,
             vaddr,
-            &mut allocated,
+            &mut budget,
             &mut demoted,
         );
-        self.consume_tables(space, allocated);
+        self.settle(budget);
         if demoted {
             let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
             flush.add(space, span, span + pagetable::PT_SPAN_BYTES);
@@ -943,16 +972,16 @@ impl<P: PhysMem> Memory<P> {
             region.prot & K_WRITABLE != 0,
             region.prot & K_EXECUTABLE != 0,
         );
-        let mut allocated = 0;
+        let mut budget = Promises::new(space);
         let mapped = pagetable::set_huge(
             &mut self.phys,
             &mut self.frames,
             root,
             span,
             entry,
-            &mut allocated,
+            &mut budget,
         );
-        self.consume_tables(space, allocated);
+        self.settle(budget);
         if !mapped {
             return None;
         }
@@ -973,7 +1002,9 @@ impl<P: PhysMem> Memory<P> {
         if self.objects.get(obj).map_count <= 1 {
             return;
         }
+        let mut budgets = Vec::new();
         for (&sid, sp) in &self.spaces {
+            let mut budget = Promises::new(sid);
             for (&s, r) in &sp.regions {
                 if r.obj != obj || idx < r.obj_off || idx >= r.obj_off + r.npages {
                     continue;
@@ -989,10 +1020,15 @@ impl<P: PhysMem> Memory<P> {
                     sp.root,
                     v,
                     v + PAGE_SIZE,
+                    &mut budget,
                 ) {
                     flush.add(sid, a, b);
                 }
             }
+            budgets.push(budget);
+        }
+        for budget in budgets {
+            self.settle(budget);
         }
     }
 

@@ -8,20 +8,24 @@
 //! 2 MiB span pushes the protection down into the PTEs and sets R/W again.
 
 use crate::frames::FramePool;
-use crate::{PhysAddr, PhysMem, VirtAddr, PAGE_SIZE};
+use crate::{PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 /// Leaf tables that several address spaces reference (On-Demand-Fork): a
 /// private copy hands the child the parent's leaf table itself, R/W cleared
-/// in both PDEs, and whoever writes first in the span takes a copy.
+/// in both PDEs, and whoever first has to change an entry in the span takes
+/// a copy of the table.
 ///
-/// Accounting: a space that references a shared table keeps its promise of
-/// a table for that span; taking a copy consumes it, and the last holder
-/// gives it back when it finds itself alone (see [`ensure_leaf_table`]).
+/// Accounting: each holder of a shared table keeps its promise of a table
+/// for that span, so taking a copy can never fail. When a table is left with
+/// one holder it becomes that holder's own again at once, and the holder's
+/// spare promise goes back to the pool: counters return to their baselines
+/// as soon as the other holders are gone.
 #[derive(Debug, Default)]
 pub(crate) struct SharedTables {
-    /// Leaf-table frame → number of PDEs (in any space) pointing to it.
-    holders: BTreeMap<PhysAddr, u32>,
+    /// Leaf-table frame → the spaces whose PDEs point to it (two or more).
+    holders: BTreeMap<PhysAddr, Vec<SpaceId>>,
 }
 
 impl SharedTables {
@@ -29,42 +33,76 @@ impl SharedTables {
         self.holders.contains_key(&pt)
     }
 
-    /// Every shared table with its number of holders.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (PhysAddr, u32)> + '_ {
-        self.holders.iter().map(|(&pt, &n)| (pt, n))
+    /// Every shared table with its holders.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (PhysAddr, &[SpaceId])> + '_ {
+        self.holders.iter().map(|(&pt, h)| (pt, h.as_slice()))
     }
 
-    /// One more PDE points to `pt` (which had one holder if not yet shared).
-    fn add_holder(&mut self, pt: PhysAddr) {
-        *self.holders.entry(pt).or_insert(1) += 1;
-    }
-
-    /// A PDE stops pointing to `pt`; true if it was the last one.
-    fn drop_holder(&mut self, pt: PhysAddr) -> bool {
-        let n = self.holders.get_mut(&pt).expect("shared table");
-        *n -= 1;
-        if *n == 0 {
+    /// `space` stops referencing the shared table `pt`; a holder left alone
+    /// is recorded in `budget.released` (its table is its own again).
+    fn drop_holder(&mut self, pt: PhysAddr, space: SpaceId, budget: &mut Promises) {
+        let holders = self.holders.get_mut(&pt).expect("shared table");
+        let i = holders
+            .iter()
+            .position(|&h| h == space)
+            .expect("holder of a shared table");
+        holders.swap_remove(i);
+        if holders.len() == 1 {
+            budget.released.push(holders[0]);
             self.holders.remove(&pt);
-            return true;
         }
-        false
     }
 }
 
-/// Detaches the shared leaf table in PDE `slot` from this space (the
-/// space keeps its promise of a table for the span); frees the frame if
-/// this was its last holder.
-fn detach_shared<P: PhysMem>(
+/// What page-table work did to the table promises of spaces: `used` of the
+/// working space's promises became tables, and each space in `released`
+/// has one promise to give back (a shared table became its own).
+#[derive(Debug)]
+pub(crate) struct Promises {
+    pub(crate) space: SpaceId,
+    pub(crate) used: u64,
+    pub(crate) released: Vec<SpaceId>,
+}
+
+impl Promises {
+    pub(crate) fn new(space: SpaceId) -> Self {
+        Promises {
+            space,
+            used: 0,
+            released: Vec::new(),
+        }
+    }
+}
+
+/// Replaces the shared leaf table `pt` in PDE `slot` (value `pde`) of
+/// `budget.space` by a private copy, made from that space's promise.
+fn make_private<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
     shared: &mut SharedTables,
     slot: PhysAddr,
+    pde: u64,
+    budget: &mut Promises,
+) -> PhysAddr {
+    let pt = pde & PTE_ADDR_MASK;
+    let copy = frames.alloc_table_reserved();
+    budget.used += 1;
+    phys.copy_frame(copy, pt);
+    phys.write_u64(slot, copy | (pde & !PTE_ADDR_MASK));
+    shared.drop_holder(pt, budget.space, budget);
+    copy
+}
+
+/// Unhooks the shared leaf table `pt` from PDE `slot` of `budget.space`.
+fn detach_shared<P: PhysMem>(
+    phys: &mut P,
+    shared: &mut SharedTables,
+    slot: PhysAddr,
     pt: PhysAddr,
+    budget: &mut Promises,
 ) {
     phys.write_u64(slot, 0);
-    if shared.drop_holder(pt) {
-        frames.free_table(pt);
-    }
+    shared.drop_holder(pt, budget.space, budget);
 }
 
 pub(crate) const PTE_PRESENT: u64 = 1 << 0;
@@ -177,10 +215,10 @@ pub(crate) fn set_huge<P: PhysMem>(
     root: PhysAddr,
     vaddr: VirtAddr,
     entry: u64,
-    allocated: &mut u64,
+    budget: &mut Promises,
 ) -> bool {
-    let pdpt = ensure_next(phys, frames, root, vaddr, SHIFT_PML4, allocated);
-    let pd = ensure_next(phys, frames, pdpt, vaddr, SHIFT_PDPT, allocated);
+    let pdpt = ensure_next(phys, frames, root, vaddr, SHIFT_PML4, budget);
+    let pd = ensure_next(phys, frames, pdpt, vaddr, SHIFT_PDPT, budget);
     let slot = entry_paddr(pd, vaddr, SHIFT_PD);
     let old = phys.read_u64(slot);
     if old & PTE_PRESENT != 0 && !is_huge(old) {
@@ -260,7 +298,7 @@ fn ensure_next<P: PhysMem>(
     table: PhysAddr,
     vaddr: VirtAddr,
     shift: u32,
-    allocated: &mut u64,
+    budget: &mut Promises,
 ) -> PhysAddr {
     let slot = entry_paddr(table, vaddr, shift);
     let entry = phys.read_u64(slot);
@@ -268,7 +306,7 @@ fn ensure_next<P: PhysMem>(
         return entry & PTE_ADDR_MASK;
     }
     let new = frames.alloc_table_reserved();
-    *allocated += 1;
+    budget.used += 1;
     phys.zero_frame(new);
     phys.write_u64(slot, new | TABLE_ENTRY_FLAGS);
     new
@@ -277,67 +315,61 @@ fn ensure_next<P: PhysMem>(
 /// The leaf table for `vaddr`, private to this space and ready to be
 /// written: created with its missing parents from promised frames, or, if
 /// shared, copied (the first write in a shared span, as On-Demand-Fork
-/// does) or simply kept when every other holder is gone. `allocated` counts
-/// the promises of this space used. A 2 MiB leaf in the way is dropped
-/// (mappings are a cache) and `demoted` set.
+/// does). `budget` records the promises used and released. A 2 MiB leaf in
+/// the way is dropped (mappings are a cache) and `demoted` set.
 pub(crate) fn ensure_leaf_table<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
     shared: &mut SharedTables,
     root: PhysAddr,
     vaddr: VirtAddr,
-    allocated: &mut u64,
+    budget: &mut Promises,
     demoted: &mut bool,
 ) -> PhysAddr {
-    let pdpt = ensure_next(phys, frames, root, vaddr, SHIFT_PML4, allocated);
-    let pd = ensure_next(phys, frames, pdpt, vaddr, SHIFT_PDPT, allocated);
+    let pdpt = ensure_next(phys, frames, root, vaddr, SHIFT_PML4, budget);
+    let pd = ensure_next(phys, frames, pdpt, vaddr, SHIFT_PDPT, budget);
     let slot = entry_paddr(pd, vaddr, SHIFT_PD);
     let pde = phys.read_u64(slot);
     if is_huge(pde) {
         phys.write_u64(slot, 0);
         *demoted = true;
     }
-    let pt = ensure_next(phys, frames, pd, vaddr, SHIFT_PD, allocated);
+    let pt = ensure_next(phys, frames, pd, vaddr, SHIFT_PD, budget);
     if !shared.is_shared(pt) {
         return pt;
     }
-    // This space's promise for the span is used up either way.
-    *allocated += 1;
-    if shared.holders[&pt] == 1 {
-        // Every other holder is gone: the table is ours, the promise goes back.
-        shared.holders.remove(&pt);
-        frames.unreserve(1);
-        return pt;
-    }
-    shared.drop_holder(pt);
-    let copy = frames.alloc_table_reserved();
-    phys.copy_frame(copy, pt);
-    phys.write_u64(slot, copy | (pde & !PTE_ADDR_MASK));
-    copy
+    let pde = phys.read_u64(slot);
+    make_private(phys, frames, shared, slot, pde, budget)
 }
 
 /// Makes the source's leaf table for the 2 MiB span at `span` the target's
 /// too (R/W cleared in both PDEs). The target's directory and PDPT are
-/// created from its promises (`allocated` counts them). Returns whether
+/// created from its promises (recorded in `budget`, whose space is the
+/// target). Returns whether
 /// the table was private until now (then the source must promise a table),
 /// or `None` if the source has no leaf table there (any more).
 pub(crate) fn share_leaf_table<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
     shared: &mut SharedTables,
+    src: SpaceId,
     src_root: PhysAddr,
     dst_root: PhysAddr,
     span: VirtAddr,
-    allocated: &mut u64,
+    budget: &mut Promises,
 ) -> Option<bool> {
     let (src_slot, src_pde) = find_pde(phys, src_root, span)?;
     let pt = src_pde & PTE_ADDR_MASK;
     let was_private = !shared.is_shared(pt);
-    let pdpt = ensure_next(phys, frames, dst_root, span, SHIFT_PML4, allocated);
-    let pd = ensure_next(phys, frames, pdpt, span, SHIFT_PDPT, allocated);
+    let pdpt = ensure_next(phys, frames, dst_root, span, SHIFT_PML4, budget);
+    let pd = ensure_next(phys, frames, pdpt, span, SHIFT_PDPT, budget);
     phys.write_u64(src_slot, src_pde & !PTE_WRITABLE);
     phys.write_u64(entry_paddr(pd, span, SHIFT_PD), src_pde & !PTE_WRITABLE);
-    shared.add_holder(pt);
+    shared
+        .holders
+        .entry(pt)
+        .or_insert_with(|| alloc::vec![src])
+        .push(budget.space);
     Some(was_private)
 }
 
@@ -365,6 +397,7 @@ pub(crate) fn release_tables<P: PhysMem>(
     root: PhysAddr,
     ranges: &[(VirtAddr, VirtAddr)],
     in_use: impl Fn(VirtAddr, VirtAddr) -> bool,
+    budget: &mut Promises,
 ) -> u64 {
     let mut promised = 0;
     for (span_bytes, shift) in [
@@ -395,7 +428,7 @@ pub(crate) fn release_tables<P: PhysMem>(
                 && entry & PTE_PRESENT != 0
                 && shared.is_shared(entry & PTE_ADDR_MASK)
             {
-                detach_shared(phys, frames, shared, slot, entry & PTE_ADDR_MASK);
+                detach_shared(phys, shared, slot, entry & PTE_ADDR_MASK, budget);
                 promised += 1;
             } else if entry & PTE_PRESENT != 0 {
                 debug_assert!(table_is_empty(phys, entry & PTE_ADDR_MASK));
@@ -420,6 +453,7 @@ pub(crate) fn free_user_tables<P: PhysMem>(
     frames: &mut FramePool,
     shared: &mut SharedTables,
     root: PhysAddr,
+    budget: &mut Promises,
 ) {
     for i4 in 0..KERNEL_HALF_FIRST {
         let e4 = phys.read_u64(root + 8 * i4);
@@ -438,7 +472,7 @@ pub(crate) fn free_user_tables<P: PhysMem>(
                 if e2 & PTE_PRESENT != 0 && !is_huge(e2) {
                     let pt = e2 & PTE_ADDR_MASK;
                     if shared.is_shared(pt) {
-                        detach_shared(phys, frames, shared, pd + 8 * i2, pt);
+                        detach_shared(phys, shared, pd + 8 * i2, pt, budget);
                     } else {
                         frames.free_table(pt);
                     }
@@ -470,9 +504,11 @@ fn for_each_leaf_slot<P: PhysMem>(
     }
 }
 
-/// Clears every leaf entry in `[start, end)`; returns the range whose
-/// translations may now be stale (widened to whole 2 MiB spans where a
-/// 2 MiB leaf was cleared), or `None` if nothing was mapped.
+/// Clears every leaf entry in `[start, end)` of `budget.space` (a shared
+/// leaf table with an entry to clear is first replaced by a private copy);
+/// returns the range whose translations may now be stale (widened to whole
+/// 2 MiB spans where a 2 MiB leaf was cleared), or `None` if nothing was
+/// mapped.
 pub(crate) fn clear_leaves<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
@@ -480,6 +516,7 @@ pub(crate) fn clear_leaves<P: PhysMem>(
     root: PhysAddr,
     start: VirtAddr,
     end: VirtAddr,
+    budget: &mut Promises,
 ) -> Option<(VirtAddr, VirtAddr)> {
     let mut any = false;
     let mut huge = false;
@@ -487,11 +524,9 @@ pub(crate) fn clear_leaves<P: PhysMem>(
         phys.write_u64(slot, 0);
         huge = true;
     });
-    // A shared leaf table is dropped from this space as a whole.
-    for_each_leaf_slot(phys, root, start, end, |phys, _, _, pt, (slot, _)| {
-        if shared.is_shared(pt) {
-            detach_shared(phys, frames, shared, slot, pt);
-            huge = true;
+    for_each_leaf_slot(phys, root, start, end, |phys, lo, hi, pt, (slot, pde)| {
+        if shared.is_shared(pt) && has_entry(phys, pt, lo, hi) {
+            make_private(phys, frames, shared, slot, pde, budget);
         }
     });
     for_each_leaf_slot(phys, root, start, end, |phys, lo, hi, pt, _| {
@@ -513,10 +548,17 @@ pub(crate) fn clear_leaves<P: PhysMem>(
     }
 }
 
-/// Write-protects every leaf entry of `[start, end)`: whole leaf tables
-/// lazily through their PDE, partial ones entry by entry (a shared one is
-/// dropped from this space instead). Returns the range to flush (widened to
-/// whole 2 MiB spans where a table was dropped).
+/// Whether leaf table `pt` has a present entry for a page of `[lo, hi)`.
+fn has_entry<P: PhysMem>(phys: &P, pt: PhysAddr, lo: VirtAddr, hi: VirtAddr) -> bool {
+    (lo..hi)
+        .step_by(PAGE_SIZE as usize)
+        .any(|v| phys.read_u64(pte_paddr(pt, v)) != 0)
+}
+
+/// Write-protects every leaf entry of `[start, end)` of `budget.space`:
+/// whole leaf tables lazily through their PDE, partial ones entry by entry
+/// (a shared one is first replaced by a private copy). Returns the range to
+/// flush (widened to whole 2 MiB spans where a 2 MiB leaf was protected).
 pub(crate) fn write_protect<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
@@ -524,6 +566,7 @@ pub(crate) fn write_protect<P: PhysMem>(
     root: PhysAddr,
     start: VirtAddr,
     end: VirtAddr,
+    budget: &mut Promises,
 ) -> (VirtAddr, VirtAddr) {
     let mut widened = false;
     for_each_huge(phys, root, start, end, |phys, slot, entry| {
@@ -536,11 +579,11 @@ pub(crate) fn write_protect<P: PhysMem>(
         start,
         end,
         |phys, lo, hi, pt, (pde_paddr, pde)| {
-            if hi - lo != PT_SPAN_BYTES && shared.is_shared(pt) {
-                detach_shared(phys, frames, shared, pde_paddr, pt);
-                widened = true;
-                return;
-            }
+            let pt = if hi - lo != PT_SPAN_BYTES && shared.is_shared(pt) {
+                make_private(phys, frames, shared, pde_paddr, pde, budget)
+            } else {
+                pt
+            };
             if hi - lo == PT_SPAN_BYTES {
                 if pde & PTE_WRITABLE != 0 {
                     phys.write_u64(pde_paddr, pde & !PTE_WRITABLE);
@@ -596,7 +639,7 @@ pub(crate) fn copy_leaves<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
     shared: &mut SharedTables,
-    allocated: &mut u64,
+    budget: &mut Promises,
     src_root: PhysAddr,
     src_start: VirtAddr,
     dst_root: PhysAddr,
@@ -615,8 +658,7 @@ pub(crate) fn copy_leaves<P: PhysMem>(
         let dst_left = (PT_SPAN_BYTES - (dst & (PT_SPAN_BYTES - 1))) / PAGE_SIZE;
         let run = src_left.min(dst_left).min(npages - done);
         if let Some((_, src_pde)) = find_pde(phys, src_root, src) {
-            let dst_pt =
-                ensure_leaf_table(phys, frames, shared, dst_root, dst, allocated, &mut false);
+            let dst_pt = ensure_leaf_table(phys, frames, shared, dst_root, dst, budget, &mut false);
             let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
             let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
             let dst_slot = pte_paddr(dst_pt, dst);

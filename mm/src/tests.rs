@@ -1038,9 +1038,11 @@ fn shared_leaf_tables_survive_unmapping_in_either_space() {
     m.dup(c, a, 0).unwrap();
     m.check_invariants().unwrap();
     let flush = m.set_protect(b, 0x20_0000, PAGE, 0).unwrap();
-    assert!(
-        flush.covers(b, 0x20_1000),
-        "b dropped the whole shared table"
+    assert!(flush.covers(b, 0x20_0000) && !flush.covers(b, 0x20_1000));
+    assert_ne!(
+        leaf(&m, b, 0x20_1000).0,
+        0,
+        "b took its own copy of the table"
     );
     assert_eq!(read(&mut m, c, 0x20_1000), 2);
     m.free(a, 0x20_0000, PAGE).unwrap();
@@ -1056,4 +1058,40 @@ fn shared_leaf_tables_survive_unmapping_in_either_space() {
         (st.user_frames, st.table_frames, st.committed_frames),
         (0, 0, 0)
     );
+}
+
+#[test]
+fn counters_return_to_baseline_after_a_child_with_shared_tables_dies() {
+    let mut m = memory(4096);
+    let a = m.create_space().unwrap();
+    try_alloc(
+        &mut m,
+        a,
+        0x20_0000,
+        1024 * PAGE,
+        K_WRITABLE | K_INHERITCOPY,
+    )
+    .unwrap();
+    for i in 0..1024 {
+        write(&mut m, a, 0x20_0000 + i * PAGE, 1);
+    }
+    let base = baseline(&m);
+    for round in 0..3 {
+        let child = m.create_space().unwrap();
+        m.dup(child, a, 0).unwrap();
+        // Both sides change entries of the shared tables in different ways.
+        m.set_protect(a, 0x20_0000 + round * PAGE, PAGE, 0).unwrap();
+        m.set_protect(a, 0x20_0000 + round * PAGE, PAGE, K_WRITABLE)
+            .unwrap();
+        write(&mut m, child, 0x40_0000, 2);
+        m.free(child, 0x20_0000, PAGE).unwrap();
+        m.check_invariants().unwrap();
+        m.destroy_space(child);
+        m.check_invariants().unwrap();
+        // The parent's own faults restore its mappings; counters must match.
+        for i in 0..1024 {
+            resolved(m.resolve_fault(a, 0x20_0000 + i * PAGE, Access::Write));
+        }
+        assert_eq!(baseline(&m), base, "round {round}");
+    }
 }
