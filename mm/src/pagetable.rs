@@ -348,6 +348,7 @@ pub(crate) fn ensure_leaf_table<P: PhysMem>(
 /// target). Returns whether
 /// the table was private until now (then the source must promise a table),
 /// or `None` if the source has no leaf table there (any more).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn share_leaf_table<P: PhysMem>(
     phys: &mut P,
     frames: &mut FramePool,
