@@ -179,7 +179,7 @@ impl<P: PhysMem> Memory<P> {
                     ))
                 }
             }
-            for space in holders {
+            for space in &holders {
                 let sp = self
                     .spaces
                     .get(space)

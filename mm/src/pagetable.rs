@@ -25,7 +25,21 @@ use alloc::vec::Vec;
 #[derive(Debug, Default)]
 pub(crate) struct SharedTables {
     /// Leaf-table frame → the spaces whose PDEs point to it (two or more).
-    holders: BTreeMap<PhysAddr, Vec<SpaceId>>,
+    holders: BTreeMap<PhysAddr, Holders>,
+}
+
+/// The holders of one shared table: two inline (the common fork case
+/// allocates nothing), any further ones in `more`.
+#[derive(Debug)]
+struct Holders {
+    pair: [SpaceId; 2],
+    more: Vec<SpaceId>,
+}
+
+impl Holders {
+    fn iter(&self) -> impl Iterator<Item = SpaceId> + '_ {
+        self.pair.iter().chain(self.more.iter()).copied()
+    }
 }
 
 impl SharedTables {
@@ -34,22 +48,46 @@ impl SharedTables {
     }
 
     /// Every shared table with its holders.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (PhysAddr, &[SpaceId])> + '_ {
-        self.holders.iter().map(|(&pt, h)| (pt, h.as_slice()))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (PhysAddr, Vec<SpaceId>)> + '_ {
+        self.holders.iter().map(|(&pt, h)| (pt, h.iter().collect()))
+    }
+
+    /// `space`, whose PDE now points to `pt` too, shares it with `owner`
+    /// (its only holder so far) or with the holders it already has.
+    fn add_holder(&mut self, pt: PhysAddr, owner: SpaceId, space: SpaceId) {
+        match self.holders.get_mut(&pt) {
+            Some(h) => h.more.push(space),
+            None => {
+                self.holders.insert(
+                    pt,
+                    Holders {
+                        pair: [owner, space],
+                        more: Vec::new(),
+                    },
+                );
+            }
+        }
     }
 
     /// `space` stops referencing the shared table `pt`; a holder left alone
     /// is recorded in `budget.released` (its table is its own again).
     fn drop_holder(&mut self, pt: PhysAddr, space: SpaceId, budget: &mut Promises) {
-        let holders = self.holders.get_mut(&pt).expect("shared table");
-        let i = holders
+        let h = self.holders.get_mut(&pt).expect("shared table");
+        if let Some(i) = h.more.iter().position(|&s| s == space) {
+            h.more.swap_remove(i);
+            return;
+        }
+        let i = h
+            .pair
             .iter()
-            .position(|&h| h == space)
+            .position(|&s| s == space)
             .expect("holder of a shared table");
-        holders.swap_remove(i);
-        if holders.len() == 1 {
-            budget.released.push(holders[0]);
-            self.holders.remove(&pt);
+        match h.more.pop() {
+            Some(next) => h.pair[i] = next,
+            None => {
+                budget.released.push(h.pair[1 - i]);
+                self.holders.remove(&pt);
+            }
         }
     }
 }
@@ -366,11 +404,7 @@ pub(crate) fn share_leaf_table<P: PhysMem>(
     let pd = ensure_next(phys, frames, pdpt, span, SHIFT_PDPT, budget);
     phys.write_u64(src_slot, src_pde & !PTE_WRITABLE);
     phys.write_u64(entry_paddr(pd, span, SHIFT_PD), src_pde & !PTE_WRITABLE);
-    shared
-        .holders
-        .entry(pt)
-        .or_insert_with(|| alloc::vec![src])
-        .push(budget.space);
+    shared.add_holder(pt, src, budget.space);
     Some(was_private)
 }
 
