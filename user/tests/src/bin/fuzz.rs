@@ -863,6 +863,10 @@ impl Fuzzer {
     fn run(&mut self, n: u64) {
         for i in 0..n {
             let mut a = self.call();
+            if a[0] == JINUE_SYS_PUTS && in_pool(a[2], 1) {
+                // Printable text only, so that the console stays readable.
+                a[2] = TEXT + (a[2] % 64);
+            }
             if !self.reckless && !self.harmless(&mut a) {
                 self.skipped += 1;
                 continue;
@@ -1058,8 +1062,15 @@ fn alive(c: &mut Case) {
 // ---------------------------------------------------------------------------
 // Case 1: random raw calls in the init process
 
-const RAW_SEEDS: [u64; 3] = [0x5eed_0001, 0x5eed_0002, 0xfe44_17e0];
-const RAW_CALLS: u64 = 2500;
+const RAW_SEEDS: [u64; 6] = [
+    0x5eed_0001,
+    0x5eed_0002,
+    0xfe44_17e0,
+    0x0bad_cafe,
+    0x1234_5678,
+    0x7777_0007,
+];
+const RAW_CALLS: u64 = 6000;
 
 fn raw_calls(c: &mut Case) {
     touch_deep();
@@ -1373,15 +1384,19 @@ fn arch_faults(c: &mut Case) {
 // ---------------------------------------------------------------------------
 // Case 2: children that fuzz recklessly, with faulting threads
 
-const CHILD_SEEDS: [u64; 6] = [
+const CHILD_SEEDS: [u64; 10] = [
     0xc41d_0001,
     0xc41d_0002,
     0xc41d_0003,
     0xc41d_0004,
     0xc41d_0005,
     0xc41d_0006,
+    0xc41d_0007,
+    0xc41d_0008,
+    0xc41d_0009,
+    0xc41d_000a,
 ];
-const CHILD_CALLS: u64 = 1200;
+const CHILD_CALLS: u64 = 3000;
 
 /// Where the child's second stream reports, inside the shared page.
 const HELPER_REPORT: u64 = 2048;
