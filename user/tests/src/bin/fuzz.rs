@@ -2610,6 +2610,53 @@ fn region_flood(c: &mut Case) {
     check_eq!(c, usage(), base, "MEMSTAT back to baseline");
 }
 
+/// A process with 2^14 regions (MCLONE doubling, well below the flood's
+/// limit) shared by RGN_DUP into one process after another: each copy of
+/// the region list costs kernel bookkeeping, never frames. Every call must
+/// succeed or say K_ENOMEM / EAGAIN, never fail.
+fn dup_flood(c: &mut Case) {
+    touch_deep();
+    let base = usage();
+    const P: u64 = 5;
+    check_eq!(c, api::create_process(P), Ok(()));
+    let cap = api::actor_cap(P).unwrap_or_default();
+    let start = 0x1_0000_0000u64;
+    check_eq!(
+        c,
+        api::rgn_allocate(Actor::Cap(&cap), &mut rgn(start, PG, K_WRITABLE)),
+        Ok(())
+    );
+    let mut n = 1u64;
+    while n < (1 << 14) {
+        let r = api::mclone_range(P, P, start, start + n * PG, n * PG, JINUE_PROT_READ);
+        check_eq!(c, r, Ok(()), "MCLONE doubling to {} regions", 2 * n);
+        n *= 2;
+    }
+    let mut made = 0;
+    for q in FILL_LO..FILL_LO + 60 {
+        match api::create_process(q) {
+            Ok(()) => {}
+            Err(e) => {
+                check_eq!(c, e, JinueError::Again, "CREATE_PROCESS");
+                break;
+            }
+        }
+        made += 1;
+        let qcap = api::actor_cap(q).unwrap_or_default();
+        let r = api::rgn_dup(Actor::Cap(&qcap), Actor::Cap(&cap), K_INHERITSHARE);
+        println!("    fuzz::dup_flood: copy {made} of {n} regions -> {:?}", r);
+        if r.is_err() {
+            check_eq!(c, r, Err(ChorusError::NoMem), "RGN_DUP");
+            break;
+        }
+    }
+    drop_processes(made);
+    check_eq!(c, api::destroy(P), Ok(()));
+    check_eq!(c, api::close(P), Ok(()));
+    alive(c);
+    check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+}
+
 // ---------------------------------------------------------------------------
 
 type CaseFn = fn(&mut Case);
@@ -2622,6 +2669,10 @@ const CASES: [(&str, CaseFn); 6] = [
     ("descriptor_churn", descriptor_churn),
     ("memory_model", memory_model),
 ];
+
+/// Cases that end with a kernel panic on a kernel without bounded
+/// bookkeeping: they run after the leak check.
+const LAST: [(&str, CaseFn); 2] = [("region_flood", region_flood), ("dup_flood", dup_flood)];
 
 fn main(start: &Startup) -> i32 {
     // `fault K`: runs fault kind K alone (to minimize a finding).
@@ -2638,7 +2689,7 @@ fn main(start: &Startup) -> i32 {
     }
     let mut s = Suite::new("fuzz");
     let only = start.arg(1).and_then(|a| core::str::from_utf8(a).ok());
-    let only = only.filter(|o| *o == "region_flood" || CASES.iter().any(|(n, _)| n == o));
+    let only = only.filter(|o| CASES.iter().chain(LAST.iter()).any(|(n, _)| n == o));
     let low = api::rgn_allocate(Actor::Me, &mut rgn(LOW, LOW_END - LOW, K_INHERITCOPY))
         .and_then(|()| api::rgn_set_protect(Actor::Me, &rgn(LOW, LOW_END - LOW, K_NOACCESS)));
     if let Err(e) = low {
@@ -2668,8 +2719,10 @@ fn main(start: &Startup) -> i32 {
         );
     });
     // Last: on a kernel without bounded bookkeeping this one panics it.
-    if only.is_none_or(|o| o == "region_flood") {
-        s.isolated("region_flood", region_flood);
+    for (name, f) in LAST {
+        if only.is_none_or(|o| o == name) {
+            s.isolated(name, f);
+        }
     }
     s.finish()
 }
