@@ -1291,10 +1291,18 @@ fn do_fault(kind: usize) {
             // vol. 2 RET, IRET); under QEMU TCG up to 9.0 the frame is popped
             // with supervisor accesses first (the #PF livelock under SMAP).
             42 => core::arch::asm!("push 0", "lea rax, [rip]", "push rax", "retfq", out("rax") _),
-            43 => core::arch::asm!("push 0x103", "lea rax, [rip]", "push rax", "retfq", out("rax") _),
-            44 => core::arch::asm!("push 0x1b", "lea rax, [rip]", "push rax", "retfq", out("rax") _),
-            45 => core::arch::asm!("push 0x2b", "lea rax, [rip]", "push rax", "retfq", out("rax") _),
-            46 => core::arch::asm!("push 0x0b", "lea rax, [rip]", "push rax", "retfq", out("rax") _),
+            43 => {
+                core::arch::asm!("push 0x103", "lea rax, [rip]", "push rax", "retfq", out("rax") _)
+            }
+            44 => {
+                core::arch::asm!("push 0x1b", "lea rax, [rip]", "push rax", "retfq", out("rax") _)
+            }
+            45 => {
+                core::arch::asm!("push 0x2b", "lea rax, [rip]", "push rax", "retfq", out("rax") _)
+            }
+            46 => {
+                core::arch::asm!("push 0x0b", "lea rax, [rip]", "push rax", "retfq", out("rax") _)
+            }
             47 => core::arch::asm!(
                 "push 0x23", "mov rax, 0x0000800000000000", "push rax", "retfq",
                 out("rax") _,
