@@ -3194,7 +3194,17 @@ fn dup_flood(c: &mut Case) {
     let mut n = 1u64;
     while n < (1 << 14) {
         let r = api::mclone_range(P, P, start, start + n * PG, n * PG, JINUE_PROT_READ);
-        check_eq!(c, r, Ok(()), "MCLONE doubling to {} regions", 2 * n);
+        // A kernel that bounds its bookkeeping may refuse (ABI §3.1 8.9).
+        check!(
+            c,
+            r.is_ok() || r == Err(JinueError::NoMem),
+            "MCLONE doubling to {} regions: {:?}",
+            2 * n,
+            r
+        );
+        if r.is_err() {
+            break;
+        }
         n *= 2;
     }
     let mut made = 0;
