@@ -3280,6 +3280,21 @@ const CASES: [(&str, CaseFn); 9] = [
     ("cap_errors", cap_errors),
 ];
 
+/// How many untouched one-page regions the own process can still allocate
+/// (up to `REGION_ROOM_CAP`): a kernel that bounds its bookkeeping must give
+/// all of it back when regions die.
+fn region_room() -> u64 {
+    const REGION_ROOM_CAP: u64 = 12_000;
+    let mut n = 0;
+    while n < REGION_ROOM_CAP
+        && api::rgn_allocate(Actor::Me, &mut rgn(SAFE + 2 * n * PG, PG, K_WRITABLE)).is_ok()
+    {
+        n += 1;
+    }
+    let _ = api::rgn_free(Actor::Me, &rgn(SAFE, SAFE_SIZE, 0));
+    n
+}
+
 /// Cases that end with a kernel panic on a kernel without bounded
 /// bookkeeping: they run after the leak check.
 const LAST: [(&str, CaseFn); 4] = [
@@ -3313,6 +3328,7 @@ fn main(start: &Startup) -> i32 {
     touch_stack();
     let base = usage();
     let rooms = (process_room(), thread_room());
+    let regions = region_room();
     for &(name, f) in CASES.iter() {
         if only.is_some_and(|o| o != name) {
             continue;
@@ -3333,11 +3349,31 @@ fn main(start: &Startup) -> i32 {
             "process and thread room at the end"
         );
     });
-    // Last: on a kernel without bounded bookkeeping this one panics it.
+    // Last: on a kernel without bounded bookkeeping these panic it.
     for (name, f) in LAST {
         if only.is_none_or(|o| o == name) {
             s.isolated(name, f);
         }
     }
+    s.case("no_leak_after_floods", |c| {
+        check_eq!(
+            c,
+            usage(),
+            base,
+            "MEMSTAT at the end equals MEMSTAT at the start"
+        );
+        check_eq!(
+            c,
+            (process_room(), thread_room()),
+            rooms,
+            "process and thread room at the end"
+        );
+        check_eq!(
+            c,
+            region_room(),
+            regions,
+            "room for regions at the end (kernel bookkeeping released)"
+        );
+    });
     s.finish()
 }
