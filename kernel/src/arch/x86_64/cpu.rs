@@ -82,6 +82,40 @@ pub unsafe fn write_cr3(root: u64) {
     unsafe { asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) }
 }
 
+/// CR4.SMAP (Intel SDM vol. 3 §2.5): supervisor accesses to user pages fault.
+const CR4_SMAP: u64 = 1 << 21;
+
+/// The CR4 register.
+pub fn read_cr4() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR4 has no side effect.
+    unsafe { asm!("mov {}, cr4", out(reg) value, options(nomem, nostack, preserves_flags)) }
+    value
+}
+
+/// Whether SMAP is on (CR4.SMAP).
+pub fn smap_enabled() -> bool {
+    read_cr4() & CR4_SMAP != 0
+}
+
+/// Sets or clears CR4.SMAP (the bit must be supported: only call with
+/// `on = true` after `smap_enabled()` said it was set).
+///
+/// # Safety
+///
+/// SMAP is the kernel's guard against touching user pages: clear it only
+/// for a stretch of ring-3 execution and set it again before kernel code
+/// other than the entry stubs runs.
+pub unsafe fn set_smap(on: bool) {
+    let cr4 = read_cr4();
+    let new = if on { cr4 | CR4_SMAP } else { cr4 & !CR4_SMAP };
+    if new != cr4 {
+        // SAFETY: only the SMAP bit changes; the caller guarantees the
+        // bit is supported and that the kernel does not rely on it meanwhile.
+        unsafe { asm!("mov cr4, {}", in(reg) new, options(nomem, nostack, preserves_flags)) }
+    }
+}
+
 /// Turns on SMEP and SMAP where the CPU has them (CPUID.(EAX=07H,ECX=0):EBX
 /// bits 7 and 20; CR4 bits 20 and 21, Intel SDM vol. 3 §4.6): the kernel never
 /// executes or touches user pages directly (it reaches memory through the direct map).

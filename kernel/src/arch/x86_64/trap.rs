@@ -33,6 +33,10 @@ const RFLAGS_IF_AND_RESERVED: u64 = 0x202;
 const SYSCALL_FMASK: u64 = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 14) | (1 << 18);
 /// MXCSR offset in the FXSAVE image (Intel SDM vol. 1 §10.5.1, table 10-2).
 const FXSAVE_MXCSR: usize = 24;
+/// The page-fault vector and its error-code bits U/S and RSVD (Intel SDM vol. 3 §4.7).
+const PF_VECTOR: u64 = 14;
+const PF_USER: u64 = 1 << 2;
+const PF_RSVD: u64 = 1 << 3;
 
 /// The user state of the thread that runs (or last ran) in ring 3.
 static mut USER_CTX: UserContext = UserContext::zeroed();
@@ -246,8 +250,34 @@ fn sanitize(ctx: &mut UserContext) {
     }
 }
 
-/// Runs the current user context until it traps; returns why.
-fn run_user() -> Trap {
+/// Whether a #PF taken in ring 3 is a supervisor-mode access to a user page
+/// (U/S clear in the error code, RSVD clear, CR2 in the user half).
+///
+/// The architecture makes every data access of a CPL-3 instruction a user
+/// access, except the implicit supervisor accesses to the GDT, LDT, IDT and
+/// TSS (Intel SDM vol. 3 §4.6), which Ferrite keeps in kernel memory: on a
+/// CPU such a fault cannot happen. QEMU's TCG (seen with QEMU 7.2) pops the
+/// return frame of RETF/IRETQ and pushes that of a far CALL with
+/// supervisor-mode accesses, so under SMAP a far return from ring 3 faults on
+/// its own (present, readable) user stack before the selector checks
+/// (RET/IRET pseudo-code: return CS RPL < CPL gives #GP(selector)) run.
+/// Reported as is, mm finds the page mapped, "resolves" the fault, and the
+/// thread retries the same instruction forever.
+fn supervisor_access_to_user_page(vector: u64, error_code: u64, cr2: u64) -> bool {
+    vector == PF_VECTOR && error_code & (PF_USER | PF_RSVD) == 0 && cr2 < USER_LIMIT
+}
+
+/// Runs the current user context until it traps; returns why, and whether
+/// the next run in ring 3 must have SMAP off (see
+/// [`supervisor_access_to_user_page`]).
+///
+/// With `relax_smap` the thread runs with CR4.SMAP clear: SMAP only governs
+/// supervisor-mode accesses, which ring-3 code makes only through the
+/// emulator quirk above, and the bit is set again as soon as the trap
+/// returns here, before any kernel code but the entry stubs (which touch
+/// kernel memory only) runs. The emulated far return then completes or
+/// takes the architectural #GP.
+fn run_user(relax_smap: bool) -> (Trap, bool) {
     let ctx_ptr = &raw mut USER_CTX;
     let use_sysret = {
         // SAFETY: no other reference to the context is live here.
@@ -256,26 +286,38 @@ fn run_user() -> Trap {
         if ctx.rip >= USER_LIMIT {
             // IRETQ to a non-canonical rip would fault in ring 0; treat it as
             // the #GP the user program would have taken.
-            return Trap::Exception {
+            let gp = Trap::Exception {
                 vector: 13,
                 error_code: 0,
                 fault_addr: 0,
             };
+            return (gp, false);
         }
         // SAFETY: fs_base is canonical (sanitized above).
         unsafe { wrmsr(MSR_FS_BASE, ctx.fs_base) };
         ctx.rcx == ctx.rip && ctx.r11 == ctx.rflags
     };
+    let smap = cpu::smap_enabled();
+    let relax_smap = relax_smap && smap;
+    if relax_smap {
+        // SAFETY: cleared only for this run in ring 3; set again below right
+        // after the trap returns, before the kernel does anything else.
+        unsafe { cpu::set_smap(false) };
+    }
     // SAFETY: the context was sanitized (flags, MXCSR, canonical rip and fs
     // base), the kernel stack pointer is saved by the stub, and every trap
     // from ring 3 returns here through ferrite_resume_kernel.
     let code = unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret)) };
+    if relax_smap {
+        // SAFETY: SMAP was on before this run (checked above), so the CPU has it.
+        unsafe { cpu::set_smap(true) };
+    }
     // The user's MXCSR may unmask SIMD exceptions: give the kernel its own.
     cpu::reset_mxcsr();
     // SAFETY: no other reference to the context is live here.
     let ctx = unsafe { user_ctx() };
     ctx.fs_base = cpu::rdmsr(MSR_FS_BASE);
-    match code {
+    let trap = match code {
         TRAP_SYSCALL => Trap::Syscall {
             via_interrupt: false,
         },
@@ -286,13 +328,36 @@ fn run_user() -> Trap {
             pic::end_of_interrupt();
             Trap::Timer
         }
-        vector => Trap::Exception {
-            vector: vector as u8,
+        vector => {
             // SAFETY: written by the entry stub before it returned; read with interrupts off.
-            error_code: unsafe { FERRITE_TRAP_ERROR },
-            fault_addr: if vector == 14 { cpu::read_cr2() } else { 0 },
-        },
-    }
+            let mut error_code = unsafe { FERRITE_TRAP_ERROR };
+            let fault_addr = if vector == PF_VECTOR {
+                cpu::read_cr2()
+            } else {
+                0
+            };
+            if supervisor_access_to_user_page(vector, error_code, fault_addr) {
+                // The access the instruction makes architecturally is a
+                // user access: report that, let the core resolve (demand
+                // paging, copy-on-write) or refuse it, and retry without SMAP.
+                error_code |= PF_USER;
+                return (
+                    Trap::Exception {
+                        vector: vector as u8,
+                        error_code,
+                        fault_addr,
+                    },
+                    smap,
+                );
+            }
+            Trap::Exception {
+                vector: vector as u8,
+                error_code,
+                fault_addr,
+            }
+        }
+    };
+    (trap, false)
 }
 
 /// Waits with interrupts on until the next interrupt (Intel SDM vol. 2 STI:
@@ -320,9 +385,14 @@ pub fn run(
     mut core: impl FnMut(Event, &mut UserContext, &mut X86Platform) -> Next,
 ) -> ! {
     let mut next = first;
+    let mut relax_smap = false;
     loop {
         let event = match next {
-            Next::RunUser => Event::Trap(run_user()),
+            Next::RunUser => {
+                let (trap, relax) = run_user(relax_smap);
+                relax_smap = relax;
+                Event::Trap(trap)
+            }
             Next::Idle => {
                 idle_wait();
                 Event::IdleTick
