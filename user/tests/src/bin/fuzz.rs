@@ -1119,7 +1119,7 @@ enum Expect {
 }
 use Expect::{Either, Kill, Run};
 
-const FAULTS: [(&str, Expect); 53] = [
+const FAULTS: [(&str, Expect); 54] = [
     ("ud2", Kill),
     ("hlt", Kill),
     ("cli", Kill),
@@ -1173,6 +1173,7 @@ const FAULTS: [(&str, Expect); 53] = [
     ("into (invalid in 64-bit mode)", Kill),
     ("lcall to ring 0", Kill),
     ("lcall and retfq in ring 3 (legitimate)", Run),
+    ("lcall and retfq, untouched stack page (legitimate)", Run),
 ];
 
 #[inline(never)]
@@ -1333,6 +1334,22 @@ fn do_fault(kind: usize) {
                     ".byte 0x48, 0xff, 0x1f", "jmp 3f", "2:", "retfq", "3:",
                     t = out(reg) _, in("rdi") p,
                 );
+            }
+            // The same with the stack on a demand-zero page nothing touched
+            // yet: the far CALL's own pushes map it.
+            53 => {
+                let Ok(page) = Region::anywhere(1, K_WRITABLE) else {
+                    return;
+                };
+                let p = local.as_mut_ptr();
+                core::arch::asm!(
+                    "mov {s}, rsp", "mov rsp, {top}",
+                    "lea {t}, [rip + 2f]", "mov [rdi], {t}", "mov word ptr [rdi + 8], 0x23",
+                    ".byte 0x48, 0xff, 0x1f", "jmp 3f", "2:", "retfq", "3:",
+                    "mov rsp, {s}",
+                    s = out(reg) _, t = out(reg) _, top = in(reg) page.addr() + PG, in("rdi") p,
+                );
+                drop(page);
             }
             _ => {}
         }
