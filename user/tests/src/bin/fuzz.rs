@@ -1062,6 +1062,22 @@ fn alive(c: &mut Case) {
 // ---------------------------------------------------------------------------
 // Case 1: random raw calls in the init process
 
+/// `soak BASE`: the random cases use 40 seeds from BASE instead of their own.
+static SOAK: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The seeds a random case runs: its fixed ones, or the soak seeds.
+fn seeds(fixed: &'static [u64]) -> impl Iterator<Item = u64> {
+    let soak = SOAK.load(core::sync::atomic::Ordering::Relaxed);
+    let n = if soak == 0 { fixed.len() } else { 40 };
+    (0..n).map(move |k| {
+        if soak == 0 {
+            fixed[k]
+        } else {
+            soak.wrapping_add(k as u64 * 0x9e37_79b9)
+        }
+    })
+}
+
 const RAW_SEEDS: [u64; 6] = [
     0x5eed_0001,
     0x5eed_0002,
@@ -1076,7 +1092,7 @@ fn raw_calls(c: &mut Case) {
     touch_deep();
     let base = usage();
     let (keep, nkeep) = own_regions();
-    for seed in RAW_SEEDS {
+    for seed in seeds(&RAW_SEEDS) {
         println!("    fuzz::raw_calls: seed {seed:#x}, {RAW_CALLS} calls");
         let mut f = Fuzzer::new(seed, false, 0);
         if let Err(e) = f.map() {
@@ -1552,7 +1568,7 @@ fn children(c: &mut Case) {
         );
     };
     let rep = shared.addr();
-    for (i, &seed) in CHILD_SEEDS.iter().enumerate() {
+    for (i, seed) in seeds(&CHILD_SEEDS).enumerate() {
         for w in 0..(PG / 8) {
             poke(rep + 8 * w, 0);
         }
@@ -3469,8 +3485,18 @@ fn main(start: &Startup) -> i32 {
         println!("fuzz: fault {k}: AWAIT_THREAD -> {r:?}");
         return 0;
     }
+    let mut only = start.arg(1).and_then(|a| core::str::from_utf8(a).ok());
+    if only == Some("soak") {
+        let base = start
+            .arg(2)
+            .and_then(|a| core::str::from_utf8(a).ok())
+            .and_then(|a| a.parse::<u64>().ok())
+            .unwrap_or(1);
+        println!("fuzz: soak from seed {base:#x}");
+        SOAK.store(base, core::sync::atomic::Ordering::Relaxed);
+        only = None;
+    }
     let mut s = Suite::new("fuzz");
-    let only = start.arg(1).and_then(|a| core::str::from_utf8(a).ok());
     let only = only.filter(|o| CASES.iter().chain(LAST.iter()).any(|(n, _)| n == o));
     let low = api::rgn_allocate(Actor::Me, &mut rgn(LOW, LOW_END - LOW, K_INHERITCOPY))
         .and_then(|()| api::rgn_set_protect(Actor::Me, &rgn(LOW, LOW_END - LOW, K_NOACCESS)));
