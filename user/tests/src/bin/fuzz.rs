@@ -867,6 +867,16 @@ impl Fuzzer {
                 // Printable text only, so that the console stays readable.
                 a[2] = TEXT + (a[2] % 64);
             }
+            // Copies of descriptors the fuzzer did not make (the main
+            // thread's, the runtime's) could let AWAIT_THREAD wait for a
+            // thread that waits for this one: every thread parked, and the
+            // kernel powers off ("deadlock: no thread can run").
+            let copies_foreign = (a[0] == JINUE_SYS_DUP && protected_slot(a[2]))
+                || (a[0] == JINUE_SYS_MINT && protected_slot(a[1]));
+            if copies_foreign {
+                self.skipped += 1;
+                continue;
+            }
             if !self.reckless && !self.harmless(&mut a) {
                 self.skipped += 1;
                 continue;
@@ -3170,6 +3180,79 @@ fn live_ptr(k: &KnCap) -> u64 {
 }
 
 // ---------------------------------------------------------------------------
+// Case: a process outlives its creator
+
+/// ABI §2: a process that never ran a thread stays alive, and destroying
+/// its creator only closes the creator's descriptors. So a child that makes
+/// a process, gives it memory and dies leaves that memory allocated until
+/// someone deletes the orphan through its capability: checked here, then
+/// the orphan is deleted and MEMSTAT must be back.
+fn orphan(c: &mut Case) {
+    touch_deep();
+    let base = usage();
+    let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE);
+    let Ok(shared) = shared else {
+        return c.fail(file!(), line!(), format_args!("shared page"));
+    };
+    let at = shared.addr();
+    poke(at, 0);
+    match fork_with(0) {
+        Ok(Fork::Child) => {
+            const G: u64 = 3;
+            if api::create_process(G).is_ok() {
+                if let Ok(cap) = api::actor_cap(G) {
+                    let _ = api::rgn_allocate(
+                        Actor::Cap(&cap),
+                        &mut rgn(0x1000_0000, 16 * PG, K_WRITABLE),
+                    );
+                    write_cap(at + 8, &cap);
+                    poke(at, 1);
+                }
+            }
+            api::exit_thread()
+        }
+        Ok(Fork::Parent(child)) => {
+            check_eq!(c, child.wait().ok(), Some(0), "the child exited");
+            check_eq!(c, peek(at), 1, "the child made its process");
+            let cap = read_cap(at + 8);
+            check_eq!(
+                c,
+                stat(Actor::Cap(&cap), USER_BASE, USER_LIMIT - USER_BASE).0,
+                Ok(1),
+                "the orphan is alive with its region after its creator died"
+            );
+            let m = usage();
+            check!(
+                c,
+                m.committed_frames >= base.committed_frames + 16,
+                "its memory is still committed: {:?}",
+                m
+            );
+            check_eq!(
+                c,
+                api::actor_delete(Actor::Cap(&cap)),
+                Ok(()),
+                "ACTOR_DELETE of the orphan"
+            );
+            check_eq!(
+                c,
+                stat(Actor::Cap(&cap), USER_BASE, PG).0,
+                Err(ChorusError::Unknown),
+                "the orphan is gone"
+            );
+        }
+        Err(e) => c.fail(file!(), line!(), format_args!("fork: {e}")),
+    }
+    drop(shared);
+    check_eq!(
+        c,
+        usage(),
+        base,
+        "MEMSTAT back to baseline once the orphan is deleted"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Case 5: region flood (kernel bookkeeping)
 
 /// Doubles the number of regions of a scratch process with MCLONE until the
@@ -3435,7 +3518,7 @@ fn bookkeeping_churn(c: &mut Case) {
 
 type CaseFn = fn(&mut Case);
 
-const CASES: [(&str, CaseFn); 9] = [
+const CASES: [(&str, CaseFn); 10] = [
     ("raw_calls", raw_calls),
     ("arch_faults", arch_faults),
     ("children", children),
@@ -3445,6 +3528,7 @@ const CASES: [(&str, CaseFn); 9] = [
     ("await_across", await_across),
     ("promises", promises),
     ("cap_errors", cap_errors),
+    ("orphan", orphan),
 ];
 
 /// How many untouched one-page regions the own process can still allocate
