@@ -20,19 +20,26 @@ const HOW_SYSCALL_INSTRUCTION: u64 = 1;
 fn kernel_main(boot: BootInfo) -> ! {
     let free_bytes: u64 = boot.free_ranges.iter().map(|&(s, e)| e - s).sum();
     kinfo!(
-        "{} MiB RAM: {} MiB for user memory and page tables, {} MiB kernel heap; {} boot module(s)",
+        "{} MiB RAM: {} MiB for user memory and page tables, {} MiB kernel heap, at most {} regions and {} memory objects; {} boot module(s)",
         boot.ram_bytes >> 20,
         free_bytes >> 20,
         boot.heap_bytes >> 20,
+        boot.region_limit,
+        boot.object_limit,
         boot.modules.len()
     );
     kdebug!("kernel command line: '{}'", boot.cmdline);
     let mut plat = X86Platform::new(boot.kernel_space.root);
-    let memory = mm::Memory::new(
+    let mut memory = mm::Memory::new(
         DirectMap::new(boot.kernel_space.direct_map_end),
         &boot.free_ranges,
         &boot.kernel_space.kernel_half,
     );
+    // Region and object bookkeeping lives on the heap: cap it at what the
+    // heap was planned for (arch/x86_64/heap.rs), so no user program can
+    // exhaust the heap into a panic.
+    memory.set_region_limit(boot.region_limit);
+    memory.set_object_limit(boot.object_limit);
     let mut kernel = Kernel::new(memory, &mut plat);
 
     let Some(init) = boot.modules.first() else {

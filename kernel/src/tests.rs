@@ -1691,3 +1691,103 @@ fn copies_of_copies_return_every_frame() {
         (base.user_frames, base.table_frames, base.committed_frames)
     );
 }
+
+/// MCLONE doubling (the fuzz finding), the region limit's errors, and
+/// RGN_STAT over more regions than its bounded kernel buffer holds.
+#[test]
+fn region_limit_and_long_region_stat() {
+    let mut w = World::boot();
+    let mc = |w: &mut World, src: u64, dst: u64, len: u64| {
+        let a = MCloneArgs {
+            src_addr: src,
+            dest_addr: dst,
+            length: len,
+            prot: JINUE_PROT_READ,
+            _pad: 0,
+        };
+        w.put(S + 0x100, &a);
+        w.j(JINUE_SYS_MCLONE, 0, 0, S + 0x100)
+    };
+    let base = 0x1000_0000;
+    let r = S + 0x200;
+    w.put(r, &desc(base, PAGE_SIZE, K_WRITABLE));
+    assert!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0).is_ok());
+    let mut n = 1;
+    while n < 512 {
+        assert_eq!(mc(&mut w, base, base + n * PAGE_SIZE, n * PAGE_SIZE), OK);
+        n *= 2;
+    }
+
+    // RGN_STAT of 512 regions: more than one part of the kernel's buffer.
+    let buf = DATA + 0x4000;
+    let stat = |w: &mut World, start: u64, size: u64, addr: u64, entries: u64| {
+        w.put(r, &desc(start, size, 0));
+        w.put(
+            S + 0x300,
+            &JinueBuffer {
+                addr,
+                size: 48 * entries,
+            },
+        );
+        w.c(K_SYS_RGN_STAT, K_MYACTOR, r, S + 0x300)
+    };
+    let poison = vec![0xa5u8; 512 * 48];
+    w.poke(buf, &poison);
+    assert_eq!(stat(&mut w, base, 512 * PAGE_SIZE, buf, 300), Ok(512));
+    for i in 0..300 {
+        let st: KnRgnStat = w.get(buf + 48 * i);
+        assert_eq!((st.startAddr, st.size), (base + i * PAGE_SIZE, PAGE_SIZE));
+    }
+    assert_eq!(
+        w.peek(buf + 300 * 48, 48),
+        vec![0xa5u8; 48],
+        "only what fits"
+    );
+    assert_eq!(
+        stat(&mut w, base + 0x10, 600 * PAGE_SIZE, buf, 512),
+        Ok(512)
+    );
+    for i in [0, 255, 256, 257, 511] {
+        let st: KnRgnStat = w.get(buf + 48 * i);
+        assert_eq!((st.startAddr, st.size), (base + i * PAGE_SIZE, PAGE_SIZE));
+    }
+    // A buffer whose end is not writable: K_EFAULT and nothing written.
+    w.poke(buf, &poison);
+    let late = DATA + DATA_LEN - 48 * 100;
+    w.poke(late, &[0xa5; 48]);
+    assert_eq!(
+        stat(&mut w, base, 512 * PAGE_SIZE, late, 512),
+        Err(K_EFAULT)
+    );
+    assert_eq!(w.peek(late, 48), vec![0xa5u8; 48]);
+    // An empty range holds no region, even at an unaligned address inside one.
+    assert_eq!(stat(&mut w, base + 0x10, 0, buf, 512), Ok(0));
+    assert_eq!(w.peek(buf, 48), vec![0xa5u8; 48]);
+
+    // At the region limit: the documented out-of-memory errors, nothing changed.
+    let regions = w.k.mem.region_total();
+    w.k.mem.set_region_limit(regions + 100);
+    assert_eq!(
+        mc(&mut w, base, base + 512 * PAGE_SIZE, 512 * PAGE_SIZE),
+        Err(JINUE_ENOMEM)
+    );
+    assert_eq!(w.k.mem.region_total(), regions);
+    w.k.mem.set_region_limit(regions);
+    w.put(r, &desc(0x2000_0000, PAGE_SIZE, K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, r, 0), Err(K_ENOMEM));
+    w.put(r, &desc(DATA + PAGE_SIZE, PAGE_SIZE, 0));
+    assert_eq!(w.c(K_SYS_RGN_SET_PROTECT, K_MYACTOR, r, 0), Err(K_ENOMEM));
+    assert_eq!(w.c(K_SYS_RGN_SET_INHERIT, K_MYACTOR, r, 0), Err(K_ENOMEM));
+    assert_eq!(w.c(K_SYS_RGN_FREE, K_MYACTOR, r, 0), Err(K_ENOMEM));
+    assert_eq!(w.k.mem.region_total(), regions);
+    // Freeing whole regions makes room again.
+    w.put(r, &desc(base, 256 * PAGE_SIZE, 0));
+    assert_eq!(w.c(K_SYS_RGN_FREE, K_MYACTOR, r, 0), Ok(0));
+    assert_eq!(w.k.mem.region_total(), regions - 256);
+    assert_eq!(
+        mc(&mut w, base + 256 * PAGE_SIZE, base, 256 * PAGE_SIZE),
+        OK
+    );
+    assert_eq!(w.k.mem.region_total(), regions);
+    w.k.mem.check_invariants().unwrap();
+}

@@ -30,6 +30,13 @@ impl<P: PhysMem> Memory<P> {
         if f.committed_npages() > f.free_npages() {
             return Err("frames: committed exceeds free".into());
         }
+        let regions: usize = self.spaces.values().map(|sp| sp.regions.len()).sum();
+        if regions != self.region_total {
+            return Err(format!(
+                "regions: {regions} in the spaces, {} counted",
+                self.region_total
+            ));
+        }
         self.check_objects()?;
         self.check_tables()
     }

@@ -30,6 +30,13 @@ pub struct Memory<P: PhysMem> {
     pub(crate) spaces: BTreeMap<SpaceId, Space>,
     next_space: u64,
     kernel_half: [u64; 256],
+    /// Regions of every space together (kept equal to the sum of
+    /// `Space::regions.len()`; checked by `check_invariants`).
+    pub(crate) region_total: usize,
+    /// Most regions all spaces may hold together ([`Memory::set_region_limit`]).
+    region_limit: usize,
+    /// Most live memory objects ([`Memory::set_object_limit`]).
+    object_limit: usize,
 }
 
 impl<P: PhysMem> core::fmt::Debug for Memory<P> {
@@ -103,6 +110,93 @@ impl<P: PhysMem> Memory<P> {
             spaces: BTreeMap::new(),
             next_space: 1,
             kernel_half: *kernel_half,
+            region_total: 0,
+            region_limit: usize::MAX,
+            object_limit: usize::MAX,
+        }
+    }
+
+    /// Caps the regions of all spaces together at `limit` (no cap until
+    /// called). Every operation that would end with more regions than the
+    /// limit (a new region, a cut in the middle of one, MCLONE, RGN_DUP)
+    /// fails with `NoMemory` and changes nothing; operations that do not add
+    /// regions are never refused. The kernel sets it at boot from its heap
+    /// size, so that region bookkeeping cannot exhaust the heap. A limit
+    /// below the current total only refuses growth.
+    pub fn set_region_limit(&mut self, limit: usize) {
+        self.region_limit = limit;
+    }
+
+    /// The limit of [`Memory::set_region_limit`] (`usize::MAX` if never set).
+    pub fn region_limit(&self) -> usize {
+        self.region_limit
+    }
+
+    /// Regions of all spaces together.
+    pub fn region_total(&self) -> usize {
+        self.region_total
+    }
+
+    /// Caps the live memory objects at `limit` (no cap until called), as
+    /// [`Memory::set_region_limit`] caps regions: RGN_ALLOCATE and
+    /// `map_physical` make one object, a private copy of RGN_DUP up to two
+    /// (the copy and, the first time an object with frames is copied, its
+    /// frozen snapshot); an operation that could pass the limit fails with
+    /// `NoMemory` and changes nothing. Objects cost far more kernel heap
+    /// than regions (MCLONE and shared copies add regions, not objects).
+    pub fn set_object_limit(&mut self, limit: usize) {
+        self.object_limit = limit;
+    }
+
+    /// The limit of [`Memory::set_object_limit`] (`usize::MAX` if never set).
+    pub fn object_limit(&self) -> usize {
+        self.object_limit
+    }
+
+    /// Live memory objects (region-backing objects and frozen snapshots).
+    pub fn object_total(&self) -> usize {
+        self.objects.live()
+    }
+
+    /// `NoMemory` unless `added` more objects fit under the limit.
+    fn check_object_room(&self, added: usize) -> Result<(), MmError> {
+        match self.objects.live().checked_add(added) {
+            Some(n) if n <= self.object_limit => Ok(()),
+            _ => Err(MmError::NoMemory),
+        }
+    }
+
+    /// `NoMemory` unless `added` more regions (net) fit under the limit.
+    fn check_region_room(&self, added: usize) -> Result<(), MmError> {
+        match self.region_total.checked_add(added) {
+            Some(n) if n <= self.region_limit => Ok(()),
+            _ => Err(MmError::NoMemory),
+        }
+    }
+
+    /// Net regions added by cutting `space` at `start` and `end` and then
+    /// removing every region inside `[start, end)` (`remove` = true), or by
+    /// the cuts alone (`remove` = false): what RGN_FREE, RGN_SET_* and MCLONE
+    /// (before its new regions) do to the region count. Negative if fewer.
+    fn cut_growth(sp: &Space, start: VirtAddr, end: VirtAddr, remove: bool) -> isize {
+        let splits = [start, end]
+            .iter()
+            .filter(|&&v| sp.find(v).is_some_and(|(s, _)| s != v))
+            .count() as isize;
+        if !remove {
+            return splits;
+        }
+        // After the cuts, each region intersecting the range left one piece
+        // inside it, and those pieces go.
+        splits - sp.regions_in(start, end).count() as isize
+    }
+
+    /// `NoMemory` unless a net growth of `growth` regions fits.
+    fn check_growth(&self, growth: isize) -> Result<(), MmError> {
+        if growth > 0 {
+            self.check_region_room(growth as usize)
+        } else {
+            Ok(())
         }
     }
 
@@ -215,10 +309,13 @@ impl<P: PhysMem> Memory<P> {
         if npages.checked_add(tables).ok_or(MmError::NoMemory)? > self.frames.available_npages() {
             return Err(MmError::NoMemory);
         }
+        self.check_region_room(1)?;
+        self.check_object_room(1)?;
         let obj = self.objects.new_anon();
         self.objects.add_ref(&mut self.frames, obj, 0, npages);
         self.objects.get_mut(obj).map_count = 1;
         self.reserve_tables(space, tables);
+        self.region_total += 1;
         self.spaces.get_mut(&space).expect("space").regions.insert(
             start,
             Region {
@@ -273,10 +370,13 @@ impl<P: PhysMem> Memory<P> {
         if tables > self.frames.available_npages() {
             return Err(MmError::NoMemory);
         }
+        self.check_region_room(1)?;
+        self.check_object_room(1)?;
         let obj = self.objects.new_phys(paddr);
         self.objects.add_ref(&mut self.frames, obj, 0, npages);
         self.objects.get_mut(obj).map_count = 1;
         self.reserve_tables(space, tables);
+        self.region_total += 1;
         self.spaces.get_mut(&space).expect("space").regions.insert(
             vaddr,
             Region {
@@ -296,6 +396,7 @@ impl<P: PhysMem> Memory<P> {
     fn cut(&mut self, space: SpaceId, vaddr: VirtAddr) {
         let sp = self.spaces.get_mut(&space).expect("space");
         if let Some(obj) = sp.split_at(vaddr) {
+            self.region_total += 1;
             self.objects.get_mut(obj).map_count += 1;
         }
     }
@@ -366,6 +467,7 @@ impl<P: PhysMem> Memory<P> {
             let region = sp.regions.remove(&s).expect("region");
             removed.push((s, region));
         }
+        self.region_total -= removed.len();
         for &(s, region) in &removed {
             let e = s + region.len_bytes();
             let mut budget = Promises::new(space);
@@ -402,7 +504,10 @@ impl<P: PhysMem> Memory<P> {
     /// `InvalidArgument` if `start` is misaligned or the range leaves user space.
     pub fn free(&mut self, space: SpaceId, start: VirtAddr, size: u64) -> Result<Flush, MmError> {
         let (start, end) = user_range(start, size)?;
-        self.space(space)?;
+        let sp = self.space(space)?;
+        if start < end {
+            self.check_growth(Self::cut_growth(sp, start, end, true))?;
+        }
         let mut flush = Flush::new();
         if start < end {
             let removed = self.remove_range(space, start, end, &mut flush);
@@ -420,6 +525,7 @@ impl<P: PhysMem> Memory<P> {
         };
         let root = sp.root;
         let regions = core::mem::take(&mut sp.regions);
+        self.region_total -= regions.len();
         let mut budget = Promises::new(space);
         pagetable::free_user_tables(
             &mut self.phys,
@@ -462,11 +568,12 @@ impl<P: PhysMem> Memory<P> {
             return Err(MmError::InvalidArgument);
         }
         let (start, end) = user_range(start, size)?;
-        self.space(space)?;
+        let sp = self.space(space)?;
         let mut flush = Flush::new();
         if start == end {
             return Ok(flush);
         }
+        self.check_growth(Self::cut_growth(sp, start, end, false))?;
         self.cut(space, start);
         self.cut(space, end);
         let sp = self.spaces.get_mut(&space).expect("space");
@@ -510,10 +617,11 @@ impl<P: PhysMem> Memory<P> {
             return Err(MmError::InvalidArgument);
         }
         let (start, end) = user_range(start, size)?;
-        self.space(space)?;
+        let sp = self.space(space)?;
         if start == end {
             return Ok(());
         }
+        self.check_growth(Self::cut_growth(sp, start, end, false))?;
         self.cut(space, start);
         self.cut(space, end);
         let sp = self.spaces.get_mut(&space).expect("space");
@@ -525,17 +633,45 @@ impl<P: PhysMem> Memory<P> {
 
     /// RGN_STAT: every region (or part of one) inside `[start, start + size)`
     /// (widened to whole pages), in address order. `options` = protection and
-    /// inherit bits; `resident` = pages of that part backed by a frame.
+    /// inherit bits; `resident` = pages of that part backed by a frame. An
+    /// empty range (`size == 0`) holds no region, whatever `start` is.
+    /// Allocates one entry per region: the kernel uses [`Memory::stat_count`]
+    /// and [`Memory::stat_first`] to stay within a bounded buffer.
     pub fn stat(&self, space: SpaceId, start: VirtAddr, size: u64) -> Vec<KnRgnStat> {
-        let Some(sp) = self.spaces.get(&space) else {
-            return Vec::new();
-        };
+        self.stat_iter(space, start, size).collect()
+    }
+
+    /// How many entries [`Memory::stat`] would return (allocates nothing).
+    pub fn stat_count(&self, space: SpaceId, start: VirtAddr, size: u64) -> usize {
+        self.stat_iter(space, start, size).count()
+    }
+
+    /// The first `max` entries of [`Memory::stat`]. To go on, call again
+    /// from the end (`startAddr + size`) of the last entry returned: the
+    /// entries are page-aligned and contiguous runs never overlap.
+    pub fn stat_first(
+        &self,
+        space: SpaceId,
+        start: VirtAddr,
+        size: u64,
+        max: usize,
+    ) -> Vec<KnRgnStat> {
+        self.stat_iter(space, start, size).take(max).collect()
+    }
+
+    fn stat_iter(
+        &self,
+        space: SpaceId,
+        start: VirtAddr,
+        size: u64,
+    ) -> impl Iterator<Item = KnRgnStat> + '_ {
+        let sp = self.spaces.get(&space).filter(|_| size != 0);
         let lo = start & !(PAGE_SIZE - 1);
         let hi = round_up_to_page(start.saturating_add(size)).unwrap_or(!(PAGE_SIZE - 1));
-        let first = sp.find(lo).map_or(lo, |(s, _)| s);
-        sp.regions
-            .range(first..hi)
-            .filter_map(|(&s, region)| {
+        let first = sp.and_then(|sp| sp.find(lo)).map_or(lo, |(s, _)| s);
+        sp.into_iter()
+            .flat_map(move |sp| sp.regions.range(first..hi.max(first)))
+            .filter_map(move |(&s, region)| {
                 let e = s + region.len_bytes();
                 let a = s.max(lo);
                 let b = e.min(hi);
@@ -552,7 +688,6 @@ impl<P: PhysMem> Memory<P> {
                     }
                 })
             })
-            .collect()
     }
 
     /// MCLONE (ABI §3.1), after the kernel's argument checks 1–8: the
@@ -623,6 +758,9 @@ impl<P: PhysMem> Memory<P> {
         if tables > self.frames.available_npages() {
             return Err(MmError::NoMemory);
         }
+        let growth = Self::cut_growth(dst_space, dst_addr, dst_addr + len, true)
+            .saturating_add_unsigned(pieces.len());
+        self.check_growth(growth)?;
         // Nothing fails from here on. Reference the source memory before the
         // destination's old memory is released: they may be the same.
         for p in &pieces {
@@ -638,6 +776,7 @@ impl<P: PhysMem> Memory<P> {
         for p in &pieces {
             dst_space.regions.insert(p.dst_start, p.region);
         }
+        self.region_total += pieces.len();
         // Mappings are a cache of the objects: copy them where the source
         // mappings are intact (an overlapping clone just faults them back).
         if !overlapping && new_prot & K_NOACCESS == 0 {
@@ -699,9 +838,15 @@ impl<P: PhysMem> Memory<P> {
             .collect();
         let mut seen = BTreeSet::new();
         let mut promised_npages: u64 = 0;
+        let mut new_objects = 0usize;
         for (_, r, copy) in &plan {
             if *copy {
+                let snapshots = seen.len();
                 promised_npages += self.objects.copy_cost_npages(r.obj, r.npages, &mut seen);
+                if let Kind::Anon = self.objects.get(r.obj).kind {
+                    // The copy, and a snapshot the first time an object with frames is copied.
+                    new_objects += 1 + (seen.len() - snapshots);
+                }
             }
         }
         let ranges: Vec<(VirtAddr, VirtAddr)> = plan
@@ -747,6 +892,8 @@ impl<P: PhysMem> Memory<P> {
         {
             return Err(MmError::NoMemory);
         }
+        self.check_region_room(plan.len())?;
+        self.check_object_room(new_objects)?;
         // Nothing fails from here on.
         let mut snapshotted = BTreeSet::new();
         let mut new_regions = Vec::with_capacity(plan.len());
@@ -769,6 +916,7 @@ impl<P: PhysMem> Memory<P> {
             new_regions.push((s, region));
         }
         self.reserve_tables(target, tables);
+        self.region_total += new_regions.len();
         self.spaces
             .get_mut(&target)
             .expect("space")
@@ -1055,6 +1203,24 @@ impl<P: PhysMem> Memory<P> {
             vaddr = s + r.len_bytes();
         }
         Ok(())
+    }
+
+    /// Whether a user write of `[addr, addr + len_bytes)` would succeed
+    /// (every byte in user space, in a region that allows writes); changes
+    /// nothing. Lets the kernel write a long result in parts, all or nothing.
+    ///
+    /// # Errors
+    /// `BadAddress` where [`Memory::write_user`] would fail.
+    pub fn check_user_writable(
+        &self,
+        space: SpaceId,
+        addr: VirtAddr,
+        len_bytes: usize,
+    ) -> Result<(), MmError> {
+        if len_bytes == 0 {
+            return Ok(());
+        }
+        self.check_user_access(space, addr, len_bytes, Access::Write)
     }
 
     /// Calls `f(paddr, buffer_offset, chunk_len)` for each page-bounded chunk

@@ -104,6 +104,11 @@ impl Objects {
             .filter_map(|(i, o)| o.as_ref().map(|o| (ObjId(i as u32), o)))
     }
 
+    /// Number of live objects.
+    pub(crate) fn live(&self) -> usize {
+        self.slots.len() - self.free_slots.len()
+    }
+
     fn insert(&mut self, obj: Object) -> ObjId {
         match self.free_slots.pop() {
             Some(i) => {

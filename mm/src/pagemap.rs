@@ -6,7 +6,7 @@ use alloc::collections::BTreeMap;
 
 /// Pages per chunk: one leaf page table's worth, so that the chunks of an
 /// object and the leaf tables of a region line up when offsets are aligned.
-pub(crate) const CHUNK_NPAGES: u64 = 512;
+pub(crate) const CHUNK_NPAGES: u64 = 16;
 
 #[derive(Debug)]
 struct Chunk {
@@ -114,6 +114,26 @@ impl PageMap {
     /// Removes every page in `[start, end)`, calling `f(idx, paddr)` for each.
     pub(crate) fn drain_range(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, PhysAddr)) {
         if start >= end {
+            return;
+        }
+        let covers_all = match (self.chunks.first_key_value(), self.chunks.last_key_value()) {
+            (Some((&first, _)), Some((&last, _))) => {
+                start <= first * CHUNK_NPAGES
+                    && end >= last.saturating_add(1).saturating_mul(CHUNK_NPAGES)
+            }
+            _ => return,
+        };
+        if covers_all {
+            // Teardown: every chunk goes, without a lookup per chunk.
+            for (key, chunk) in core::mem::take(&mut self.chunks) {
+                let base = key * CHUNK_NPAGES;
+                for (i, &slot) in chunk.slots.iter().enumerate() {
+                    if slot & 1 != 0 {
+                        f(base + i as u64, slot & !1);
+                    }
+                }
+            }
+            self.len = 0;
             return;
         }
         let keys: alloc::vec::Vec<u64> = self

@@ -1095,3 +1095,227 @@ fn counters_return_to_baseline_after_a_child_with_shared_tables_dies() {
         assert_eq!(baseline(&m), base, "round {round}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// The region limit (`Memory::set_region_limit`).
+
+/// Everything a refused operation must leave as it was: frame counters,
+/// region total, object count and every space's regions.
+type Snapshot = (
+    (u64, u64, u64, u64),
+    usize,
+    usize,
+    Vec<Vec<abi::types::KnRgnStat>>,
+);
+
+fn snapshot(m: &Memory<SimPhys>, spaces: &[SpaceId]) -> Snapshot {
+    (
+        baseline(m),
+        m.region_total(),
+        m.object_count(),
+        spaces
+            .iter()
+            .map(|&s| m.stat(s, USER_BASE, USER_LIMIT - USER_BASE))
+            .collect(),
+    )
+}
+
+#[test]
+fn region_limit_refuses_every_kind_of_growth_and_changes_nothing() {
+    let mut m = memory(256);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 8 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    try_alloc(&mut m, a, 0x20000, 8 * PAGE, K_WRITABLE).unwrap();
+    write(&mut m, a, 0x10000, 7);
+    m.set_region_limit(2);
+    assert_eq!(m.region_limit(), 2);
+    assert_eq!(m.region_total(), 2);
+    let before = snapshot(&m, &[a, b]);
+    let check = |m: &Memory<SimPhys>, what: &str| {
+        assert_eq!(snapshot(m, &[a, b]), before, "{what} changed something");
+        m.check_invariants().unwrap();
+    };
+    assert_eq!(
+        try_alloc(&mut m, b, 0x10000, PAGE, K_WRITABLE),
+        Err(MmError::NoMemory)
+    );
+    check(&m, "RGN_ALLOCATE");
+    assert_eq!(
+        m.map_physical(b, 0x10000, 0, 1, K_WRITABLE),
+        Err(MmError::NoMemory)
+    );
+    check(&m, "map_physical");
+    // A hole in the middle of a region makes two of one.
+    assert_eq!(m.free(a, 0x12000, PAGE).map(|_| ()), Err(MmError::NoMemory));
+    check(&m, "RGN_FREE (hole)");
+    for cut in [(0x12000, PAGE), (0x10000, PAGE), (0x17000, 2 * PAGE)] {
+        assert_eq!(
+            m.set_protect(a, cut.0, cut.1, 0).map(|_| ()),
+            Err(MmError::NoMemory)
+        );
+        check(&m, "RGN_SET_PROTECT (cut)");
+        assert_eq!(
+            m.set_inherit(a, cut.0, cut.1, K_INHERITSHARE),
+            Err(MmError::NoMemory)
+        );
+        check(&m, "RGN_SET_INHERIT (cut)");
+    }
+    assert_eq!(
+        m.clone_range(a, b, 0x10000, 0x10000, PAGE, JINUE_PROT_READ)
+            .map(|_| ()),
+        Err(MmError::NoMemory)
+    );
+    check(&m, "MCLONE into another space");
+    assert_eq!(
+        m.clone_range(a, a, 0x10000, 0x40000, 0x18000, JINUE_PROT_READ)
+            .map(|_| ()),
+        Err(MmError::NoMemory)
+    );
+    check(&m, "MCLONE within the space");
+    assert_eq!(m.dup(b, a, 0).map(|_| ()), Err(MmError::NoMemory));
+    check(&m, "RGN_DUP");
+    assert_eq!(
+        m.dup(b, a, K_INHERITSHARE).map(|_| ()),
+        Err(MmError::NoMemory)
+    );
+    check(&m, "RGN_DUP share");
+
+    // What does not add regions still works at the limit.
+    m.set_protect(a, 0x10000, 8 * PAGE, 0).unwrap();
+    m.set_inherit(a, 0x10000, 0x18000, K_INHERITSHARE).unwrap();
+    assert_eq!(read(&mut m, a, 0x10000), 7);
+    // MCLONE replacing one region by one.
+    m.clone_range(a, a, 0x10000, 0x20000, 8 * PAGE, JINUE_PROT_READ)
+        .unwrap();
+    assert_eq!(m.region_total(), 2);
+    // Freeing at an edge keeps the count; a freed region makes room.
+    m.free(a, 0x10000, PAGE).unwrap();
+    m.free(a, 0x27000, PAGE).unwrap();
+    assert_eq!(m.region_total(), 2);
+    m.free(a, 0x20000, 7 * PAGE).unwrap();
+    assert_eq!(m.region_total(), 1);
+    m.set_protect(a, 0x12000, PAGE, K_WRITABLE).unwrap_err();
+    m.set_inherit(a, 0x11000, PAGE, 0).unwrap();
+    assert_eq!(m.region_total(), 2);
+    m.check_invariants().unwrap();
+    // Raising the limit lets everything through again.
+    m.set_region_limit(usize::MAX);
+    m.dup(b, a, K_INHERITCOPY).unwrap();
+    assert_eq!(m.region_total(), 4);
+    m.destroy_space(a);
+    m.destroy_space(b);
+    assert_eq!(m.region_total(), 0);
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn region_limit_stops_mclone_doubling() {
+    // The fuzz finding: MCLONE of [s, s+n) onto [s+n, s+2n) doubles the
+    // regions at the cost of a few page tables.
+    let mut m = memory(4096);
+    let a = m.create_space().unwrap();
+    let start = 0x1_0000_0000u64;
+    try_alloc(&mut m, a, start, PAGE, K_WRITABLE).unwrap();
+    let base = baseline(&m);
+    m.set_region_limit(1000);
+    let mut n = 1u64;
+    let last = loop {
+        let before = snapshot(&m, &[a]);
+        match m.clone_range(a, a, start, start + n * PAGE, n * PAGE, JINUE_PROT_READ) {
+            Ok(_) => n *= 2,
+            Err(e) => {
+                assert_eq!(snapshot(&m, &[a]), before);
+                break e;
+            }
+        }
+    };
+    assert_eq!(last, MmError::NoMemory);
+    assert_eq!(n, 512);
+    assert_eq!(m.region_total(), 512);
+    m.check_invariants().unwrap();
+    m.free(a, start + PAGE, (n - 1) * PAGE).unwrap();
+    assert_eq!(baseline(&m), base);
+    m.destroy_space(a);
+    assert_eq!(m.region_total(), 0);
+    m.check_invariants().unwrap();
+}
+
+#[test]
+fn stat_of_an_empty_range_is_empty_and_chunks_resume() {
+    let mut m = memory(64);
+    let s = m.create_space().unwrap();
+    try_alloc(&mut m, s, 0x10000, 4 * PAGE, K_WRITABLE).unwrap();
+    m.set_inherit(s, 0x11000, PAGE, K_INHERITSHARE).unwrap();
+    m.set_inherit(s, 0x13000, PAGE, K_INHERITSHARE).unwrap();
+    // ABI §4.3: regions inside the range; an empty range holds none, even
+    // at an unaligned address inside a region.
+    for start in [0x10000, 0x10001, 0x11fff, 0x12800] {
+        assert!(m.stat(s, start, 0).is_empty(), "{start:#x}");
+        assert_eq!(m.stat_count(s, start, 0), 0);
+        assert!(m.stat_first(s, start, 0, 10).is_empty());
+    }
+    // A non-empty unaligned range still counts the pages it touches.
+    assert_eq!(m.stat(s, 0x10001, 1).len(), 1);
+    assert_eq!(m.stat(s, 0x10fff, 2).len(), 2);
+    // Chunks resumed from the end of the last entry give the whole list.
+    let all = m.stat(s, 0x10800, 4 * PAGE);
+    assert_eq!(all.len(), 4);
+    assert_eq!(m.stat_count(s, 0x10800, 4 * PAGE), 4);
+    let end = 0x10800 + 4 * PAGE;
+    let mut got = Vec::new();
+    let mut at = 0x10800;
+    loop {
+        let part = m.stat_first(s, at, end - at, 1);
+        let Some(last) = part.last() else { break };
+        at = last.startAddr + last.size;
+        got.extend(part);
+    }
+    assert_eq!(got, all);
+}
+
+#[test]
+fn object_limit_refuses_new_objects_and_changes_nothing() {
+    let mut m = memory(256);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    let c = m.create_space().unwrap();
+    try_alloc(&mut m, a, 0x10000, 8 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
+    write(&mut m, a, 0x10000, 7);
+    // Two regions of the same object: the copy snapshots it once.
+    m.set_inherit(a, 0x14000, PAGE, K_INHERITCOPY).unwrap();
+    assert_eq!(m.object_total(), 1);
+    m.set_object_limit(3);
+    assert_eq!(m.object_limit(), 3);
+    let before = snapshot(&m, &[a, b, c]);
+    // The copy of 3 regions of one object with frames: 1 snapshot + 3 copies.
+    assert_eq!(m.dup(b, a, 0).map(|_| ()), Err(MmError::NoMemory));
+    assert_eq!(snapshot(&m, &[a, b, c]), before);
+    m.check_invariants().unwrap();
+    // Sharing makes no object; MCLONE neither.
+    m.dup(b, a, K_INHERITSHARE).unwrap();
+    m.clone_range(a, c, 0x10000, 0x40000, 8 * PAGE, JINUE_PROT_READ)
+        .unwrap();
+    assert_eq!(m.object_total(), 1);
+    m.set_object_limit(5);
+    m.free_all(b);
+    m.dup(b, a, 0).unwrap();
+    assert_eq!(m.object_total(), 5);
+    assert_eq!(read(&mut m, b, 0x10000), 7);
+    let before = snapshot(&m, &[a, b, c]);
+    assert_eq!(
+        try_alloc(&mut m, c, 0x80000, PAGE, K_WRITABLE),
+        Err(MmError::NoMemory)
+    );
+    assert_eq!(
+        m.map_physical(c, 0x80000, 0, 1, K_WRITABLE),
+        Err(MmError::NoMemory)
+    );
+    assert_eq!(snapshot(&m, &[a, b, c]), before);
+    m.check_invariants().unwrap();
+    for s in [a, b, c] {
+        m.destroy_space(s);
+    }
+    assert_eq!((m.object_total(), m.region_total()), (0, 0));
+    m.check_invariants().unwrap();
+}

@@ -13,6 +13,9 @@ use abi::region::{
 };
 use abi::types::{JinueBuffer, KnCap, KnRgnDesc, KnRgnStat, Wire};
 use alloc::vec;
+
+/// Most `KnRgnStat` entries RGN_STAT builds at once (12 KiB of kernel heap).
+const STAT_CHUNK: usize = 256;
 use mm::PhysMem;
 
 /// A `KnCap *` argument after its pointer was read (step 1 of ABI §4.4).
@@ -176,24 +179,53 @@ impl<P: PhysMem> Kernel<P> {
         if desc.startAddr.checked_add(desc.size).is_none() {
             return Err(Error::Invalid);
         }
-        let stats = self.mem.stat(space, desc.startAddr, desc.size);
-        let fit = stats
-            .len()
-            .min(usize::try_from(buffer.size / KnRgnStat::SIZE as u64).unwrap_or(usize::MAX));
+        let end = desc.startAddr + desc.size;
+        let total = self.mem.stat_count(space, desc.startAddr, desc.size);
+        let fit =
+            total.min(usize::try_from(buffer.size / KnRgnStat::SIZE as u64).unwrap_or(usize::MAX));
         if fit > 0 {
+            // Checked whole first, then written in parts of at most
+            // STAT_CHUNK entries, so that a user with many regions cannot
+            // make the kernel allocate a buffer for all of them.
             let len_bytes = fit.checked_mul(KnRgnStat::SIZE).ok_or(Error::NoMemory)?;
-            let mut bytes = vec![0u8; len_bytes];
-            for (s, chunk) in stats.iter().zip(bytes.chunks_exact_mut(KnRgnStat::SIZE)) {
-                s.to_bytes(chunk);
+            if !UserBytes::new(buffer.addr, len_bytes as u64).is_user() {
+                return Err(Error::BadPointer);
             }
-            UserBytes::new(buffer.addr, bytes.len() as u64).write(
-                &mut self.mem,
-                caller.space,
-                &bytes,
-                plat,
-            )?;
+            self.mem
+                .check_user_writable(caller.space, buffer.addr, len_bytes)
+                .map_err(|_| Error::BadPointer)?;
+            let mut bytes = vec![0u8; fit.min(STAT_CHUNK) * KnRgnStat::SIZE];
+            let mut at = desc.startAddr;
+            let mut written = 0usize;
+            while written < fit {
+                let part = self.mem.stat_first(
+                    space,
+                    at,
+                    end.saturating_sub(at),
+                    (fit - written).min(STAT_CHUNK),
+                );
+                let Some(last) = part.last() else {
+                    break;
+                };
+                at = last.startAddr + last.size;
+                let part_bytes = &mut bytes[..part.len() * KnRgnStat::SIZE];
+                for (s, chunk) in part
+                    .iter()
+                    .zip(part_bytes.chunks_exact_mut(KnRgnStat::SIZE))
+                {
+                    s.to_bytes(chunk);
+                }
+                let addr = buffer.addr + (written * KnRgnStat::SIZE) as u64;
+                UserBytes::new(addr, part_bytes.len() as u64).write(
+                    &mut self.mem,
+                    caller.space,
+                    part_bytes,
+                    plat,
+                )?;
+                written += part.len();
+            }
         }
-        Ok(Outcome::Return(stats.len() as u64))
+        Ok(Outcome::Return(total as u64))
     }
 
     /// RGN_SET_INHERIT (67): at most one inherit bit and nothing else.

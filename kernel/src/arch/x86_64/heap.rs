@@ -1,9 +1,70 @@
 //! The kernel heap: `linked_list_allocator` over a physical range carved out at boot, reached through the direct map.
+//!
+//! Its size is planned so that no user program can exhaust it (a failed
+//! kernel allocation is a panic): every structure a user can grow is either
+//! capped by a kernel limit or paid for below. The figures are measured on
+//! the host with a counting allocator over `mm` (`doc/memory.md`, "Kernel
+//! heap and the region limit"), with a margin.
 
+use super::ranges::PAGE_SIZE;
 use linked_list_allocator::LockedHeap;
 
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
+
+/// Kernel objects at their limits (64 processes with full 1024-slot
+/// descriptor tables, 256 threads with their saved contexts, the scheduler,
+/// boot data, RGN_STAT's bounded buffer) and allocator slack.
+const FIXED_BYTES: u64 = 8 << 20;
+/// Heap per frame of memory that may become resident: `mm`'s page maps
+/// (16-page chunks) take at most 176 bytes per resident page, measured, when
+/// every page sits in a chunk of its own.
+const PAGE_BOOKKEEPING_BYTES: u64 = 256;
+/// Heap per region: the region itself (122 bytes in the regions' B-tree)
+/// and the transient lists of one MCLONE or RGN_DUP over it (at most 106
+/// bytes per region at the peak), measured, with a margin. Objects are paid
+/// for apart: MCLONE and shared copies add regions but no object.
+const REGION_BOOKKEEPING_BYTES: u64 = 256;
+/// Heap per memory object: the object (at most 510 bytes with its slot, its
+/// reference ranges and the slot vector's growth), what its page map's root
+/// costs beyond [`PAGE_BOOKKEEPING_BYTES`] (80 bytes) and RGN_DUP's
+/// transient lists (106 bytes), measured, with a margin.
+const OBJECT_BOOKKEEPING_BYTES: u64 = 768;
+/// The heap share of regions and of objects: a sixty-fourth of free memory
+/// each (larger guests get more), at least 8 MiB for regions and 6 MiB for
+/// objects.
+const REGION_SHARE_MIN_BYTES: u64 = 8 << 20;
+const OBJECT_SHARE_MIN_BYTES: u64 = 6 << 20;
+
+/// Heap size and the limits that go with it.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub heap_bytes: u64,
+    /// For `mm::Memory::set_region_limit`.
+    pub region_limit: usize,
+    /// For `mm::Memory::set_object_limit`.
+    pub object_limit: usize,
+}
+
+/// The plan for `free_bytes` of free RAM (before the heap is taken): the
+/// fixed part, 256 bytes per 4 KiB frame, max(8 MiB, free / 64) for regions
+/// at 256 bytes each and max(6 MiB, free / 64) for objects at 768 bytes
+/// each. 128 MiB of RAM: about 30 MiB of heap, 32768 regions, 8192
+/// objects; 1 GiB: about 104 MiB, 65536 regions, 21845 objects; the heap
+/// stays near a tenth of RAM beyond.
+pub fn plan(free_bytes: u64) -> Plan {
+    let frames = free_bytes / PAGE_SIZE;
+    let region_share = (free_bytes / 64).max(REGION_SHARE_MIN_BYTES);
+    let object_share = (free_bytes / 64).max(OBJECT_SHARE_MIN_BYTES);
+    let heap_bytes = (FIXED_BYTES + frames * PAGE_BOOKKEEPING_BYTES + region_share + object_share)
+        .next_multiple_of(PAGE_SIZE);
+    let limit = |share: u64, each: u64| usize::try_from(share / each).unwrap_or(usize::MAX);
+    Plan {
+        heap_bytes,
+        region_limit: limit(region_share, REGION_BOOKKEEPING_BYTES),
+        object_limit: limit(object_share, OBJECT_BOOKKEEPING_BYTES),
+    }
+}
 
 /// Hands `[vaddr, vaddr + len)` to the allocator.
 ///

@@ -27,7 +27,7 @@ pub use serial::{log, Level};
 pub use trap::{run, with_user_context, Event};
 
 use multiboot::MAX_MODULES;
-use ranges::{Ranges, PAGE_SIZE};
+use ranges::Ranges;
 
 /// Memory below 1 MiB (real-mode data, BIOS, the Multiboot information) is never used.
 const LOW_MEMORY_END: u64 = 0x10_0000;
@@ -58,11 +58,11 @@ pub struct BootInfo {
     pub ram_bytes: u64,
     /// Kernel heap size in bytes.
     pub heap_bytes: u64,
-}
-
-/// Heap size: an eighth of free memory, between 4 and 64 MiB.
-fn heap_size(free_bytes: u64) -> u64 {
-    (free_bytes / 8).clamp(4 << 20, 64 << 20) & !(PAGE_SIZE - 1)
+    /// Most regions of all address spaces together, planned with the heap
+    /// (`heap::plan`): for `mm::Memory::set_region_limit`.
+    pub region_limit: usize,
+    /// Most live memory objects, likewise: for `mm::Memory::set_object_limit`.
+    pub object_limit: usize,
 }
 
 /// The Rust entry point, called by the boot stub on the kernel stack with the
@@ -115,7 +115,8 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     let kernel_space = unsafe { paging::build_and_switch(&mut free, ram_end) };
     free.remove(kernel_space.direct_map_end, u64::MAX);
 
-    let heap_bytes = heap_size(free.total());
+    let heap_plan = heap::plan(free.total());
+    let heap_bytes = heap_plan.heap_bytes;
     let heap_phys = free
         .take_from_largest(heap_bytes)
         .expect("not enough memory for the kernel heap");
@@ -159,6 +160,8 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         cmdline: String::from(kernel_cmdline),
         ram_bytes: raw.ram.total(),
         heap_bytes,
+        region_limit: heap_plan.region_limit,
+        object_limit: heap_plan.object_limit,
     };
     crate::kernel_main(boot)
 }
