@@ -1096,7 +1096,7 @@ const RAW_SEEDS: [u64; 6] = [
     0x1234_5678,
     0x7777_0007,
 ];
-const RAW_CALLS: u64 = 6000;
+const RAW_CALLS: u64 = 10_000;
 
 fn raw_calls(c: &mut Case) {
     touch_deep();
@@ -1497,7 +1497,7 @@ const CHILD_SEEDS: [u64; 10] = [
     0xc41d_0009,
     0xc41d_000a,
 ];
-const CHILD_CALLS: u64 = 3000;
+const CHILD_CALLS: u64 = 4000;
 
 /// Where the child's second stream reports, inside the shared page.
 const HELPER_REPORT: u64 = 2048;
