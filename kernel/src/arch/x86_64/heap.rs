@@ -17,9 +17,11 @@ static HEAP: LockedHeap = LockedHeap::empty();
 /// boot data, RGN_STAT's bounded buffer) and allocator slack.
 const FIXED_BYTES: u64 = 8 << 20;
 /// Heap per frame of memory that may become resident: `mm`'s page maps
-/// (16-page chunks) take at most 176 bytes per resident page, measured, when
-/// every page sits in a chunk of its own.
-const PAGE_BOOKKEEPING_BYTES: u64 = 256;
+/// take at most 123 bytes per resident page, measured, when every page sits
+/// alone in its 512-page chunk (a sparse chunk; a dense one holds at least
+/// 32 pages), plus the free-frame list (8 bytes per frame) and shared-table
+/// entries, with a margin.
+const PAGE_BOOKKEEPING_BYTES: u64 = 160;
 /// Heap per region: the region itself (122 bytes in the regions' B-tree)
 /// and the transient lists of one MCLONE or RGN_DUP over it (at most 106
 /// bytes per region at the peak), measured, with a margin. Objects are paid
@@ -27,14 +29,13 @@ const PAGE_BOOKKEEPING_BYTES: u64 = 256;
 const REGION_BOOKKEEPING_BYTES: u64 = 256;
 /// Heap per memory object: the object (at most 510 bytes with its slot, its
 /// reference ranges and the slot vector's growth), what its page map's root
-/// costs beyond [`PAGE_BOOKKEEPING_BYTES`] (80 bytes) and RGN_DUP's
+/// costs beyond [`PAGE_BOOKKEEPING_BYTES`] (309 bytes) and RGN_DUP's
 /// transient lists (106 bytes), measured, with a margin.
-const OBJECT_BOOKKEEPING_BYTES: u64 = 768;
+const OBJECT_BOOKKEEPING_BYTES: u64 = 1024;
 /// The heap share of regions and of objects: a sixty-fourth of free memory
-/// each (larger guests get more), at least 8 MiB for regions and 6 MiB for
-/// objects.
+/// each (larger guests get more), at least 8 MiB each.
 const REGION_SHARE_MIN_BYTES: u64 = 8 << 20;
-const OBJECT_SHARE_MIN_BYTES: u64 = 6 << 20;
+const OBJECT_SHARE_MIN_BYTES: u64 = 8 << 20;
 
 /// Heap size and the limits that go with it.
 #[derive(Clone, Copy, Debug)]
@@ -47,11 +48,11 @@ pub struct Plan {
 }
 
 /// The plan for `free_bytes` of free RAM (before the heap is taken): the
-/// fixed part, 256 bytes per 4 KiB frame, max(8 MiB, free / 64) for regions
-/// at 256 bytes each and max(6 MiB, free / 64) for objects at 768 bytes
-/// each. 128 MiB of RAM: about 30 MiB of heap, 32768 regions, 8192
-/// objects; 1 GiB: about 104 MiB, 65536 regions, 21845 objects; the heap
-/// stays near a tenth of RAM beyond.
+/// fixed part, 160 bytes per 4 KiB frame, max(8 MiB, free / 64) for regions
+/// at 256 bytes each and max(8 MiB, free / 64) for objects at 1 KiB each.
+/// 128 MiB of RAM: 28 MiB of heap, 32768 regions, 8192 objects; 1 GiB:
+/// 79 MiB, 65307 regions, 16326 objects; 4 GiB: 295 MiB (about 7% of RAM
+/// from there on), 261914 regions, 65478 objects.
 pub fn plan(free_bytes: u64) -> Plan {
     let frames = free_bytes / PAGE_SIZE;
     let region_share = (free_bytes / 64).max(REGION_SHARE_MIN_BYTES);
