@@ -136,19 +136,22 @@ impl Objects {
     /// anonymous object are promised a frame (the caller has checked the
     /// pool); newly live pages of a child reference its parent.
     pub(crate) fn add_ref(&mut self, frames: &mut FramePool, id: ObjId, start: u64, end: u64) {
-        let mut newly = Vec::new();
-        let obj = self.get_mut(id);
-        obj.refs.add(start, end, &mut newly);
-        if obj.reserves() {
-            for &(s, e) in &newly {
-                let npages = (e - s) - obj.pages.count_range(s, e);
-                obj.reserved_npages += npages;
-                frames.reserve(npages);
+        // A work list instead of recursion: snapshot chains can be as deep as
+        // the object limit, far deeper than the kernel stack allows.
+        let mut work = vec![(id, start, end)];
+        while let Some((id, start, end)) = work.pop() {
+            let mut newly = Vec::new();
+            let obj = self.get_mut(id);
+            obj.refs.add(start, end, &mut newly);
+            if obj.reserves() {
+                for &(s, e) in &newly {
+                    let npages = (e - s) - obj.pages.count_range(s, e);
+                    obj.reserved_npages += npages;
+                    frames.reserve(npages);
+                }
             }
-        }
-        if let Some((parent, off)) = obj.parent {
-            for (s, e) in newly {
-                self.add_ref(frames, parent, s + off, e + off);
+            if let Some((parent, off)) = obj.parent {
+                work.extend(newly.into_iter().map(|(s, e)| (parent, s + off, e + off)));
             }
         }
     }
@@ -158,30 +161,52 @@ impl Objects {
     /// references is destroyed, and a snapshot left with one child is merged
     /// into it.
     pub(crate) fn drop_ref(&mut self, frames: &mut FramePool, id: ObjId, start: u64, end: u64) {
-        let mut dead = Vec::new();
-        let obj = self.get_mut(id);
-        obj.refs.sub(start, end, &mut dead);
-        for &(s, e) in &dead {
-            let mut freed_npages = 0;
-            obj.pages.drain_range(s, e, |_, paddr| {
-                frames.free_user(paddr);
-                freed_npages += 1;
-            });
-            if obj.reserves() {
-                let npages = (e - s) - freed_npages;
-                obj.reserved_npages -= npages;
-                frames.unreserve(npages);
-            }
+        /// One step of the release, run from an explicit stack in the order
+        /// a recursion would: every drop on the parent finishes before the
+        /// child is destroyed (destroying may merge the parent into its last
+        /// child, which must see the parent's references already gone).
+        enum Step {
+            Drop(ObjId, u64, u64),
+            Destroy(ObjId),
         }
-        let parent = obj.parent;
-        let now_unreferenced = obj.refs.is_empty();
-        if let Some((pid, off)) = parent {
-            for (s, e) in dead {
-                self.drop_ref(frames, pid, s + off, e + off);
+        // A stack instead of recursion: snapshot chains can be as deep as the
+        // object limit, far deeper than the kernel stack allows.
+        let mut steps = vec![Step::Drop(id, start, end)];
+        while let Some(step) = steps.pop() {
+            let (id, start, end) = match step {
+                Step::Destroy(id) => {
+                    self.destroy(frames, id);
+                    continue;
+                }
+                Step::Drop(id, start, end) => (id, start, end),
+            };
+            let mut dead = Vec::new();
+            let obj = self.get_mut(id);
+            obj.refs.sub(start, end, &mut dead);
+            for &(s, e) in &dead {
+                let mut freed_npages = 0;
+                obj.pages.drain_range(s, e, |_, paddr| {
+                    frames.free_user(paddr);
+                    freed_npages += 1;
+                });
+                if obj.reserves() {
+                    let npages = (e - s) - freed_npages;
+                    obj.reserved_npages -= npages;
+                    frames.unreserve(npages);
+                }
             }
-        }
-        if now_unreferenced {
-            self.destroy(frames, id);
+            let parent = obj.parent;
+            if obj.refs.is_empty() {
+                steps.push(Step::Destroy(id));
+            }
+            if let Some((pid, off)) = parent {
+                // Reversed so the drops run in the original order.
+                steps.extend(
+                    dead.into_iter()
+                        .rev()
+                        .map(|(s, e)| Step::Drop(pid, s + off, e + off)),
+                );
+            }
         }
     }
 

@@ -1319,3 +1319,56 @@ fn object_limit_refuses_new_objects_and_changes_nothing() {
     assert_eq!((m.object_total(), m.region_total()), (0, 0));
     m.check_invariants().unwrap();
 }
+
+/// A snapshot chain as deep as the object limit allows is released without
+/// recursion: the release cascades down every level on a stack far smaller
+/// than the chain is deep (a recursive release would overflow it).
+#[test]
+fn deep_snapshot_chain_releases_without_recursion() {
+    extern crate std;
+    const DEPTH: usize = 3000;
+    let worker = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(|| {
+            let mut m = memory(4 * DEPTH + 4096);
+            m.set_object_limit(4 * DEPTH);
+            m.set_region_limit(4 * DEPTH);
+            let base = m.memstat();
+            let a = m.create_space().expect("space");
+            let start = alloc(
+                &mut m,
+                a,
+                0x10_0000,
+                2 * PAGE,
+                K_WRITABLE | abi::region::K_INHERITCOPY,
+            );
+            let mut copies = alloc::vec::Vec::new();
+            for _ in 0..DEPTH {
+                // The source's own page makes every copy freeze a new level.
+                m.write_user(a, start + PAGE, &[7]).expect("write page 1");
+                let b = m.create_space().expect("space");
+                m.dup(b, a, abi::region::K_INHERITCOPY).expect("dup");
+                // The copy keeps page 0 only, so page 1 of every snapshot
+                // level is referenced by the level below alone.
+                m.free(b, start + PAGE, PAGE).expect("free page 1");
+                copies.push(b);
+            }
+            // Releasing the source drops page 1 through all DEPTH levels.
+            m.destroy_space(a);
+            m.check_invariants().expect("invariants");
+            for b in copies {
+                m.destroy_space(b);
+            }
+            m.check_invariants().expect("invariants");
+            let end = m.memstat();
+            assert_eq!(
+                (end.user_frames, end.table_frames, end.committed_frames),
+                (base.user_frames, base.table_frames, base.committed_frames)
+            );
+            assert_eq!(m.object_count(), 0);
+        })
+        .expect("spawn");
+    worker
+        .join()
+        .expect("deep chain released on a 64 KiB stack");
+}
