@@ -798,8 +798,24 @@ impl Fuzzer {
             })
     }
 
+    /// Whether the `KnCap *` value `p` may name the caller (conservative):
+    /// `K_MYACTOR`, a pool slot holding the caller's capability, or any
+    /// other mapped memory, which a random output pointer (ACTOR_SELF into
+    /// a region in SAFE, say) may have filled with it.
     fn cap_is_me(&self, p: u64) -> bool {
-        p == K_MYACTOR || (in_pool(p, 16) && read_cap(p) == self.me)
+        if p == K_MYACTOR || (in_pool(p, 16) && read_cap(p) == self.me) {
+            return true;
+        }
+        if p == K_SVACTOR || in_pool(p, 16) || !is_user_range(p, 16) {
+            return false;
+        }
+        let page = p & !(PG - 1);
+        let len = if (p + 15) & !(PG - 1) != page {
+            2 * PG
+        } else {
+            PG
+        };
+        !matches!(stat(Actor::Me, page, len).0, Ok(0))
     }
 
     /// Whether the call is safe for a careful caller: it cannot take away or
@@ -925,13 +941,35 @@ impl Fuzzer {
         let Ok(c) = api::actor_cap(d) else {
             return;
         };
-        if self.ncaps < self.caps.len() {
-            self.caps[self.ncaps] = c;
-            if self.report != 0 {
-                write_cap(self.report + R_CAPS + 16 * self.ncaps as u64, &c);
-                poke(self.report + R_NCAPS, self.ncaps as u64 + 1);
+        if self.ncaps == self.caps.len() {
+            // Forget the processes that are gone (their capability is unreachable).
+            let mut kept = 0;
+            for k in 0..self.ncaps {
+                let cap = self.caps[k];
+                if stat(Actor::Cap(&cap), USER_BASE, PG).0 != Err(ChorusError::Unknown) {
+                    self.caps[kept] = cap;
+                    kept += 1;
+                }
             }
-            self.ncaps += 1;
+            self.ncaps = kept;
+            if self.report != 0 {
+                for k in 0..kept {
+                    write_cap(self.report + R_CAPS + 16 * k as u64, &self.caps[k]);
+                }
+            }
+        }
+        if self.ncaps == self.caps.len() {
+            // No room to remember it: do not let it become an orphan.
+            let _ = api::destroy(d);
+            return;
+        }
+        self.caps[self.ncaps] = c;
+        if self.report != 0 {
+            write_cap(self.report + R_CAPS + 16 * self.ncaps as u64, &c);
+        }
+        self.ncaps += 1;
+        if self.report != 0 {
+            poke(self.report + R_NCAPS, self.ncaps as u64);
         }
     }
 
@@ -1102,6 +1140,7 @@ fn raw_calls(c: &mut Case) {
     touch_deep();
     let base = usage();
     let (keep, nkeep) = own_regions();
+    let room = process_room();
     for seed in seeds(&RAW_SEEDS) {
         println!("    fuzz::raw_calls: seed {seed:#x}, {RAW_CALLS} calls");
         let mut f = Fuzzer::new(seed, false, 0);
@@ -1118,6 +1157,18 @@ fn raw_calls(c: &mut Case) {
             f.calls, f.skipped, f.bad
         );
         alive(c);
+        // Per seed, so that a leak names its seed.
+        check_eq!(c, usage(), base, "MEMSTAT after seed {:#x}", seed);
+        check_eq!(
+            c,
+            process_room(),
+            room,
+            "process room after seed {:#x}",
+            seed
+        );
+        if !c.ok() {
+            break;
+        }
     }
     if usage() != base {
         dump_regions();
