@@ -1,8 +1,13 @@
 //! `fuzz`: adversarial robustness from user space: random raw calls, faulting threads and children, exhaustion, descriptor churn; no panic, no leak.
 //!
 //! Every random stream comes from a fixed, printed seed, so a failure is
-//! reproduced by booting the same image again (`cargo xtask run --init
-//! <fuzz ELF> <case>` runs one case and the leak check).
+//! reproduced by booting the same image again. Arguments (`cargo xtask run
+//! --init <fuzz ELF> ARG...`): a case name runs that case and the leak
+//! checks; `fault K` runs fault kind K alone; `soak BASE` runs every case
+//! with 40 seeds from BASE for the random ones.
+//!
+//! Cases that panicked earlier kernels (kernel heap exhaustion) run after
+//! the `no_leak` check, so that the rest is reported first.
 #![no_std]
 #![no_main]
 
@@ -1260,8 +1265,8 @@ fn do_fault(kind: usize) {
     core::hint::black_box(&mut local);
     let stack_code = local.as_ptr() as u64;
     // SAFETY: each instruction sequence deliberately traps in ring 3 (or, for
-    // the `false` kinds, may run harmlessly); the kernel kills this thread,
-    // which owns nothing the rest of the program uses.
+    // the `Either` and `Run` kinds, may run on harmlessly); the kernel kills
+    // this thread, which owns nothing the rest of the program uses.
     unsafe {
         match kind {
             0 => core::arch::asm!("ud2"),
