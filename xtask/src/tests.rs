@@ -30,6 +30,11 @@ const KERNEL_FAULTS: [(&str, &str); 5] = [
     ("stack", "#DF"),
     ("panic", "injected panic"),
 ];
+/// Init programs in `user/c/examples/` that die of a user fault (ABI §3 "A user
+/// fault"; §8): the kernel must log one line containing every text, not
+/// panic, and power off with status 0 when init's last thread is gone.
+const INIT_FAULT_EXAMPLES: [(&str, &[&str]); 1] =
+    [("null_deref", &["killed", "#PF", "address 0x0", "rip 0x"])];
 
 /// One QEMU boot of the suite.
 #[derive(Clone, Debug)]
@@ -47,6 +52,8 @@ enum Expect {
     Protocol,
     /// One `KERNEL PANIC` line containing this text, then status 255.
     KernelPanic(&'static str),
+    /// A fault line containing every text, no panic, then status 0.
+    InitFault(&'static [&'static str]),
 }
 
 /// The result of one test program.
@@ -122,6 +129,20 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
         kernel_cmdline: format!("fault={kind}"),
         expect: Expect::KernelPanic(names),
     }));
+    for &(name, texts) in &INIT_FAULT_EXAMPLES {
+        match build_example(name) {
+            Ok(program) => work.push(Job {
+                label: format!("c/examples/{name}"),
+                program,
+                kernel_cmdline: String::new(),
+                expect: Expect::InitFault(texts),
+            }),
+            Err(e) => {
+                println!("xtask: c/examples/{name}: {e}");
+                failed += 1;
+            }
+        }
+    }
     if let Some(only) = &only {
         work.retain(|job| job.label.contains(only.as_str()));
     }
@@ -230,6 +251,7 @@ fn run_parallel(
                 let mut result = match job.expect {
                     Expect::Protocol => judge(&job.label, outcome),
                     Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome),
+                    Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome),
                 };
                 result.seconds = started.elapsed().as_secs_f64();
                 println!(
@@ -360,6 +382,80 @@ fn judge_panic(label: &str, names: &str, outcome: Result<Outcome, String>) -> Pr
                         .iter()
                         .rev()
                         .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                )),
+            }
+        }
+    };
+    match problem {
+        None => r.passed = 1,
+        Some(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
+    }
+    r
+}
+
+/// Compiles `user/c/examples/NAME.c` into `target/c/examples/NAME`.
+fn build_example(name: &str) -> Result<PathBuf, String> {
+    let root = crate::root();
+    let out_dir = root.join("target/c/examples");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let source = root.join("user/c/examples").join(format!("{name}.c"));
+    let out = out_dir.join(name);
+    let mut cmd = std::process::Command::new("gcc");
+    cmd.args(crate::C_FLAGS)
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-o")
+        .arg(&out)
+        .arg(&source);
+    crate::run_checked(&mut cmd, &format!("compiling {}", source.display()))?;
+    Ok(out)
+}
+
+/// An init that dies of a user fault: exactly one case, passed when one
+/// console line has every text, no `KERNEL PANIC` appeared, and the kernel
+/// powered off with status 0.
+fn judge_init_fault(
+    label: &str,
+    texts: &[&str],
+    outcome: Result<Outcome, String>,
+) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let problem = match outcome {
+        Err(e) => Some(format!("could not boot: {e}")),
+        Ok(o) => {
+            r.status = match &o.end {
+                End::PowerOff(s) => format!("status {s}"),
+                End::Timeout => "timeout".into(),
+                End::Exited(_) => "no power-off".into(),
+            };
+            let fault_line = o
+                .console
+                .iter()
+                .find(|l| texts.iter().all(|t| l.contains(t)));
+            let panicked = o.console.iter().any(|l| l.contains("KERNEL PANIC"));
+            match (fault_line, panicked, &o.end) {
+                (Some(_), false, End::PowerOff(0)) => None,
+                _ => Some(format!(
+                    "expected a line with {texts:?}, no panic and status 0; got {}; last lines: {}",
+                    r.status,
+                    o.console
+                        .iter()
+                        .rev()
+                        .take(4)
                         .cloned()
                         .collect::<Vec<_>>()
                         .join(" | ")
