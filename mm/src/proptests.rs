@@ -17,14 +17,31 @@ use alloc::vec;
 use alloc::vec::Vec;
 use proptest::prelude::*;
 
+extern crate std;
+
 /// Pages of the window every operation works in: it straddles a 2 MiB
 /// boundary so that one leaf table can be covered whole.
 const WINDOW_NPAGES: u64 = 1024;
+/// The usual window: low in the first directory.
 const WINDOW_BASE: u64 = 0x40_0000 - 512 * PAGE_SIZE;
+/// A window across a 512 GiB boundary (a PML4 entry, so every level of
+/// table changes in the middle of it).
+const WINDOW_BASE_PML4_EDGE: u64 = (1 << 39) - 512 * PAGE_SIZE;
+/// The last window of user space: it ends at `USER_LIMIT`.
+const WINDOW_BASE_TOP: u64 = abi::layout::USER_LIMIT - WINDOW_NPAGES * PAGE_SIZE;
 const NSPACES: usize = 3;
 
+std::thread_local! {
+    /// Where this thread's harness puts the window (tests run in threads).
+    static BASE: core::cell::Cell<u64> = const { core::cell::Cell::new(WINDOW_BASE) };
+}
+
+fn window_base() -> u64 {
+    BASE.with(|b| b.get())
+}
+
 fn vaddr(page: u64) -> u64 {
-    WINDOW_BASE + page * PAGE_SIZE
+    window_base() + page * PAGE_SIZE
 }
 
 #[derive(Clone, Debug)]
@@ -323,7 +340,7 @@ impl Harness {
                 .iter()
                 .map(|r| {
                     (
-                        (r.startAddr - WINDOW_BASE) / PAGE_SIZE,
+                        (r.startAddr - window_base()) / PAGE_SIZE,
                         r.size / PAGE_SIZE,
                         r.options,
                         r.opaque1,
@@ -432,6 +449,8 @@ impl Harness {
                 let Some(id) = self.ids[space] else {
                     return Ok(Flush::new());
                 };
+                // Within the window (at the top of user space, beyond it is invalid).
+                let npages = npages.min(WINDOW_NPAGES - page);
                 let flush = self.m.free(id, vaddr(page), npages * PAGE_SIZE).unwrap();
                 model.spaces[space].retain(|&p, _| p < page || p >= page + npages);
                 model.cut(space, page, page + npages);
@@ -453,6 +472,7 @@ impl Harness {
                 let Some(id) = self.ids[space] else {
                     return Ok(Flush::new());
                 };
+                let npages = npages.min(WINDOW_NPAGES - page);
                 let flush = self
                     .m
                     .set_protect(id, vaddr(page), npages * PAGE_SIZE, prot)
@@ -472,6 +492,7 @@ impl Harness {
                 let Some(id) = self.ids[space] else {
                     return Ok(Flush::new());
                 };
+                let npages = npages.min(WINDOW_NPAGES - page);
                 self.m
                     .set_inherit(id, vaddr(page), npages * PAGE_SIZE, inherit)
                     .unwrap();
@@ -722,6 +743,26 @@ proptest! {
 
     #[test]
     fn mm_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let mut h = Harness::new(8192);
+        for op in &ops {
+            h.step(op)?;
+        }
+        h.teardown()?;
+    }
+
+    #[test]
+    fn mm_matches_the_model_across_a_pml4_boundary(ops in proptest::collection::vec(op(), 1..40)) {
+        BASE.with(|b| b.set(WINDOW_BASE_PML4_EDGE));
+        let mut h = Harness::new(8192);
+        for op in &ops {
+            h.step(op)?;
+        }
+        h.teardown()?;
+    }
+
+    #[test]
+    fn mm_matches_the_model_at_the_top_of_user_space(ops in proptest::collection::vec(op(), 1..40)) {
+        BASE.with(|b| b.set(WINDOW_BASE_TOP));
         let mut h = Harness::new(8192);
         for op in &ops {
             h.step(op)?;
