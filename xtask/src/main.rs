@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod qemu;
 mod tests;
 
@@ -53,7 +54,12 @@ commands:
                                     kernel fault checks under QEMU; ends with one line 'N passed, N failed'.
                                     --only keeps the boots whose label contains TEXT; --timeout is per
                                     boot (default 180); --jobs QEMUs at a time (default 2).
-  bench [--quick]                   cargo run --release -p ferrite-bench, printing its BENCH lines
+  bench [--quick] [--no-host] [--no-kernel]
+                                    host: cargo run --release -p ferrite-bench, printing its BENCH lines
+                                    (ns, mm over simulated RAM beside Linux); kernel: boots user/demo's
+                                    kbench (release) under QEMU -icount shift=0 --mem 4096 and prints its
+                                    KBENCH lines (instruction counts of the real system calls). --quick:
+                                    fewer sizes and repetitions (kernel: 1024 pages, 3 repetitions).
   clippy                            clippy -D warnings on the host workspace and on the images
                                     (--features image --target x86_64-unknown-linux-gnu)";
 
@@ -68,7 +74,7 @@ fn main() -> ExitCode {
         "build" => cmd_build(rest),
         "run" => cmd_run(rest),
         "test" => tests::cmd_test(rest),
-        "bench" => cmd_bench(rest),
+        "bench" => bench::cmd_bench(rest),
         "clippy" => cmd_clippy(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -381,30 +387,6 @@ fn cmd_run(args: &[String]) -> Result<u8, String> {
             }
             Ok(1)
         }
-    }
-}
-
-fn cmd_bench(args: &[String]) -> Result<u8, String> {
-    let mut args = args.to_vec();
-    let quick = take_flag(&mut args, "--quick");
-    no_extra(&args)?;
-    let mut cmd = cargo();
-    cmd.args(["run", "--release", "-p", "ferrite-bench"]);
-    if quick {
-        cmd.args(["--", "--quick"]);
-    }
-    let output = cmd
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot start cargo: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    for line in stdout.lines().filter(|l| l.starts_with("BENCH")) {
-        println!("{line}");
-    }
-    if output.status.success() {
-        Ok(0)
-    } else {
-        Err(format!("ferrite-bench failed ({})", output.status))
     }
 }
 
