@@ -3071,6 +3071,42 @@ fn cow_chain(c: &mut Case) {
 fn promises(c: &mut Case) {
     touch_deep();
     let base = usage();
+    promises_run(c, false);
+    check_eq!(
+        c,
+        usage(),
+        base,
+        "MEMSTAT back to baseline (frames exhausted)"
+    );
+    promises_run(c, true);
+    check_eq!(
+        c,
+        usage(),
+        base,
+        "MEMSTAT back to baseline (memory objects exhausted)"
+    );
+}
+
+/// Fills the memory-object bound (or, failing that, memory) with untouched
+/// one-page regions of a hog actor in descriptor `hog`.
+fn hog_objects(hog: u64) -> Result<u64, JinueError> {
+    api::create_process(hog)?;
+    let cap = api::actor_cap(hog)?;
+    let mut n = 0;
+    while api::rgn_allocate(
+        Actor::Cap(&cap),
+        &mut rgn(0x1_0000_0000 + 2 * n * PG, PG, 0),
+    )
+    .is_ok()
+    {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// [`promises`] with every frame (`objects == false`) or every memory
+/// object the kernel allows (`true`) taken by a hog first.
+fn promises_run(c: &mut Case, objects: bool) {
     const S: u64 = 45;
     const C: u64 = 46;
     const HOG: u64 = 47;
@@ -3106,8 +3142,14 @@ fn promises(c: &mut Case) {
         api::mclone_range(C, ferrite_rt::thread::SELF, R, wc, N * PG, rw),
         Ok(())
     );
-    // Every frame the pool has left goes to the hog.
-    check_eq!(c, hog_memory(HOG, 0), Ok(()));
+    // Every frame (or memory object) left goes to the hog.
+    if objects {
+        let n = hog_objects(HOG);
+        check!(c, n.is_ok(), "hog: {:?}", n);
+        println!("    fuzz::promises: the hog holds {:?} one-page regions", n);
+    } else {
+        check_eq!(c, hog_memory(HOG, 0), Ok(()));
+    }
     let m = api::memstat().unwrap_or_default();
     println!(
         "    fuzz::promises: {} free frames, {} committed of {}",
@@ -3140,7 +3182,6 @@ fn promises(c: &mut Case) {
         check_eq!(c, api::close(d), Ok(()));
     }
     alive(c);
-    check_eq!(c, usage(), base, "MEMSTAT back to baseline");
 }
 
 // ---------------------------------------------------------------------------
@@ -3346,6 +3387,45 @@ fn region_flood(c: &mut Case) {
         last.is_ok() || last == Err(JinueError::NoMem),
         "MCLONE: {:?}",
         last
+    );
+    // A refused MCLONE changed nothing: exactly n regions, and RGN_STAT
+    // counts them all while filling only what fits.
+    let mut st = [abi::types::KnRgnStat::default(); 8];
+    let r = api::rgn_stat(
+        Actor::Cap(&cap),
+        &rgn(USER_BASE, USER_LIMIT - USER_BASE, 0),
+        &mut st,
+    );
+    check_eq!(c, r, Ok(n), "RGN_STAT count of the flooded process");
+    check_eq!(
+        c,
+        (st[7].startAddr, st[7].size),
+        (start + 7 * PG, PG),
+        "RGN_STAT entries in address order"
+    );
+    // A region split at the bound: freeing one page in the middle of the
+    // first region and protecting one page either works or says K_ENOMEM.
+    check_eq!(
+        c,
+        api::rgn_allocate(
+            Actor::Cap(&cap),
+            &mut rgn(0x2_0000_0000, 3 * PG, K_WRITABLE)
+        ),
+        Ok(())
+    );
+    let f = api::rgn_free(Actor::Cap(&cap), &rgn(0x2_0000_0000 + PG, PG, 0));
+    check!(
+        c,
+        f.is_ok() || f == Err(ChorusError::NoMem),
+        "RGN_FREE in the middle: {:?}",
+        f
+    );
+    let p = api::rgn_set_protect(Actor::Cap(&cap), &rgn(0x2_0000_0000, PG, 0));
+    check!(
+        c,
+        p.is_ok() || p == Err(ChorusError::NoMem),
+        "RGN_SET_PROTECT of one page: {:?}",
+        p
     );
     check_eq!(c, api::destroy(P), Ok(()));
     check_eq!(c, api::close(P), Ok(()));
