@@ -2426,11 +2426,26 @@ fn hog_memory(hog: u64, spare: u64) -> Result<(), JinueError> {
 /// Random model operations; every read compares the memory with the model.
 /// With `spare`, an actor holds all but about that many frames first, so
 /// that many calls fail with ENOMEM (and must change nothing).
+/// In `memory_model_run`'s `spare`: the hog takes memory objects, not frames.
+const OBJECTS: u64 = 1 << 63;
+
 fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
     let mut rng = Rng(seed);
     const HOG: u64 = 30;
     if let Some(spare) = spare {
-        if let Err(e) = hog_memory(HOG, spare) {
+        let hog = if spare & OBJECTS != 0 {
+            hog_objects(HOG).map(|n| {
+                // Give `spare` memory objects back.
+                let cap = api::actor_cap(HOG).unwrap_or_default();
+                for k in 0..(spare & !OBJECTS).min(n) {
+                    let _ =
+                        api::rgn_free(Actor::Cap(&cap), &rgn(0x1_0000_0000 + 2 * k * PG, PG, 0));
+                }
+            })
+        } else {
+            hog_memory(HOG, spare)
+        };
+        if let Err(e) = hog {
             return c.fail(file!(), line!(), format_args!("hog: {e:?}"));
         }
     }
@@ -2774,6 +2789,7 @@ fn memory_model(c: &mut Case) {
         (0x3e30_0004, 12_000, None),
         (0x3e30_0002, 12_000, Some(64)),
         (0x3e30_0003, 12_000, Some(24)),
+        (0x3e30_0005, 12_000, Some(OBJECTS | 24)),
     ] {
         memory_model_run(c, seed, steps, spare);
         check_eq!(
