@@ -3372,6 +3372,69 @@ fn orphan(c: &mut Case) {
 }
 
 // ---------------------------------------------------------------------------
+// Case: as many threads as the kernel allows, all running at once
+
+/// Spawns threads until the kernel refuses (thread bound or memory), each
+/// yielding a while and then exiting, faulting or calling EXIT_THREAD from
+/// deep in its stack; joins them all (0 or 1 as each did), twice; nothing
+/// leaks.
+fn thread_storm(c: &mut Case) {
+    touch_deep();
+    let base = usage();
+    let room = thread_room();
+    for round in 0..2u64 {
+        let mut rng = Rng(0x5702_0000 + round);
+        let mut handles: [Option<(ferrite_rt::thread::JoinHandle, u64)>; 256] =
+            [const { None }; 256];
+        let mut n = 0;
+        while n < handles.len() {
+            let kind = rng.below(3);
+            let spins = rng.below(50);
+            let h = ferrite_rt::thread::spawn(move || {
+                for _ in 0..spins {
+                    api::yield_thread();
+                }
+                match kind {
+                    0 => {}
+                    1 => do_fault(0),
+                    _ => api::exit_thread(),
+                }
+            });
+            match h {
+                Ok(h) => {
+                    handles[n] = Some((h, u64::from(kind == 1)));
+                    n += 1;
+                }
+                Err(e) => {
+                    check!(
+                        c,
+                        matches!(
+                            e,
+                            ferrite_rt::Error::Jinue(JinueError::NoMem)
+                                | ferrite_rt::Error::Chorus(ChorusError::NoMem)
+                                | ferrite_rt::Error::NoDescriptor
+                        ),
+                        "spawn refused with {:?}",
+                        e
+                    );
+                    break;
+                }
+            }
+        }
+        println!("    fuzz::thread_storm: round {round}: {n} threads");
+        check!(c, n > 16, "only {} threads", n);
+        for slot in handles.iter_mut().take(n) {
+            if let Some((h, want)) = slot.take() {
+                let r = h.join();
+                check_eq!(c, r.ok(), Some(want), "join");
+            }
+        }
+    }
+    check_eq!(c, thread_room(), room, "thread room after the storm");
+    check_eq!(c, usage(), base, "MEMSTAT back to baseline");
+}
+
+// ---------------------------------------------------------------------------
 // Case 5: region flood (kernel bookkeeping)
 
 /// Doubles the number of regions of a scratch process with MCLONE until the
@@ -3676,7 +3739,7 @@ fn bookkeeping_churn(c: &mut Case) {
 
 type CaseFn = fn(&mut Case);
 
-const CASES: [(&str, CaseFn); 10] = [
+const CASES: [(&str, CaseFn); 11] = [
     ("raw_calls", raw_calls),
     ("arch_faults", arch_faults),
     ("children", children),
@@ -3687,6 +3750,7 @@ const CASES: [(&str, CaseFn); 10] = [
     ("promises", promises),
     ("cap_errors", cap_errors),
     ("orphan", orphan),
+    ("thread_storm", thread_storm),
 ];
 
 /// Fills `[LOW, LOW_END)` with inaccessible regions that all share one page
