@@ -1195,7 +1195,7 @@ enum Expect {
 }
 use Expect::{Either, Kill, Run};
 
-const FAULTS: [(&str, Expect); 54] = [
+const FAULTS: [(&str, Expect); 60] = [
     ("ud2", Kill),
     ("hlt", Kill),
     ("cli", Kill),
@@ -1250,6 +1250,12 @@ const FAULTS: [(&str, Expect); 54] = [
     ("lcall to ring 0", Kill),
     ("lcall and retfq in ring 3 (legitimate)", Run),
     ("lcall and retfq, untouched stack page (legitimate)", Run),
+    ("syscall with rsp in the kernel half", Run),
+    ("syscall with rsp non-canonical", Run),
+    ("syscall with rsp 0", Run),
+    ("int 0x80 with rsp in the kernel half", Kill),
+    ("syscall with every register garbage", Run),
+    ("int 0x80 with rsp 0", Kill),
 ];
 
 #[inline(never)]
@@ -1413,6 +1419,38 @@ fn do_fault(kind: usize) {
             }
             // The same with the stack on a demand-zero page nothing touched
             // yet: the far CALL's own pushes map it.
+            // SYSCALL does not switch stacks: the kernel must never use the
+            // user's rsp. INT does switch (ring 0 stack from the TSS), but
+            // the CPU pushes the user frame only after the switch; with a
+            // bad user rsp the thread just returns to a bad stack, and its
+            // next use of it faults (the `Kill` kinds).
+            54..=56 => {
+                let sp = [0xffff_8000_0010_0000u64, 0x0123_4567_89ab_cdef, 0][kind - 54];
+                core::arch::asm!(
+                    "mov {s}, rsp", "mov rsp, {sp}", "syscall", "mov rsp, {s}",
+                    s = out(reg) _, sp = in(reg) sp, inout("rax") yield_nr => _,
+                    out("rcx") _, out("r11") _, out("rdi") _, out("rsi") _, out("rdx") _,
+                );
+            }
+            57 | 59 => {
+                let sp = if kind == 57 {
+                    0xffff_8000_0010_0000u64
+                } else {
+                    0
+                };
+                core::arch::asm!(
+                    "mov {s}, rsp", "mov rsp, {sp}", "int 0x80", "push rax", "mov rsp, {s}",
+                    s = out(reg) _, sp = in(reg) sp, inout("rax") yield_nr => _,
+                    out("rdi") _, out("rsi") _, out("rdx") _,
+                );
+            }
+            58 => core::arch::asm!(
+                "push rbx", "push rbp", "mov r12, rsp",
+                "mov rbx, -1", "mov rbp, -1", "mov r8, -1", "mov r9, -1", "mov r10, -1",
+                "mov rsp, -1", "syscall", "mov rsp, r12", "pop rbp", "pop rbx",
+                out("r12") _, inout("rax") yield_nr => _, out("rcx") _, out("r11") _,
+                out("rdi") _, out("rsi") _, out("rdx") _, out("r8") _, out("r9") _, out("r10") _,
+            ),
             53 => {
                 let Ok(page) = Region::anywhere(1, K_WRITABLE) else {
                     return;
