@@ -638,12 +638,15 @@ impl<P: PhysMem> Memory<P> {
     /// Allocates one entry per region: the kernel uses [`Memory::stat_count`]
     /// and [`Memory::stat_first`] to stay within a bounded buffer.
     pub fn stat(&self, space: SpaceId, start: VirtAddr, size: u64) -> Vec<KnRgnStat> {
-        self.stat_iter(space, start, size).collect()
+        self.stat_parts(space, start, size)
+            .map(|(s, a, b, region)| self.stat_entry(s, a, b, region))
+            .collect()
     }
 
-    /// How many entries [`Memory::stat`] would return (allocates nothing).
+    /// How many entries [`Memory::stat`] would return (allocates nothing,
+    /// and does not count resident pages).
     pub fn stat_count(&self, space: SpaceId, start: VirtAddr, size: u64) -> usize {
-        self.stat_iter(space, start, size).count()
+        self.stat_parts(space, start, size).count()
     }
 
     /// The first `max` entries of [`Memory::stat`]. To go on, call again
@@ -656,18 +659,24 @@ impl<P: PhysMem> Memory<P> {
         size: u64,
         max: usize,
     ) -> Vec<KnRgnStat> {
-        self.stat_iter(space, start, size).take(max).collect()
+        self.stat_parts(space, start, size)
+            .take(max)
+            .map(|(s, a, b, region)| self.stat_entry(s, a, b, region))
+            .collect()
     }
 
-    fn stat_iter(
+    /// The parts `[a, b)` of regions inside the widened range, each with its
+    /// region and the region's start.
+    fn stat_parts(
         &self,
         space: SpaceId,
         start: VirtAddr,
         size: u64,
-    ) -> impl Iterator<Item = KnRgnStat> + '_ {
+    ) -> impl Iterator<Item = (VirtAddr, VirtAddr, VirtAddr, &Region)> + '_ {
         let sp = self.spaces.get(&space).filter(|_| size != 0);
         let lo = start & !(PAGE_SIZE - 1);
         let hi = round_up_to_page(start.saturating_add(size)).unwrap_or(!(PAGE_SIZE - 1));
+        // first <= lo <= hi: the range below cannot be reversed.
         let first = sp.and_then(|sp| sp.find(lo)).map_or(lo, |(s, _)| s);
         sp.into_iter()
             .flat_map(move |sp| sp.regions.range(first..hi.max(first)))
@@ -675,19 +684,22 @@ impl<P: PhysMem> Memory<P> {
                 let e = s + region.len_bytes();
                 let a = s.max(lo);
                 let b = e.min(hi);
-                (a < b).then(|| {
-                    let off = region.obj_off + (a - s) / PAGE_SIZE;
-                    let npages = (b - a) / PAGE_SIZE;
-                    KnRgnStat {
-                        startAddr: a,
-                        size: b - a,
-                        options: region.prot | region.inherit,
-                        opaque1: region.opaque1,
-                        opaque2: region.opaque2,
-                        resident: self.objects.resident_npages(region.obj, off, off + npages),
-                    }
-                })
+                (a < b).then_some((s, a, b, region))
             })
+    }
+
+    /// The RGN_STAT entry of the part `[a, b)` of `region` (which starts at `s`).
+    fn stat_entry(&self, s: VirtAddr, a: VirtAddr, b: VirtAddr, region: &Region) -> KnRgnStat {
+        let off = region.obj_off + (a - s) / PAGE_SIZE;
+        let npages = (b - a) / PAGE_SIZE;
+        KnRgnStat {
+            startAddr: a,
+            size: b - a,
+            options: region.prot | region.inherit,
+            opaque1: region.opaque1,
+            opaque2: region.opaque2,
+            resident: self.objects.resident_npages(region.obj, off, off + npages),
+        }
     }
 
     /// MCLONE (ABI §3.1), after the kernel's argument checks 1–8: the
@@ -842,7 +854,9 @@ impl<P: PhysMem> Memory<P> {
         for (_, r, copy) in &plan {
             if *copy {
                 let snapshots = seen.len();
-                promised_npages += self.objects.copy_cost_npages(r.obj, r.npages, &mut seen);
+                // Saturating: an impossible sum fails the pool check below.
+                promised_npages = promised_npages
+                    .saturating_add(self.objects.copy_cost_npages(r.obj, r.npages, &mut seen));
                 if let Kind::Anon = self.objects.get(r.obj).kind {
                     // The copy, and a snapshot the first time an object with frames is copied.
                     new_objects += 1 + (seen.len() - snapshots);

