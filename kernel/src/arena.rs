@@ -41,6 +41,7 @@ impl<T> Arena<T> {
     /// Gives `value` back when the arena is full.
     pub fn insert(&mut self, value: T) -> Result<RawId, T> {
         if let Some(index) = self.free.pop() {
+            // Indices on the free list were pushed by `remove` of a live slot.
             let slot = &mut self.slots[index as usize];
             slot.value = Some(value);
             self.live += 1;

@@ -42,6 +42,8 @@ impl Chunk {
         }
     }
 
+    /// `off < CHUNK_NPAGES` (the `PageMap` methods pass `idx % CHUNK_NPAGES`
+    /// or offsets inside one chunk), so `off as u16` and `slots[off]` hold.
     fn get(&self, off: u64) -> Option<PhysAddr> {
         match self {
             Chunk::Sparse(v) => v

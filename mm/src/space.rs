@@ -72,6 +72,7 @@ impl Space {
             return None;
         }
         let mut low = *region;
+        // `find` gave start <= vaddr; callers cut at page-aligned addresses.
         let head_npages = (vaddr - start) / PAGE_SIZE;
         let mut high = low;
         low.npages = head_npages;

@@ -176,10 +176,9 @@ impl<P: PhysMem> Kernel<P> {
             UserPtr::new(buffer_ptr).read(&mut self.mem, caller.space, plat)?;
         let actor = self.resolve(caller, cap)?;
         let space = self.space_of(actor)?;
-        if desc.startAddr.checked_add(desc.size).is_none() {
+        let Some(end) = desc.startAddr.checked_add(desc.size) else {
             return Err(Error::Invalid);
-        }
-        let end = desc.startAddr + desc.size;
+        };
         let total = self.mem.stat_count(space, desc.startAddr, desc.size);
         let fit =
             total.min(usize::try_from(buffer.size / KnRgnStat::SIZE as u64).unwrap_or(usize::MAX));
@@ -207,6 +206,7 @@ impl<P: PhysMem> Kernel<P> {
                 let Some(last) = part.last() else {
                     break;
                 };
+                // Entries are parts of regions, which end at most at USER_LIMIT.
                 at = last.startAddr + last.size;
                 let part_bytes = &mut bytes[..part.len() * KnRgnStat::SIZE];
                 for (s, chunk) in part
@@ -215,6 +215,7 @@ impl<P: PhysMem> Kernel<P> {
                 {
                     s.to_bytes(chunk);
                 }
+                // Inside the buffer checked above (written < fit).
                 let addr = buffer.addr + (written * KnRgnStat::SIZE) as u64;
                 UserBytes::new(addr, part_bytes.len() as u64).write(
                     &mut self.mem,
