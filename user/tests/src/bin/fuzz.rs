@@ -3024,7 +3024,7 @@ fn cow_chain_run(c: &mut Case, depth: u64, source_first: bool) {
     let mut made = 0;
     let mut last = 0;
     for i in 0..depth {
-        if i % 250 == 0 {
+        if i % 1000 == 0 {
             let m = api::memstat().unwrap_or_default();
             println!(
                 "    fuzz::cow_chain: {i} copies, {} free frames",
@@ -3109,9 +3109,9 @@ fn cow_chain_run(c: &mut Case, depth: u64, source_first: bool) {
 fn cow_chain(c: &mut Case) {
     touch_deep();
     let base = usage();
-    cow_chain_run(c, 3000, true);
+    cow_chain_run(c, 20_000, true);
     check_eq!(c, usage(), base, "MEMSTAT back to baseline (source first)");
-    cow_chain_run(c, 3000, false);
+    cow_chain_run(c, 20_000, false);
     check_eq!(c, usage(), base, "MEMSTAT back to baseline (copies first)");
     alive(c);
 }
