@@ -79,6 +79,12 @@ impl<P: PhysMem> Memory<P> {
             if !obj.frozen && !obj.children.is_empty() {
                 return Err(format!("{id:?}: live object with children"));
             }
+            if !obj.frozen && self.objects.depth(id) > crate::object::MAX_CHAIN_DEPTH {
+                return Err(format!(
+                    "{id:?}: {} frozen ancestors",
+                    self.objects.depth(id)
+                ));
+            }
             if obj.frozen && obj.map_count != 0 {
                 return Err(format!("{id:?}: snapshot mapped by a region"));
             }

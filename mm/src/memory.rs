@@ -870,22 +870,29 @@ impl<P: PhysMem> Memory<P> {
         let tables = pagetable::tables_needed(&ranges, |a, b| tgt_space.any_in(a, b));
         // Leaf tables handed to the target as they are (On-Demand-Fork):
         // spans where the source has a leaf table and every source region
-        // touching the span is privately copied. A table private until now
-        // costs the source one more promise.
+        // touching the span is privately copied by a snapshot (an eager copy
+        // owns frames the source's entries do not map). A table private
+        // until now costs the source one more promise.
         let src_root = src_space.root;
         let mut shared_spans = Vec::new();
         let mut source_promises = 0u64;
         let mut last_span = None;
-        for (&(a, b), _) in ranges.iter().zip(&plan).filter(|(_, (_, _, copy))| *copy) {
+        let objects = &self.objects;
+        let snapshot_copy = |r: &Region| {
+            let mode = if flags != 0 { flags } else { r.inherit };
+            mode == K_INHERITCOPY && !objects.copies_eagerly(r.obj)
+        };
+        for (&(a, b), _) in ranges
+            .iter()
+            .zip(&plan)
+            .filter(|(_, (_, r, copy))| *copy && !objects.copies_eagerly(r.obj))
+        {
             let mut span = a & !(pagetable::PT_SPAN_BYTES - 1);
             while span < b {
                 let span_end = span + pagetable::PT_SPAN_BYTES;
                 // Spans inside the region need no look at the neighbours.
                 let all_copied = (span >= a && span_end <= b)
-                    || src_space.regions_in(span, span_end).all(|r| {
-                        let mode = if flags != 0 { flags } else { r.inherit };
-                        mode == K_INHERITCOPY
-                    });
+                    || src_space.regions_in(span, span_end).all(snapshot_copy);
                 if last_span != Some(span) && all_copied {
                     if let Some(private) =
                         pagetable::leaf_table_state(&self.phys, &self.shared_tables, src_root, span)
@@ -914,9 +921,13 @@ impl<P: PhysMem> Memory<P> {
         for (s, r, copy) in plan {
             let mut region = r;
             if copy {
-                let (obj, snap) =
-                    self.objects
-                        .private_copy(&mut self.frames, r.obj, r.obj_off, r.npages);
+                let (obj, snap) = self.objects.private_copy(
+                    &mut self.frames,
+                    &mut self.phys,
+                    r.obj,
+                    r.obj_off,
+                    r.npages,
+                );
                 if snap {
                     snapshotted.insert(r.obj);
                 }

@@ -9,10 +9,18 @@
 use crate::frames::FramePool;
 use crate::pagemap::{PageMap, CHUNK_NPAGES};
 use crate::ranges::RangeCounts;
-use crate::{PhysAddr, PAGE_SIZE};
+use crate::{PhysAddr, PhysMem, PAGE_SIZE};
 use alloc::collections::BTreeSet;
 use alloc::vec;
 use alloc::vec::Vec;
+
+/// Most frozen ancestors a live object may have. A private copy of an
+/// object that deep copies the object's own frames (the pages written since
+/// its last snapshot) into the copy instead of freezing them into one more
+/// level: every level repeats the reference intervals of the objects below,
+/// which a user can cut into as many pieces as it has regions, so chains as
+/// deep as the object limit let reference counts fill the kernel heap.
+pub(crate) const MAX_CHAIN_DEPTH: usize = 2;
 
 /// Index of an object in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -264,6 +272,26 @@ impl Objects {
         }
     }
 
+    /// Number of frozen ancestors of `id` (at most [`MAX_CHAIN_DEPTH`] for a
+    /// live object).
+    pub(crate) fn depth(&self, id: ObjId) -> usize {
+        let mut depth = 0;
+        let mut cur = self.get(id).parent;
+        while let Some((p, _)) = cur {
+            depth += 1;
+            cur = self.get(p).parent;
+        }
+        depth
+    }
+
+    /// Whether [`Objects::private_copy`] of `id` copies its own frames
+    /// (instead of freezing them into a new snapshot): an anonymous object
+    /// with frames whose chain is already [`MAX_CHAIN_DEPTH`] deep.
+    pub(crate) fn copies_eagerly(&self, id: ObjId) -> bool {
+        let obj = self.get(id);
+        obj.kind == Kind::Anon && !obj.pages.is_empty() && self.depth(id) >= MAX_CHAIN_DEPTH
+    }
+
     /// Frames a private copy of `npages` pages of `id` promises, given the
     /// objects already snapshotted by the same operation (`seen`).
     pub(crate) fn copy_cost_npages(
@@ -291,9 +319,10 @@ impl Objects {
     /// instead. Returns the object the copy's region references and whether
     /// `id`'s frames moved into a new snapshot (then every mapping of `id`
     /// must be write-protected).
-    pub(crate) fn private_copy(
+    pub(crate) fn private_copy<P: PhysMem>(
         &mut self,
         frames: &mut FramePool,
+        phys: &mut P,
         id: ObjId,
         off: u64,
         npages: u64,
@@ -302,6 +331,9 @@ impl Objects {
         if let Kind::Phys { .. } = obj.kind {
             self.add_ref(frames, id, off, off + npages);
             return (id, false);
+        }
+        if self.copies_eagerly(id) {
+            return (self.eager_copy(frames, phys, id, off, npages), false);
         }
         if obj.pages.is_empty() {
             // `id` reads exactly as its (frozen) parent: hang the copy there.
@@ -346,6 +378,44 @@ impl Objects {
         self.get_mut(snap).children.push(copy);
         self.add_ref(frames, copy, 0, npages);
         (copy, true)
+    }
+
+    /// The private copy of an object whose chain is [`MAX_CHAIN_DEPTH`] deep:
+    /// a child of its parent (so it reads what `id` reads from there) that
+    /// owns copies of `id`'s own frames in the window. `id` keeps its frames
+    /// and its place; no snapshot, no write protection. Takes one frame per
+    /// copied page and promises the rest of the window: `npages` in all,
+    /// within what [`Objects::copy_cost_npages`] charged.
+    fn eager_copy<P: PhysMem>(
+        &mut self,
+        frames: &mut FramePool,
+        phys: &mut P,
+        id: ObjId,
+        off: u64,
+        npages: u64,
+    ) -> ObjId {
+        let parent = self.get(id).parent;
+        let copy = self.insert(Object::new(
+            Kind::Anon,
+            parent.map(|(p, poff)| (p, poff + off)),
+        ));
+        if let Some((p, _)) = parent {
+            self.get_mut(p).children.push(copy);
+        }
+        // Out for the walk, back right after: nothing else reads `id` meanwhile.
+        let own = core::mem::take(&mut self.get_mut(id).pages);
+        let mut copied = PageMap::default();
+        own.for_each_in(off, off + npages, |i, paddr| {
+            frames.reserve(1);
+            let new = frames.alloc_user_reserved();
+            phys.copy_frame(new, paddr);
+            copied.insert(i - off, new);
+        });
+        self.get_mut(id).pages = own;
+        self.get_mut(copy).pages = copied;
+        // Promises the pages of the window the copy does not own.
+        self.add_ref(frames, copy, 0, npages);
+        copy
     }
 
     /// The frame page `idx` of `id` reads from, following the parents.
@@ -410,11 +480,10 @@ impl Objects {
     /// Pages of `[start, end)` of `id` backed by a frame (its own or an ancestor's).
     ///
     /// Works a chunk of indices at a time, marking the pages each level of
-    /// the chain backs: time in windows × chain depth plus frames found. (A
-    /// lookup per page costs pages × depth, and a user can build a chain as
-    /// deep as the object limit under a region as large as memory: 117 ms on
-    /// the host for one 8192-page region under 3000 levels, times every
-    /// region RGN_STAT covers, all with interrupts off; now under 1 ms.)
+    /// the chain backs: time in windows × chain depth plus frames found,
+    /// instead of a chain walk per page (117 ms on the host for one
+    /// 8192-page region under 3000 levels, before chains were capped at
+    /// [`MAX_CHAIN_DEPTH`]; under 1 ms this way).
     pub(crate) fn resident_npages(&self, id: ObjId, start: u64, end: u64) -> u64 {
         let obj = self.get(id);
         match (obj.kind, obj.parent) {

@@ -1373,9 +1373,9 @@ fn deep_snapshot_chain_releases_without_recursion() {
         .expect("deep chain released on a 64 KiB stack");
 }
 
-/// RGN_STAT's resident count under a deep snapshot chain: equal to a lookup
-/// per page, at every window alignment, and computed a chunk at a time (a
-/// lookup per page walked the whole chain for every untouched page).
+/// RGN_STAT's resident count after many copies of written memory (snapshot
+/// levels up to the cap, eager copies beyond): equal to a lookup per page,
+/// at every window alignment, though computed a chunk at a time.
 #[test]
 fn resident_count_under_a_deep_chain() {
     const DEPTH: u64 = 600;
@@ -1428,4 +1428,72 @@ fn resident_count_under_a_deep_chain() {
     assert_eq!(st[0].resident, per_page(0, NPAGES));
     assert_eq!(m.stat_count(a, start, NPAGES * PAGE), 1);
     m.check_invariants().expect("invariants");
+}
+
+/// Reference intervals cannot pile up through a snapshot chain. A region cut
+/// into N pieces (holes between them) gives its object N intervals, and each
+/// frozen level above repeats them: a source copied again and again after a
+/// write made one more level per copy (one region and two objects each),
+/// N more intervals of kernel heap per level without bound. Chains now stop
+/// at `MAX_CHAIN_DEPTH`; deeper copies take the written pages eagerly.
+#[test]
+fn fragmented_memory_copied_repeatedly_keeps_reference_counts_bounded() {
+    assert!(crate::object::MAX_CHAIN_DEPTH <= 3, "the bound below");
+    const N: u64 = 300;
+    const LEVELS: u64 = 60;
+    let mut m = memory(4096);
+    let base_stat = m.memstat();
+    let a = m.create_space().expect("space");
+    let base = 0x100_0000;
+    alloc(&mut m, a, base, 2 * N * PAGE, K_WRITABLE);
+    for i in 0..N {
+        m.free(a, base + (2 * i + 1) * PAGE, PAGE).expect("hole");
+    }
+    m.set_inherit(a, base, PAGE, abi::region::K_INHERITCOPY)
+        .expect("inherit");
+    let holder = m.create_space().expect("space");
+    let intervals = |m: &Memory<SimPhys>| -> usize {
+        m.objects
+            .iter()
+            .map(|(_, o)| o.refs.intervals().count())
+            .sum()
+    };
+    for level in 0..LEVELS {
+        // A write, then a copy of the first piece kept alive by `holder`.
+        m.write_user(a, base, &[level as u8]).expect("write");
+        let b = m.create_space().expect("space");
+        m.dup(b, a, 0).expect("dup");
+        m.clone_range(b, holder, base, 0x1000_0000 + level * PAGE, PAGE, 1)
+            .expect("keep the copy");
+        m.destroy_space(b);
+        m.check_invariants().expect("invariants");
+        // The object and at most MAX_CHAIN_DEPTH frozen levels repeat the
+        // N pieces (3N); without the cap it grew by N per level.
+        let bound = 4 * N as usize + 4 * (level as usize + 1);
+        assert!(
+            intervals(&m) <= bound,
+            "level {level}: {} intervals (bound {bound})",
+            intervals(&m)
+        );
+    }
+    // Every copy still reads the value written just before it.
+    for level in 0..LEVELS {
+        let mut byte = [0u8];
+        m.read_user(holder, 0x1000_0000 + level * PAGE, &mut byte)
+            .expect("read");
+        assert_eq!(byte[0], level as u8);
+    }
+    m.destroy_space(a);
+    m.destroy_space(holder);
+    m.check_invariants().expect("invariants");
+    let end = m.memstat();
+    assert_eq!(
+        (end.user_frames, end.table_frames, end.committed_frames),
+        (
+            base_stat.user_frames,
+            base_stat.table_frames,
+            base_stat.committed_frames
+        )
+    );
+    assert_eq!(m.object_count(), 0);
 }
