@@ -2021,3 +2021,59 @@ fn edge_values_never_panic_the_core() {
         w.assert_teardown_restores_baseline();
     }
 }
+
+/// The heap-exhaustion attack on snapshot chains, through system calls: a
+/// region cut into N pieces, then, again and again, a write and an RGN_DUP
+/// (flags 0: only the first piece inherits) whose copy MCLONE keeps alive in
+/// a third process. Each copy used to add one frozen level repeating the N
+/// reference intervals (N × ~40 bytes of kernel heap per call, without
+/// bound); chains are now capped, so the intervals stay near 3N.
+#[test]
+fn repeated_copies_of_fragmented_memory_keep_kernel_heap_bounded() {
+    const N: u64 = 300;
+    const LEVELS: u64 = 40;
+    let mut w = World::boot();
+    let r = 0x1000_0000;
+    let d = S + 0x100;
+    // Nothing of init inherits, but the first piece of the region.
+    let base = abi::layout::USER_BASE;
+    w.put(d, &desc(base, USER_LIMIT - base, 0));
+    assert_eq!(w.c(K_SYS_RGN_SET_INHERIT, K_MYACTOR, d, 0), Ok(0));
+    w.put(d, &desc(r, 2 * N * PAGE_SIZE, K_WRITABLE));
+    assert_eq!(w.c(K_SYS_RGN_ALLOCATE, K_MYACTOR, d, 0), Ok(0));
+    for i in 0..N {
+        w.put(d, &desc(r + (2 * i + 1) * PAGE_SIZE, PAGE_SIZE, 0));
+        assert_eq!(w.c(K_SYS_RGN_FREE, K_MYACTOR, d, 0), Ok(0));
+    }
+    w.put(d, &desc(r, PAGE_SIZE, K_INHERITCOPY));
+    assert_eq!(w.c(K_SYS_RGN_SET_INHERIT, K_MYACTOR, d, 0), Ok(0));
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 10, 0, 0), OK);
+    assert_eq!(w.j(JINUE_SYS_CREATE_PROCESS, 11, 0, 0), OK);
+    let cap = S + 0x200;
+    w.cap_of(10, cap);
+    let before = w.k.mem.reference_intervals();
+    for level in 0..LEVELS {
+        w.poke(r, &[level as u8]);
+        assert_eq!(w.c(K_SYS_RGN_DUP, cap, K_MYACTOR, 0), Ok(0));
+        w.put(
+            S + 0x300,
+            &MCloneArgs {
+                src_addr: r,
+                dest_addr: 0x2000_0000 + level * PAGE_SIZE,
+                length: PAGE_SIZE,
+                prot: JINUE_PROT_READ,
+                _pad: 0,
+            },
+        );
+        assert_eq!(w.j(JINUE_SYS_MCLONE, 10, 11, S + 0x300), OK);
+        w.put(d, &desc(0, 0, K_FREEALL));
+        assert_eq!(w.c(K_SYS_RGN_FREE, cap, d, 0), Ok(0));
+        let now = w.k.mem.reference_intervals();
+        assert!(
+            now <= before + 3 * N as usize + 8 * (level as usize + 1),
+            "level {level}: {now} reference intervals (from {before})"
+        );
+    }
+    w.k.mem.check_invariants().unwrap();
+    w.assert_teardown_restores_baseline();
+}

@@ -158,6 +158,13 @@ impl<P: PhysMem> Memory<P> {
         self.objects.live()
     }
 
+    /// Reference-count intervals of all objects together: kernel heap that
+    /// no limit caps directly, bounded by the regions and objects because
+    /// snapshot chains are at most `MAX_CHAIN_DEPTH` deep (for tests).
+    pub fn reference_intervals(&self) -> usize {
+        self.objects.iter().map(|(_, o)| o.refs.len()).sum()
+    }
+
     /// `NoMemory` unless `added` more objects fit under the limit.
     fn check_object_room(&self, added: usize) -> Result<(), MmError> {
         match self.objects.live().checked_add(added) {

@@ -20,6 +20,11 @@ impl RangeCounts {
         Self { map }
     }
 
+    /// Number of intervals.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
