@@ -1906,7 +1906,7 @@ fn edge_values_never_panic_the_core() {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             for _ in 0..1500 {
                 let r = g.next();
-                g.tame = r % 3 != 0;
+                g.tame = !r.is_multiple_of(3);
                 // Structures at S (region descriptor), S + 0x40 (buffer),
                 // S + 0x80 (MCLONE), S + 0xc0 (MINT).
                 let d = KnRgnDesc {
@@ -1961,7 +1961,7 @@ fn edge_values_never_panic_the_core() {
                         let fault_addr = g.edge();
                         let init = w.k.caller().is_some_and(|c| w.k.is_init(c.process));
                         // Faults in init only where they resolve (init's end ends the run).
-                        if !init || (vector == 14 && fault_addr >= DATA && fault_addr < S) {
+                        if !init || (vector == 14 && (DATA..S).contains(&fault_addr)) {
                             w.trap(Trap::Exception {
                                 vector,
                                 error_code,
@@ -1973,7 +1973,7 @@ fn edge_values_never_panic_the_core() {
                         let f = FUNCTIONS[(r >> 8) as usize % FUNCTIONS.len()];
                         let tame = g.tame;
                         let pick = |x: u64, plausible: u64, edge: u64| {
-                            if !tame && x % 3 == 0 {
+                            if !tame && x.is_multiple_of(3) {
                                 edge
                             } else {
                                 plausible

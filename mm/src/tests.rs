@@ -1438,7 +1438,7 @@ fn resident_count_under_a_deep_chain() {
 /// at `MAX_CHAIN_DEPTH`; deeper copies take the written pages eagerly.
 #[test]
 fn fragmented_memory_copied_repeatedly_keeps_reference_counts_bounded() {
-    assert!(crate::object::MAX_CHAIN_DEPTH <= 3, "the bound below");
+    const { assert!(crate::object::MAX_CHAIN_DEPTH <= 3, "the bound below") };
     const N: u64 = 300;
     const LEVELS: u64 = 60;
     let mut m = memory(4096);
