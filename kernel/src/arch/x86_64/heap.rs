@@ -22,19 +22,24 @@ const FIXED_BYTES: u64 = 8 << 20;
 /// 32 pages), plus the free-frame list (8 bytes per frame) and shared-table
 /// entries, with a margin.
 const PAGE_BOOKKEEPING_BYTES: u64 = 160;
-/// Heap per region: the region itself (122 bytes in the regions' B-tree)
-/// and the transient lists of one MCLONE or RGN_DUP over it (at most 106
-/// bytes per region at the peak), measured, with a margin. Objects are paid
-/// for apart: MCLONE and shared copies add regions but no object.
-const REGION_BOOKKEEPING_BYTES: u64 = 256;
+/// Heap per region: the region itself (122 bytes in the regions' B-tree),
+/// the transient lists of one MCLONE or RGN_DUP over it (at most 106 bytes
+/// per region at the peak), and the reference intervals its window puts in
+/// its object and the (at most two, `mm`'s chain cap) frozen levels above it
+/// (103 bytes per region beyond the first, measured with every region a
+/// separate piece of one object copied over and over), with a margin.
+/// Objects are paid for apart: MCLONE and shared copies add regions but no
+/// object.
+const REGION_BOOKKEEPING_BYTES: u64 = 336;
 /// Heap per memory object: the object (at most 510 bytes with its slot, its
 /// reference ranges and the slot vector's growth), what its page map's root
 /// costs beyond [`PAGE_BOOKKEEPING_BYTES`] (309 bytes) and RGN_DUP's
 /// transient lists (106 bytes), measured, with a margin.
 const OBJECT_BOOKKEEPING_BYTES: u64 = 1024;
 /// The heap share of regions and of objects: a sixty-fourth of free memory
-/// each (larger guests get more), at least 8 MiB each.
-const REGION_SHARE_MIN_BYTES: u64 = 8 << 20;
+/// each (larger guests get more), at least 32768 regions' worth (10.5 MiB)
+/// and 8 MiB.
+const REGION_SHARE_MIN_BYTES: u64 = 32768 * REGION_BOOKKEEPING_BYTES;
 const OBJECT_SHARE_MIN_BYTES: u64 = 8 << 20;
 
 /// Heap size and the limits that go with it.
@@ -48,11 +53,11 @@ pub struct Plan {
 }
 
 /// The plan for `free_bytes` of free RAM (before the heap is taken): the
-/// fixed part, 160 bytes per 4 KiB frame, max(8 MiB, free / 64) for regions
-/// at 256 bytes each and max(8 MiB, free / 64) for objects at 1 KiB each.
-/// 128 MiB of RAM: 28 MiB of heap, 32768 regions, 8192 objects; 1 GiB:
-/// 79 MiB, 65307 regions, 16326 objects; 4 GiB: 295 MiB (about 7% of RAM
-/// from there on), 261914 regions, 65478 objects.
+/// fixed part, 160 bytes per 4 KiB frame, max(10.5 MiB, free / 64) for
+/// regions at 336 bytes each and max(8 MiB, free / 64) for objects at 1 KiB
+/// each. 128 MiB of RAM: 30.5 MiB of heap, 32768 regions, 8192 objects;
+/// 1 GiB: 79 MiB, 49779 regions, 16326 objects; 4 GiB: 295 MiB (about 7% of
+/// RAM from there on), 199574 regions, 65478 objects.
 pub fn plan(free_bytes: u64) -> Plan {
     let frames = free_bytes / PAGE_SIZE;
     let region_share = (free_bytes / 64).max(REGION_SHARE_MIN_BYTES);
