@@ -156,7 +156,9 @@ fn setup(flags: u64, resume_sp: u64) -> Result<Child, Error> {
     }
 }
 
-fn discard(p: u64, t: Option<u64>) {
+/// Undoes a half-built child (for `fork` and `spawn`): destroys process
+/// `p`, closes its descriptor and, if one was made, the thread's `t`.
+pub(crate) fn discard(p: u64, t: Option<u64>) {
     let _ = api::destroy(p);
     let _ = api::close(p);
     desc::free(p);

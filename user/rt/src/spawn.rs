@@ -9,7 +9,7 @@ use crate::api::{self, rgn, Actor};
 use crate::desc;
 use crate::elf::{Elf, Phdr, PF_R, PF_W, PF_X, PHDR_SIZE};
 use crate::error::Error;
-use crate::fork::Child;
+use crate::fork::{discard, Child};
 use crate::sys::{self, Mechanism};
 use crate::thread::SELF;
 use abi::init::*;
@@ -113,16 +113,6 @@ pub fn spawn(image: &[u8], argv: &[&[u8]]) -> Result<Child, Error> {
             discard(p, Some(t));
             Err(e)
         }
-    }
-}
-
-fn discard(p: u64, t: Option<u64>) {
-    let _ = api::destroy(p);
-    let _ = api::close(p);
-    desc::free(p);
-    if let Some(t) = t {
-        let _ = api::close(t);
-        desc::free(t);
     }
 }
 
