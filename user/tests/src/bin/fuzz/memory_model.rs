@@ -12,6 +12,7 @@ use abi::region::*;
 use abi::types::KnCap;
 use ferrite_rt::api::{self, rgn, Actor};
 use ferrite_rt::println;
+use ferrite_tests::memory_model::{MemoryModel, ModelPage, ObjectValues};
 use ferrite_tests::*;
 
 const MM_PROCS: usize = 4;
@@ -29,7 +30,7 @@ const MM_GRID: u64 = 0x8000_0000;
 /// The own window through which the test reads and writes other processes' slots.
 const MM_WINDOW: u64 = SAFE + 0x1000_0000;
 
-/// Cell values, one `u64` each (own memory).
+/// The values of the model's memory objects, one `u64` each (own memory).
 const MM_CELLS: u64 = SAFE + 0x2000_0000;
 
 const MM_MAX_CELLS: u64 = 16 * 1024;
@@ -37,21 +38,36 @@ const MM_MAX_CELLS: u64 = 16 * 1024;
 /// Descriptors of the model's processes.
 const MM_D: u64 = 20;
 
-/// One mapped page of the model: its memory ("cell") and region inherit bit.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct MPage {
-    cell: u64,
-    inherit: u64,
-}
+/// The model's pages of a process: slot `s`'s page `k` is page `at(s, k)`.
+const MM_MODEL_PAGES: usize = MM_SLOTS * MM_PAGES;
 
-type MSlot = [Option<MPage>; MM_PAGES];
+/// The values of the model's memory objects, at [`MM_CELLS`].
+struct Cells;
+
+impl ObjectValues for Cells {
+    fn capacity(&self) -> u64 {
+        MM_MAX_CELLS
+    }
+
+    fn get(&self, object: u64) -> u64 {
+        peek(MM_CELLS + 8 * object)
+    }
+
+    fn set(&mut self, object: u64, value: u64) {
+        poke(MM_CELLS + 8 * object, value);
+    }
+}
 
 struct Mem {
     live: [bool; MM_PROCS],
     caps: [KnCap; MM_PROCS],
-    pages: [[MSlot; MM_SLOTS]; MM_PROCS],
-    ncells: u64,
+    model: MemoryModel<Cells, MM_PROCS, MM_MODEL_PAGES>,
     value: u64,
+}
+
+/// The model's page index of slot `slot`'s page `k`.
+fn at(slot: usize, k: usize) -> usize {
+    slot * MM_PAGES + k
 }
 
 fn mm_slot(slot: usize) -> u64 {
@@ -62,24 +78,10 @@ fn mm_window(slot: usize) -> u64 {
     MM_WINDOW + slot as u64 * MM_SLOT_PAGES * PG
 }
 
-fn cell_get(cell: u64) -> u64 {
-    peek(MM_CELLS + 8 * cell)
-}
-
-fn cell_set(cell: u64, v: u64) {
-    poke(MM_CELLS + 8 * cell, v);
-}
-
 impl Mem {
-    fn new_cell(&mut self, v: u64) -> u64 {
-        let c = self.ncells.min(MM_MAX_CELLS - 1);
-        self.ncells += 1;
-        cell_set(c, v);
-        c
-    }
-
+    /// Pages of slot `slot` of process `p` the model says are mapped.
     fn mapped(&self, p: usize, slot: usize) -> u64 {
-        self.pages[p][slot].iter().filter(|x| x.is_some()).count() as u64
+        self.model.mapped(p, at(slot, 0), MM_PAGES)
     }
 }
 
@@ -157,14 +159,13 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
     let mut m = Mem {
         live: [false; MM_PROCS],
         caps: [KnCap::default(); MM_PROCS],
-        pages: [[[None; MM_PAGES]; MM_SLOTS]; MM_PROCS],
-        ncells: 0,
+        model: MemoryModel::new(Cells),
         value: seed << 16,
     };
     let mut ops = [0u32; 11];
     let mut nomem = 0u32;
     for step in 0..steps {
-        if m.ncells >= MM_MAX_CELLS {
+        if m.model.full() {
             break;
         }
         let p = rng.below(MM_PROCS as u64) as usize;
@@ -184,7 +185,7 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
                     Ok(()) => {
                         m.live[p] = true;
                         m.caps[p] = api::actor_cap(d).unwrap_or_default();
-                        m.pages[p] = [[None; MM_PAGES]; MM_SLOTS];
+                        m.model.clear(p);
                     }
                     Err(JinueError::Again) if pressure => nomem += 1,
                     Err(e) => {
@@ -217,16 +218,9 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
                         K_WRITABLE | inherit,
                     ),
                 );
-                let overlap = m.pages[p][slot][first..first + n]
-                    .iter()
-                    .any(|x| x.is_some());
+                let overlap = m.model.mapped(p, at(slot, first), n) != 0;
                 match r {
-                    Ok(()) if !overlap => {
-                        for k in first..first + n {
-                            let cell = m.new_cell(0);
-                            m.pages[p][slot][k] = Some(MPage { cell, inherit });
-                        }
-                    }
+                    Ok(()) if !overlap => m.model.allocate(p, at(slot, first), n, inherit),
                     Err(ChorusError::Overlap) if overlap => {}
                     Err(ChorusError::NoMem) if pressure && !overlap => nomem += 1,
                     r => c.fail(
@@ -263,7 +257,8 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
                     Ok(m.mapped(p, slot)),
                     "step {step}: pages in the window"
                 );
-                let slotp = m.pages[p][slot];
+                let slotp: [Option<ModelPage>; MM_PAGES] =
+                    core::array::from_fn(|k| m.model.page(p, at(slot, k)));
                 if op == 3 {
                     let mapped: [usize; MM_PAGES] = core::array::from_fn(|k| k);
                     let choices = mapped.iter().filter(|&&k| slotp[k].is_some()).count() as u64;
@@ -280,13 +275,13 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
                             m.value,
                         );
                         poke(mm_window(slot) + k as u64 * PG, m.value);
-                        cell_set(pg.cell, m.value);
+                        m.model.write(pg, m.value);
                     }
                 } else {
                     for (k, pg) in slotp.iter().enumerate() {
                         let Some(pg) = pg else { continue };
                         let got = peek(mm_window(slot) + k as u64 * PG);
-                        let want = cell_get(pg.cell);
+                        let want = m.model.value(*pg);
                         if got != want {
                             c.fail(
                                 file!(),
@@ -329,28 +324,10 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
                 }
                 m.live[q] = true;
                 m.caps[q] = api::actor_cap(dq).unwrap_or_default();
-                m.pages[q] = [[None; MM_PAGES]; MM_SLOTS];
+                m.model.clear(q);
                 let flags = [0, K_INHERITCOPY, K_INHERITSHARE][rng.below(3) as usize];
                 match api::rgn_dup(Actor::Cap(&m.caps[q]), Actor::Cap(&m.caps[p]), flags) {
-                    Ok(()) => {
-                        for s in 0..MM_SLOTS {
-                            for k in 0..MM_PAGES {
-                                let Some(pg) = m.pages[p][s][k] else { continue };
-                                let mode = if flags != 0 { flags } else { pg.inherit };
-                                m.pages[q][s][k] = match mode {
-                                    K_INHERITSHARE => Some(pg),
-                                    K_INHERITCOPY => {
-                                        let v = cell_get(pg.cell);
-                                        Some(MPage {
-                                            cell: m.new_cell(v),
-                                            inherit: pg.inherit,
-                                        })
-                                    }
-                                    _ => None,
-                                };
-                            }
-                        }
-                    }
+                    Ok(()) => m.model.dup(q, p, flags),
                     Err(ChorusError::NoMem) if pressure => {
                         nomem += 1;
                         check_eq!(
@@ -377,13 +354,7 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
                     [JINUE_PROT_READ, JINUE_PROT_READ | JINUE_PROT_WRITE, 0][rng.below(3) as usize];
                 let len = k as u64 * MM_SLOT_PAGES * PG;
                 match api::mclone_range(d, MM_D + q as u64, mm_slot(from), mm_slot(to), len, prot) {
-                    Ok(()) => {
-                        let src: [MSlot; 2] =
-                            [m.pages[p][from], m.pages[p][(from + 1).min(MM_SLOTS - 1)]];
-                        for (i, s) in src.iter().enumerate().take(k) {
-                            m.pages[q][to + i] = *s;
-                        }
-                    }
+                    Ok(()) => m.model.mclone(p, at(from, 0), q, at(to, 0), k * MM_PAGES),
                     Err(JinueError::NoMem) if pressure => nomem += 1,
                     Err(e) => c.fail(file!(), line!(), format_args!("step {step}: MCLONE {e:?}")),
                 }
@@ -397,9 +368,7 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
                     &rgn(mm_slot(slot) + first as u64 * PG, n as u64 * PG, 0),
                 );
                 check_eq!(c, r, Ok(()), "step {step}: RGN_FREE");
-                for k in first..first + n {
-                    m.pages[p][slot][k] = None;
-                }
+                m.model.free(p, at(slot, first), n);
             }
             8 => {
                 // RGN_SET_INHERIT of some pages.
@@ -411,11 +380,7 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
                     &rgn(mm_slot(slot) + first as u64 * PG, n as u64 * PG, inherit),
                 );
                 match r {
-                    Ok(()) => {
-                        for pg in m.pages[p][slot][first..first + n].iter_mut().flatten() {
-                            pg.inherit = inherit;
-                        }
-                    }
+                    Ok(()) => m.model.set_inherit(p, at(slot, first), n, inherit),
                     Err(ChorusError::NoMem) if pressure => nomem += 1,
                     r => c.fail(
                         file!(),
@@ -463,7 +428,7 @@ fn memory_model_run(c: &mut Case, seed: u64, steps: u32, spare: Option<u64>) {
         "    fuzz::memory_model: seed {seed:#x}{}: ops {:?}, {} cells, {} ENOMEM",
         if pressure { " under pressure" } else { "" },
         ops,
-        m.ncells,
+        m.model.objects(),
         nomem
     );
     for p in 0..MM_PROCS {
