@@ -13,7 +13,14 @@ use std::process::Command;
 
 /// Mnemonics that move the user's FPU state to or from memory (allowed).
 const STATE_SAVE: [&str; 8] = [
-    "fxsave", "fxsave64", "fxrstor", "fxrstor64", "xsave", "xsave64", "xrstor", "xrstor64",
+    "fxsave",
+    "fxsave64",
+    "fxrstor",
+    "fxrstor64",
+    "xsave",
+    "xsave64",
+    "xrstor",
+    "xrstor64",
 ];
 /// SSE/MMX instructions without a vector register operand.
 const SSE_WITHOUT_VECTOR_OPERAND: [&str; 4] = ["ldmxcsr", "stmxcsr", "emms", "movnti"];
@@ -51,8 +58,10 @@ pub fn float_instructions(listing: &str) -> Vec<String> {
                 return false;
             };
             // Prefixes are printed as separate words.
-            while ["lock", "rep", "repz", "repnz", "repe", "repne", "data16", "addr32"]
-                .contains(&mnemonic)
+            while [
+                "lock", "rep", "repz", "repnz", "repe", "repne", "data16", "addr32",
+            ]
+            .contains(&mnemonic)
                 || mnemonic.starts_with("rex")
             {
                 match words.next() {
