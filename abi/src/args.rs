@@ -432,7 +432,10 @@ mod tests {
         assert_eq!(UserRange::rounded(0x1001, 1), Err(Invalid));
         assert_eq!(UserRange::rounded(0x1000, u64::MAX), Err(Invalid));
         assert_eq!(UserRange::exact(0x1000, 100), Err(Invalid));
-        assert_eq!(UserRange::exact(USER_LIMIT - PAGE_SIZE, 2 * PAGE_SIZE), Err(Invalid));
+        assert_eq!(
+            UserRange::exact(USER_LIMIT - PAGE_SIZE, 2 * PAGE_SIZE),
+            Err(Invalid)
+        );
         assert!(UserRange::exact(USER_LIMIT, 0).unwrap().is_empty());
         assert_eq!(UserRange::pages(USER_BASE, u64::MAX), Err(Invalid));
     }
@@ -446,7 +449,9 @@ mod tests {
         let wx = Prot::from_jinue(JINUE_PROT_WRITE | JINUE_PROT_EXEC).unwrap();
         assert!(wx.writable() && wx.executable());
         assert_eq!(Prot::from_jinue(8), Err(Invalid));
-        assert!(!Prot::from_options(K_NOACCESS | K_WRITABLE).unwrap().writable());
+        assert!(!Prot::from_options(K_NOACCESS | K_WRITABLE)
+            .unwrap()
+            .writable());
     }
 
     #[test]
@@ -458,7 +463,9 @@ mod tests {
         assert_eq!(DupMode::from_flags(K_INHERIT_MASK), Err(Invalid));
         assert_eq!(
             DupMode::ByRegion.for_region(Inherit::Copy),
-            DupMode::from_flags(K_INHERITCOPY).unwrap().for_region(Inherit::Share)
+            DupMode::from_flags(K_INHERITCOPY)
+                .unwrap()
+                .for_region(Inherit::Share)
         );
     }
 
@@ -477,8 +484,14 @@ mod tests {
         assert_eq!(any.place, Placement::Anywhere);
         assert_eq!(any.options.inherit, Inherit::Copy);
         assert_eq!(Allocation::decode(&desc(0x1000, 0, 0)), Err(Invalid));
-        assert_eq!(Allocation::decode(&desc(0x1000, 1, K_NOACCESS)), Err(Invalid));
-        assert_eq!(Allocation::decode(&desc(0x1000, 1, K_INHERIT_MASK)), Err(Invalid));
+        assert_eq!(
+            Allocation::decode(&desc(0x1000, 1, K_NOACCESS)),
+            Err(Invalid)
+        );
+        assert_eq!(
+            Allocation::decode(&desc(0x1000, 1, K_INHERIT_MASK)),
+            Err(Invalid)
+        );
         assert_eq!(Allocation::decode(&desc(0, 1, 0)), Err(Invalid));
     }
 
@@ -494,7 +507,14 @@ mod tests {
         let m = MClone::decode(&args(0x1000, 0x9000, 0x2000, 3)).unwrap();
         assert_eq!((m.src.npages(), m.dest.start()), (2, 0x9000));
         assert_eq!(MClone::decode(&args(0x1001, 0x9000, 0, 1)), Err(Invalid));
-        assert_eq!(MClone::decode(&args(0x1000, 0x9000, 0x2000, 8)), Err(Invalid));
-        assert_eq!(MClone::decode(&args(0x1000, 0, 0, 1)), Err(Invalid), "empty at page 0");
+        assert_eq!(
+            MClone::decode(&args(0x1000, 0x9000, 0x2000, 8)),
+            Err(Invalid)
+        );
+        assert_eq!(
+            MClone::decode(&args(0x1000, 0, 0, 1)),
+            Err(Invalid),
+            "empty at page 0"
+        );
     }
 }

@@ -7,11 +7,11 @@ use crate::platform::{Next, Platform};
 use crate::thread::ThreadState;
 use crate::usercopy::UserBytes;
 use crate::{Kernel, UserContext};
+use abi::args::{Allocation, Prot, UserRange};
 use abi::init::{
     AT_ENTRY, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, INIT_SELF_DESCRIPTOR, INIT_THREAD_DESCRIPTOR,
     JINUE_AT_HOWSYSCALL, JINUE_AT_STACKBASE,
 };
-use abi::args::{Allocation, Prot, UserRange};
 use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE, PAGE_SIZE};
 use abi::perms::{JINUE_PERM_AWAIT, JINUE_PERM_START, PROCESS_PERMS};
 use abi::region::{K_INHERITCOPY, K_WRITABLE};

@@ -140,7 +140,9 @@ impl UserBytes {
         plat: &mut impl Platform,
     ) -> Result<(), Error> {
         let addr = self.addr;
-        self.copy(mem, data.len(), plat, |mem| mem.write_user(space, addr, data))
+        self.copy(mem, data.len(), plat, |mem| {
+            mem.write_user(space, addr, data)
+        })
     }
 
     /// Runs the copy `op` of `len` bytes (which must be `len_bytes`) and

@@ -451,7 +451,10 @@ impl Harness {
                 };
                 // Within the window (at the top of user space, beyond it is invalid).
                 let npages = npages.min(WINDOW_NPAGES - page);
-                let flush = self.m.free_raw(id, vaddr(page), npages * PAGE_SIZE).unwrap();
+                let flush = self
+                    .m
+                    .free_raw(id, vaddr(page), npages * PAGE_SIZE)
+                    .unwrap();
                 model.spaces[space].retain(|&p, _| p < page || p >= page + npages);
                 model.cut(space, page, page + npages);
                 Ok(flush)
@@ -686,7 +689,10 @@ impl Harness {
                     .min(DEVICE_NPAGES - dev_page);
                 let overlap = (page..page + npages).any(|p| model.spaces[space].contains_key(&p));
                 let paddr = self.device_paddr + dev_page * PAGE_SIZE;
-                match self.m.map_physical_raw(id, vaddr(page), paddr, npages, options) {
+                match self
+                    .m
+                    .map_physical_raw(id, vaddr(page), paddr, npages, options)
+                {
                     Err(MmError::NoMemory) if !overlap => return no_memory(&self.m),
                     Err(MmError::Overlap) if overlap => {}
                     Ok(()) if !overlap => {

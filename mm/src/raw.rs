@@ -125,6 +125,10 @@ impl<P: PhysMem> Memory<P> {
         size: u64,
         max: usize,
     ) -> Vec<KnRgnStat> {
-        self.stat_first(space, PageRange::covering(start, size).expect("no wrap"), max)
+        self.stat_first(
+            space,
+            PageRange::covering(start, size).expect("no wrap"),
+            max,
+        )
     }
 }

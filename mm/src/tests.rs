@@ -448,7 +448,8 @@ fn set_protect_and_inherit_cut_and_validate() {
         FaultOutcome::Violation
     );
     assert_eq!(read(&mut m, s, 0x2000), 5);
-    m.set_inherit_raw(s, 0x3000, 0x10000, K_INHERITSHARE).unwrap();
+    m.set_inherit_raw(s, 0x3000, 0x10000, K_INHERITSHARE)
+        .unwrap();
     let st: Vec<_> = m
         .stat(s, 0, USER_LIMIT)
         .iter()
@@ -570,7 +571,11 @@ fn mclone_errors_and_zero_length() {
     assert_eq!(m.clone_range_raw(a, b, 0x10001, 0x40000, PAGE, 1), inval);
     assert_eq!(m.clone_range_raw(a, b, 0x10000, 0x40000, 100, 1), inval);
     assert_eq!(m.clone_range_raw(a, b, 0x10000, 0x40000, PAGE, 8), inval);
-    assert_eq!(m.clone_range_raw(a, b, 0x10000, 0, PAGE, 1), inval, "page 0");
+    assert_eq!(
+        m.clone_range_raw(a, b, 0x10000, 0, PAGE, 1),
+        inval,
+        "page 0"
+    );
     assert_eq!(
         m.clone_range_raw(a, b, 0x10000, USER_LIMIT - PAGE, 2 * PAGE, 1),
         inval
@@ -643,7 +648,11 @@ fn dup_checks_flags_and_empty_target() {
         m.dup_raw(b, a, K_INHERITCOPY | K_INHERITSHARE),
         Err(MmError::InvalidArgument)
     );
-    assert_eq!(m.dup_raw(a, b, 0), Err(MmError::Overlap), "target not empty");
+    assert_eq!(
+        m.dup_raw(a, b, 0),
+        Err(MmError::Overlap),
+        "target not empty"
+    );
     assert_eq!(m.dup_raw(a, a, K_INHERITCOPY), Err(MmError::Overlap));
     let c = m.create_space().unwrap();
     assert_eq!(m.dup_raw(c, c, 0), Ok(Flush::new()));
@@ -1080,7 +1089,8 @@ fn counters_return_to_baseline_after_a_child_with_shared_tables_dies() {
         let child = m.create_space().unwrap();
         m.dup_raw(child, a, 0).unwrap();
         // Both sides change entries of the shared tables in different ways.
-        m.set_protect_raw(a, 0x20_0000 + round * PAGE, PAGE, 0).unwrap();
+        m.set_protect_raw(a, 0x20_0000 + round * PAGE, PAGE, 0)
+            .unwrap();
         m.set_protect_raw(a, 0x20_0000 + round * PAGE, PAGE, K_WRITABLE)
             .unwrap();
         write(&mut m, child, 0x40_0000, 2);
@@ -1147,7 +1157,10 @@ fn region_limit_refuses_every_kind_of_growth_and_changes_nothing() {
     );
     check(&m, "map_physical");
     // A hole in the middle of a region makes two of one.
-    assert_eq!(m.free_raw(a, 0x12000, PAGE).map(|_| ()), Err(MmError::NoMemory));
+    assert_eq!(
+        m.free_raw(a, 0x12000, PAGE).map(|_| ()),
+        Err(MmError::NoMemory)
+    );
     check(&m, "RGN_FREE (hole)");
     for cut in [(0x12000, PAGE), (0x10000, PAGE), (0x17000, 2 * PAGE)] {
         assert_eq!(
@@ -1183,7 +1196,8 @@ fn region_limit_refuses_every_kind_of_growth_and_changes_nothing() {
 
     // What does not add regions still works at the limit.
     m.set_protect_raw(a, 0x10000, 8 * PAGE, 0).unwrap();
-    m.set_inherit_raw(a, 0x10000, 0x18000, K_INHERITSHARE).unwrap();
+    m.set_inherit_raw(a, 0x10000, 0x18000, K_INHERITSHARE)
+        .unwrap();
     assert_eq!(read(&mut m, a, 0x10000), 7);
     // MCLONE replacing one region by one.
     m.clone_range_raw(a, a, 0x10000, 0x20000, 8 * PAGE, JINUE_PROT_READ)
@@ -1399,7 +1413,8 @@ fn resident_count_under_a_deep_chain() {
         let b = m.create_space().expect("space");
         m.dup_raw(b, a, abi::region::K_INHERITCOPY).expect("dup");
         // The copy keeps its first page only, which holds every level.
-        m.free_raw(b, start + PAGE, (NPAGES - 1) * PAGE).expect("free");
+        m.free_raw(b, start + PAGE, (NPAGES - 1) * PAGE)
+            .expect("free");
         copies.push(b);
     }
     let (_, region) = m.spaces[&a].find(start).expect("region");
@@ -1447,7 +1462,8 @@ fn fragmented_memory_copied_repeatedly_keeps_reference_counts_bounded() {
     let base = 0x100_0000;
     alloc(&mut m, a, base, 2 * N * PAGE, K_WRITABLE);
     for i in 0..N {
-        m.free_raw(a, base + (2 * i + 1) * PAGE, PAGE).expect("hole");
+        m.free_raw(a, base + (2 * i + 1) * PAGE, PAGE)
+            .expect("hole");
     }
     m.set_inherit_raw(a, base, PAGE, abi::region::K_INHERITCOPY)
         .expect("inherit");

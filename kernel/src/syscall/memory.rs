@@ -28,8 +28,9 @@ impl<P: PhysMem> Kernel<P> {
     ///
     /// 1. `EBADF`: descriptor numbers (value only);
     /// 2. `EINVAL`: argument structure unreadable;
-    /// 3.–5. `EINVAL`: misaligned, `prot`, a range in the kernel
-    ///    ([`MClone::decode`]);
+    /// 3. `EINVAL`: misaligned ([`MClone::decode`], as 4 and 5);
+    /// 4. `EINVAL`: `prot`;
+    /// 5. `EINVAL`: a range in the kernel;
     /// 6. `EBADF`/`EIO`: source;
     /// 7. `EBADF`/`EIO`: destination;
     /// 8. `EPERM`: destination lacks `MAP`;

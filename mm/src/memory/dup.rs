@@ -42,7 +42,12 @@ impl<P: PhysMem> Memory<P> {
     /// # Errors
     /// `Overlap` (the target has a region), `NoMemory`; `InvalidArgument`
     /// for an unknown space. On failure the target stays empty.
-    pub fn dup(&mut self, target: SpaceId, source: SpaceId, mode: DupMode) -> Result<Flush, MmError> {
+    pub fn dup(
+        &mut self,
+        target: SpaceId,
+        source: SpaceId,
+        mode: DupMode,
+    ) -> Result<Flush, MmError> {
         self.space(source)?;
         if !self.space(target)?.regions.is_empty() {
             return Err(MmError::Overlap);

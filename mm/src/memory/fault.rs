@@ -19,7 +19,12 @@ pub(super) struct Hit {
 
 impl<P: PhysMem> Memory<P> {
     /// A user-mode page fault at `addr`.
-    pub fn resolve_fault(&mut self, space: SpaceId, addr: VirtAddr, access: Access) -> FaultOutcome {
+    pub fn resolve_fault(
+        &mut self,
+        space: SpaceId,
+        addr: VirtAddr,
+        access: Access,
+    ) -> FaultOutcome {
         let vaddr = addr & !(PAGE_SIZE - 1);
         let Some(sp) = self.spaces.get(&space) else {
             return FaultOutcome::Violation;
@@ -142,11 +147,8 @@ impl<P: PhysMem> Memory<P> {
         if span_paddr & (pagetable::PT_SPAN_BYTES - 1) != 0 {
             return None;
         }
-        let entry = pagetable::huge_entry(
-            span_paddr,
-            region.prot.write_bit(),
-            region.prot.exec_bit(),
-        );
+        let entry =
+            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit());
         let mut walk = Walk::new(
             &mut self.phys,
             &mut self.frames,

@@ -89,7 +89,8 @@ impl<P: PhysMem> Memory<P> {
     /// `tables` tables to `space` (everything was checked).
     fn add_new_region(&mut self, space: SpaceId, start: VirtAddr, region: Region, tables: u64) {
         let obj = region.obj;
-        self.objects.add_ref(&mut self.frames, obj, 0, region.npages);
+        self.objects
+            .add_ref(&mut self.frames, obj, 0, region.npages);
         self.objects.get_mut(obj).map_count = 1;
         self.tables.promises.make(&mut self.frames, space, tables);
         self.region_total += 1;

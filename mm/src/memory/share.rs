@@ -26,7 +26,12 @@ impl<P: PhysMem> Memory<P> {
     ///
     /// # Errors
     /// `NoMemory` (page tables, regions); `InvalidArgument` for an unknown space.
-    pub fn clone_range(&mut self, src: SpaceId, dst: SpaceId, req: &MClone) -> Result<Flush, MmError> {
+    pub fn clone_range(
+        &mut self,
+        src: SpaceId,
+        dst: SpaceId,
+        req: &MClone,
+    ) -> Result<Flush, MmError> {
         let src_space = self.space(src)?;
         let dst_space = self.space(dst)?;
         let mut flush = Flush::new();

@@ -89,7 +89,11 @@ pub(crate) fn find_pde<P: PhysMem>(
 
 /// The PDE slot covering `vaddr` and its value (empty, a leaf table, or a
 /// 2 MiB leaf), if the page directory exists.
-pub(super) fn find_pde_slot<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -> Option<(PhysAddr, u64)> {
+pub(super) fn find_pde_slot<P: PhysMem>(
+    phys: &P,
+    root: PhysAddr,
+    vaddr: VirtAddr,
+) -> Option<(PhysAddr, u64)> {
     let pd = find_pd(phys, root, vaddr)?;
     let slot = entry_paddr(pd, vaddr, SHIFT_PD);
     Some((slot, phys.read_u64(slot)))
@@ -115,7 +119,8 @@ pub(crate) fn pte_paddr(pt: PhysAddr, vaddr: VirtAddr) -> PhysAddr {
 pub(crate) fn read_leaf<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -> (u64, bool) {
     if let Some((_, pde)) = find_pde_slot(phys, root, vaddr) {
         if is_huge(pde) {
-            let page = (pde & PTE_ADDR_MASK) + (vaddr & (PT_SPAN_BYTES - 1) & !(crate::PAGE_SIZE - 1));
+            let page =
+                (pde & PTE_ADDR_MASK) + (vaddr & (PT_SPAN_BYTES - 1) & !(crate::PAGE_SIZE - 1));
             return ((pde & !PTE_ADDR_MASK & !PTE_HUGE) | page, true);
         }
     }
@@ -130,7 +135,11 @@ pub(crate) fn read_leaf<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -
 
 /// Spans of `span_bytes` (aligned) that intersect the sorted, disjoint
 /// `ranges`, each reported once, in order.
-pub(super) fn for_each_span(ranges: &[(VirtAddr, VirtAddr)], span_bytes: u64, mut f: impl FnMut(VirtAddr)) {
+pub(super) fn for_each_span(
+    ranges: &[(VirtAddr, VirtAddr)],
+    span_bytes: u64,
+    mut f: impl FnMut(VirtAddr),
+) {
     let mut last: Option<VirtAddr> = None;
     for &(start, end) in ranges {
         let mut span = start & !(span_bytes - 1);
@@ -177,4 +186,3 @@ pub(crate) fn leaf_table_state<P: PhysMem>(
 pub(super) fn table_is_empty<P: PhysMem>(phys: &P, table: PhysAddr) -> bool {
     (0..ENTRIES_PER_TABLE).all(|i| phys.read_u64(table + 8 * i) == 0)
 }
-

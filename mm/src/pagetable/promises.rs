@@ -57,7 +57,10 @@ impl TablePromises {
     }
 
     fn debit(&mut self, space: SpaceId, npages: u64) {
-        let count = self.by_space.get_mut(&space).expect("promises of the space");
+        let count = self
+            .by_space
+            .get_mut(&space)
+            .expect("promises of the space");
         *count -= npages;
     }
 }
