@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod peer;
 mod qemu;
 mod tests;
 
