@@ -291,6 +291,7 @@ const INIT: &[Define] = &[
     d("AT_ENTRY", Lit::Dec(AT_ENTRY)),
     d("JINUE_AT_STACKBASE", Lit::Dec(JINUE_AT_STACKBASE)),
     d("JINUE_AT_HOWSYSCALL", Lit::Dec(JINUE_AT_HOWSYSCALL)),
+    d("JINUE_AT_NCPU", Lit::Dec(JINUE_AT_NCPU)),
     d(
         "FERRITE_HOWSYSCALL_INTERRUPT",
         Lit::Dec(HOWSYSCALL_INTERRUPT),

@@ -8,6 +8,8 @@ pub const AT_PAGESZ: u64 = 5;
 pub const AT_ENTRY: u64 = 6;
 pub const JINUE_AT_STACKBASE: u64 = 7;
 pub const JINUE_AT_HOWSYSCALL: u64 = 8;
+/// Number of CPUs the kernel runs on (ABI §9) *(project)*.
+pub const JINUE_AT_NCPU: u64 = 10;
 
 /// `JINUE_AT_HOWSYSCALL` values.
 pub const HOWSYSCALL_INTERRUPT: u64 = 0;

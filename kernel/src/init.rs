@@ -10,7 +10,7 @@ use crate::{Kernel, UserContext};
 use abi::args::{Allocation, Prot, UserRange};
 use abi::init::{
     AT_ENTRY, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, INIT_SELF_DESCRIPTOR, INIT_THREAD_DESCRIPTOR,
-    JINUE_AT_HOWSYSCALL, JINUE_AT_STACKBASE,
+    JINUE_AT_HOWSYSCALL, JINUE_AT_NCPU, JINUE_AT_STACKBASE,
 };
 use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE, PAGE_SIZE};
 use abi::perms::{JINUE_PERM_AWAIT, JINUE_PERM_START, PROCESS_PERMS};
@@ -33,6 +33,7 @@ impl<P: PhysMem> Kernel<P> {
         how_syscall: u64,
         plat: &mut impl Platform,
     ) -> Result<Next, InitError> {
+        self.sched.enter(plat.cpu());
         let image = elf_image::parse(elf)?;
         let argv = split_args(cmdline);
         let auxv = [
@@ -43,6 +44,7 @@ impl<P: PhysMem> Kernel<P> {
             (AT_ENTRY, image.entry),
             (JINUE_AT_STACKBASE, JINUE_STACK_BASE),
             (JINUE_AT_HOWSYSCALL, how_syscall),
+            (JINUE_AT_NCPU, plat.cpu_count() as u64),
         ];
         let stack = build_stack(JINUE_STACK_BASE, &argv, &auxv)?;
         let pid = self.create_process(plat).map_err(|_| InitError::NoMemory)?;
@@ -92,7 +94,7 @@ impl<P: PhysMem> Kernel<P> {
         if let Some(t) = self.threads.get_mut(tid.0) {
             t.state = ThreadState::Running;
         }
-        self.sched.current = Some(tid);
+        self.sched.set_current(Some(tid));
         self.activate(space, plat);
         Ok(Next::RunUser)
     }

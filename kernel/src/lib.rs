@@ -67,8 +67,8 @@ pub struct Kernel<P: PhysMem> {
     /// An empty address space, loaded whenever no thread runs, so that a
     /// destroyed space is never the loaded one.
     idle_space: SpaceId,
-    /// The root last given to `activate_space`.
-    active_root: u64,
+    /// The root last given to `activate_space`, per CPU.
+    active_roots: alloc::vec::Vec<u64>,
 }
 
 impl<P: PhysMem> Kernel<P> {
@@ -89,10 +89,10 @@ impl<P: PhysMem> Kernel<P> {
             actors: alloc::collections::BTreeMap::new(),
             stamps: Stamps::new(),
             keys: KeySource::new(plat),
-            sched: Scheduler::new(MAX_THREADS),
+            sched: Scheduler::new(MAX_THREADS, plat.cpu_count()),
             next_thread_number: 1,
             idle_space,
-            active_root: idle_root,
+            active_roots: alloc::vec![idle_root; plat.cpu_count().max(1)],
         }
     }
 
@@ -115,7 +115,7 @@ impl<P: PhysMem> Kernel<P> {
     /// loads after [`Kernel::start_init`] returns [`Next::RunUser`] (the
     /// contract's `start_init` has no context parameter).
     pub fn load_current_context(&self, ctx: &mut UserContext) -> bool {
-        match self.sched.current.and_then(|t| self.threads.get(t.0)) {
+        match self.sched.current().and_then(|t| self.threads.get(t.0)) {
             Some(t) => {
                 *ctx = *t.context;
                 true
@@ -131,13 +131,16 @@ impl<P: PhysMem> Kernel<P> {
         trap: Trap,
         plat: &mut impl Platform,
     ) -> Next {
-        let Some(current) = self.sched.current else {
-            // No user thread was running: nothing to save.
+        self.sched.enter(plat.cpu());
+        let Some(current) = self.sched.current() else {
+            // No user thread was running (or another CPU ended it while it
+            // trapped): nothing to save, nothing to handle.
             return self.run_next(ctx, plat);
         };
         let wants_yield = match trap {
             Trap::Syscall { .. } => self.syscall(ctx, plat),
             Trap::Timer => true,
+            Trap::Interrupt => false,
             Trap::Exception {
                 vector,
                 error_code,
@@ -152,7 +155,8 @@ impl<P: PhysMem> Kernel<P> {
 
     /// An interrupt arrived while idle.
     pub fn idle_tick(&mut self, ctx: &mut UserContext, plat: &mut impl Platform) -> Next {
-        if self.sched.current.is_some() {
+        self.sched.enter(plat.cpu());
+        if self.sched.current().is_some() {
             return Next::RunUser;
         }
         self.run_next(ctx, plat)
@@ -188,7 +192,7 @@ impl<P: PhysMem> Kernel<P> {
             }
             _ => {
                 // Ended (exit, fault, its process destroyed) or gone.
-                self.sched.current = None;
+                self.sched.set_current(None);
                 self.run_next(ctx, plat)
             }
         }
@@ -199,12 +203,12 @@ impl<P: PhysMem> Kernel<P> {
         if let Some(t) = self.threads.get_mut(current.0) {
             *t.context = *ctx;
         }
-        self.sched.current = None;
+        self.sched.set_current(None);
     }
 
     /// Makes the longest-waiting ready thread current, or goes idle.
     fn run_next(&mut self, ctx: &mut UserContext, plat: &mut impl Platform) -> Next {
-        self.sched.current = None;
+        self.sched.set_current(None);
         while let Some(next) = self.sched.dequeue() {
             let Some(t) = self.threads.get_mut(next.0) else {
                 continue;
@@ -215,7 +219,7 @@ impl<P: PhysMem> Kernel<P> {
             t.state = ThreadState::Running;
             *ctx = *t.context;
             let process = t.process;
-            self.sched.current = Some(next);
+            self.sched.set_current(Some(next));
             let space = self
                 .processes
                 .get(process.0)
@@ -229,16 +233,50 @@ impl<P: PhysMem> Kernel<P> {
 
     fn activate(&mut self, space: SpaceId, plat: &mut impl Platform) {
         let root = self.mem.root(space);
-        self.active_root = root;
+        let cpu = plat.cpu();
+        if cpu >= self.active_roots.len() {
+            self.active_roots.resize(cpu + 1, root);
+        }
+        self.active_roots[cpu] = root;
         plat.activate_space(root);
     }
 
-    /// Nothing is ready. Every live thread is parked in AWAIT_THREAD (or
+    /// The root this CPU has loaded.
+    fn active_root(&self, plat: &impl Platform) -> u64 {
+        self.active_roots.get(plat.cpu()).copied().unwrap_or(0)
+    }
+
+    /// Other CPUs no longer have `root` loaded (`Platform::release_space`).
+    fn forget_root(&mut self, root: u64) {
+        for r in &mut self.active_roots {
+            if *r == root {
+                *r = 0;
+            }
+        }
+    }
+
+    /// Before a change that removes or lowers access in `space`: no other
+    /// CPU runs user code in it until the change and its flush are done.
+    pub(crate) fn stop_space(&self, space: SpaceId, plat: &mut impl Platform) {
+        plat.stop_space(self.mem.root(space));
+    }
+
+    /// Threads ready to run and waiting for a CPU (the arch wakes idle
+    /// CPUs while some are).
+    pub fn ready_count(&self) -> usize {
+        self.sched.ready_count()
+    }
+
+    /// Nothing is ready for this CPU. While another CPU runs a thread, this
+    /// one idles (that thread may wake others). Otherwise every live thread is parked in AWAIT_THREAD (or
     /// created and never started), and no event source other than threads
     /// ending exists yet (no IPC, no timers for user programs), so nothing
     /// can ever run again: report the deadlock and power off with status 1
     /// instead of hanging.
     fn no_thread_ready(&mut self, plat: &mut impl Platform) -> Next {
+        if self.sched.others_busy() {
+            return Next::Idle;
+        }
         let parked = self
             .threads
             .ids()

@@ -142,6 +142,15 @@ impl<P: PhysMem> Kernel<P> {
         th.state = ThreadState::Ended(status);
         let started = th.started;
         let process = th.process;
+        if let Some(cpu) = self.sched.running_elsewhere(t) {
+            // It runs in user mode on another CPU: stop it there before its
+            // end is reported; that CPU then finds no current thread.
+            plat.stop_cpu(cpu);
+            self.sched.clear_current_of(cpu);
+        }
+        let Some(th) = self.threads.get_mut(t.0) else {
+            return;
+        };
         let waiter = match th.awaited {
             AwaitState::Waiter(w) => {
                 th.awaited = AwaitState::Reported;
@@ -198,10 +207,13 @@ impl<P: PhysMem> Kernel<P> {
         };
         self.actors.remove(&p.stamp);
         let root = self.mem.root(p.space);
-        if self.active_root == root {
+        if self.active_root(plat) == root {
             // Never keep a freed page-table root loaded.
             self.activate(self.idle_space, plat);
         }
+        // Nor on any other CPU (its threads were stopped above).
+        plat.release_space(root);
+        self.forget_root(root);
         let flush = self.mem.destroy_space(p.space);
         for (_, start, end) in flush.ranges() {
             plat.flush(root, start, end);

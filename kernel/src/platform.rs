@@ -4,7 +4,10 @@
 pub trait Platform {
     /// Loads CR3 with `root` (no-op if already loaded).
     fn activate_space(&mut self, root: u64);
-    /// Invalidates the TLB for [start, end) if `root` is the loaded CR3.
+    /// Invalidates the TLB for [start, end) of `root` on every CPU that may
+    /// hold it: at once on this CPU, and on every other CPU before the core
+    /// returns (the arch completes the shootdown before the caller resumes,
+    /// `doc/smp.md`).
     fn flush(&mut self, root: u64, start: u64, end: u64);
     /// Writes bytes to the console (the core adds the newline).
     fn console_write(&mut self, bytes: &[u8]);
@@ -16,6 +19,26 @@ pub trait Platform {
     fn hardware_random(&mut self) -> Option<u64>;
     /// A monotonic counter (TSC) for seeding and statistics.
     fn timestamp(&mut self) -> u64;
+
+    /// The index (0..[`Platform::cpu_count`]) of the CPU the core runs on now.
+    fn cpu(&self) -> usize {
+        0
+    }
+    /// How many CPUs run the kernel (ABI §9, `JINUE_AT_NCPU`).
+    fn cpu_count(&self) -> usize {
+        1
+    }
+    /// Before returning, no other CPU runs user code in `root`: each that
+    /// did is in the kernel, waiting for the kernel lock. Called before a
+    /// change that removes or lowers access to `root`'s memory, so no CPU
+    /// writes through a translation while it is being torn down.
+    fn stop_space(&mut self, _root: u64) {}
+    /// Before returning, CPU `cpu` (not this one) runs no user code: its
+    /// thread was ended by this CPU.
+    fn stop_cpu(&mut self, _cpu: usize) {}
+    /// Before returning, no other CPU has `root` loaded (its page tables are
+    /// about to be freed); this CPU's own root is the core's business.
+    fn release_space(&mut self, _root: u64) {}
 }
 
 /// Why user mode was left.
@@ -25,6 +48,9 @@ pub enum Trap {
     Syscall { via_interrupt: bool },
     /// Timer tick while a user thread ran: preemption point.
     Timer,
+    /// Another interrupt while a user thread ran (an inter-processor
+    /// interrupt that stopped it for a shootdown): not a preemption point.
+    Interrupt,
     /// CPU exception in user mode. `vector` per Intel SDM vol. 3 §6.15;
     /// `fault_addr` = CR2 for #PF (vector 14), else 0.
     Exception {

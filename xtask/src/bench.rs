@@ -117,6 +117,7 @@ pub fn boot_kbench(args: &[&str], cpu: &str) -> Result<(Vec<String>, f64), Strin
         echo: false,
         kernel_cmdline: "log=error".into(),
         icount: true,
+        smp: 1,
     };
     let started = Instant::now();
     let outcome = qemu::boot_on(&run, cpu)?;

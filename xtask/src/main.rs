@@ -48,16 +48,18 @@ usage: cargo xtask <command> [options]
 
 commands:
   build [--release]                 build the kernel image, the Rust user programs and user/c/*.c
-  run [--release] [--mem MiB] [--timeout SECS] [--log LEVEL] [--icount] [--init PATH [ARG...]]
+  run [--release] [--mem MiB] [--smp N] [--timeout SECS] [--log LEVEL] [--icount] [--init PATH [ARG...]]
                                     boot the demo (or PATH as init, argv = [file name of PATH, ARG...]);
                                     exits with the status passed to POWEROFF (255 after a kernel panic,
                                     124 on timeout). Defaults: --mem 128, --timeout 60, --log info
                                     (kernel log level: error, warn, info, debug). --icount runs QEMU
-                                    with -icount shift=0 (deterministic instruction counts).
+                                    with -icount shift=0 (deterministic instruction counts). --smp N
+                                    boots N CPUs (default 1; multi-threaded TCG).
   test [--release] [--jobs N] [--timeout SECS] [--no-host] [--only TEXT]
                                     host tests (cargo test --workspace), then every user test program
                                     (user/tests bins, user/c/*.c, booted with argv [name, a, b]) and the
-                                    kernel fault checks under QEMU; ends with one line 'N passed, N failed'.
+                                    kernel fault checks under QEMU, every test program once with 1 CPU
+                                    and once with 4 (label suffix @smp4); ends with one line 'N passed, N failed'.
                                     --only keeps the boots whose label contains TEXT; --timeout is per
                                     boot (default 180); --jobs QEMUs at a time (default 2).
   bench [--quick] [--no-host] [--no-kernel]
@@ -342,6 +344,7 @@ fn cmd_run(args: &[String]) -> Result<u8, String> {
         DEFAULT_RUN_TIMEOUT_SECS,
     )?;
     let icount = take_flag(&mut args, "--icount");
+    let smp = parse_number(take_value(&mut args, "--smp")?, "--smp", 1u32)?.clamp(1, 255);
     let log = take_value(&mut args, "--log")?;
     if let Some(level) = &log {
         if !["error", "warn", "info", "debug"].contains(&level.as_str()) {
@@ -377,6 +380,7 @@ fn cmd_run(args: &[String]) -> Result<u8, String> {
         echo: true,
         kernel_cmdline: log.map(|level| format!("log={level}")).unwrap_or_default(),
         icount,
+        smp,
     };
     let outcome = qemu::boot(&run)?;
     match outcome.end {

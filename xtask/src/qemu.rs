@@ -26,6 +26,9 @@ pub struct Run {
     /// Deterministic instruction counting (`-icount shift=0`: one instruction
     /// per virtual nanosecond), for measurements that must not depend on the host.
     pub icount: bool,
+    /// CPUs (`-smp N`); above 1 QEMU runs one host thread per CPU
+    /// (`-accel tcg,thread=multi`), so the CPUs really run at the same time.
+    pub smp: u32,
 }
 
 /// How a boot ended.
@@ -138,7 +141,13 @@ pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
         .arg("-append")
         .arg(&run.kernel_cmdline)
         .args(["-m", &run.mem_mib.to_string()])
-        .args(["-cpu", cpu, "-accel", "tcg"])
+        .args(["-cpu", cpu])
+        // -icount needs the single-threaded TCG, which runs the CPUs in turn.
+        .args(if run.smp > 1 && !run.icount {
+            vec!["-smp".to_string(), run.smp.to_string(), "-accel".into(), "tcg,thread=multi".into()]
+        } else {
+            vec!["-smp".to_string(), run.smp.max(1).to_string(), "-accel".into(), "tcg".into()]
+        })
         .args([
             "-serial",
             "stdio",

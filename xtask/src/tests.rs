@@ -19,6 +19,8 @@ use crate::{parse_number, take_flag, take_value, DEFAULT_MEM_MIB};
 
 /// Per-program time limit (TCG is slow; most programs take a few seconds).
 const DEFAULT_PROGRAM_TIMEOUT_SECS: u64 = 180;
+/// CPUs of the second boot of every test program.
+const SMP_CPUS: u32 = 4;
 /// Arguments every test program gets after its name (`user/c/README.md`: `abi_test a b`).
 const TEST_ARGS: [&str; 2] = ["a", "b"];
 /// Kernel fault injections (`fault=KIND`, `kernel/src/arch/x86_64/selftest.rs`)
@@ -43,6 +45,8 @@ struct Job {
     program: PathBuf,
     kernel_cmdline: String,
     expect: Expect,
+    /// CPUs of the boot (`-smp`).
+    smp: u32,
 }
 
 /// What a boot must show.
@@ -123,14 +127,26 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
             program,
             kernel_cmdline: String::new(),
             expect: Expect::Protocol,
+            smp: 1,
         })
         .collect();
+    // Every test program again with several CPUs (ABI §9).
+    let multi: Vec<Job> = work
+        .iter()
+        .map(|job| Job {
+            label: format!("{}@smp{SMP_CPUS}", job.label),
+            smp: SMP_CPUS,
+            ..job.clone()
+        })
+        .collect();
+    work.extend(multi);
     // The fault is injected before init starts; any file serves as the module.
     work.extend(KERNEL_FAULTS.iter().map(|&(kind, names)| Job {
         label: format!("kernel::fault_{kind}"),
         program: images.kernel.clone(),
         kernel_cmdline: format!("fault={kind}"),
         expect: Expect::KernelPanic(names),
+        smp: 1,
     }));
     for &(name, texts) in &INIT_FAULT_EXAMPLES {
         match build_example(name) {
@@ -139,6 +155,7 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
                 program,
                 kernel_cmdline: String::new(),
                 expect: Expect::InitFault(texts),
+                smp: 1,
             }),
             Err(e) => {
                 println!("xtask: c/examples/{name}: {e}");
@@ -279,6 +296,7 @@ fn run_parallel(
                     echo: false,
                     kernel_cmdline: job.kernel_cmdline.clone(),
                     icount: false,
+                    smp: job.smp,
                 };
                 let outcome = qemu::boot(&run);
                 let mut result = match job.expect {

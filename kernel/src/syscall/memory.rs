@@ -58,6 +58,8 @@ impl<P: PhysMem> Kernel<P> {
         }
         let src_space = self.space_of(src)?;
         let dest_space = self.space_of(dest)?;
+        self.stop_space(src_space, plat);
+        self.stop_space(dest_space, plat);
         let flush = self.mem.clone_range(src_space, dest_space, &request)?;
         apply_flush(&self.mem, &flush, plat);
         Ok(Outcome::Return(0))
@@ -125,6 +127,7 @@ impl<P: PhysMem> Kernel<P> {
     ) -> SysResult {
         let (actor, desc) = self.cap_and_desc(caller, cap_ptr, desc_ptr, plat)?;
         let space = self.space_of(actor)?;
+        self.stop_space(space, plat);
         let flush = match desc.options {
             K_FREEALL => self.mem.free_all(space),
             0 => {
@@ -227,6 +230,7 @@ impl<P: PhysMem> Kernel<P> {
         let space = self.space_of(actor)?;
         let prot = Prot::from_options(desc.options)?;
         let range = UserRange::rounded(desc.startAddr, desc.size)?;
+        self.stop_space(space, plat);
         let flush = self.mem.set_protect(space, range, prot)?;
         apply_flush(&self.mem, &flush, plat);
         Ok(Outcome::Return(0))
@@ -251,6 +255,8 @@ impl<P: PhysMem> Kernel<P> {
         let mode = DupMode::from_flags(flags)?;
         let target_space = self.space_of(target)?;
         let source_space = self.space_of(source)?;
+        self.stop_space(target_space, plat);
+        self.stop_space(source_space, plat);
         let flush = self.mem.dup(target_space, source_space, mode)?;
         apply_flush(&self.mem, &flush, plat);
         Ok(Outcome::Return(0))

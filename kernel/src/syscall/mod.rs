@@ -130,7 +130,7 @@ impl<P: PhysMem> Kernel<P> {
 
     /// The current thread with its (live) process.
     pub(crate) fn caller(&self) -> Option<Caller> {
-        let thread = self.sched.current?;
+        let thread = self.sched.current()?;
         let process = self.threads.get(thread.0)?.process;
         let space = self.processes.get(process.0)?.space;
         Some(Caller {

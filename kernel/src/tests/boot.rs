@@ -27,7 +27,7 @@ fn init_image_stack_and_descriptors() {
     assert_eq!(w.ctx.rax | w.ctx.rbx | w.ctx.rdi | w.ctx.r15, 0);
     let rsp = w.ctx.rsp;
     let words: Vec<u64> = w
-        .peek(rsp, 8 * 22)
+        .peek(rsp, 8 * 24)
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
         .collect();
@@ -41,13 +41,15 @@ fn init_image_stack_and_descriptors() {
     assert_eq!(arg(&mut w, words[2]), "one");
     assert_eq!(arg(&mut w, words[3]), "two");
     assert_eq!((words[4], words[5]), (0, 0));
-    let auxv: Vec<(u64, u64)> = words[6..22].chunks(2).map(|p| (p[0], p[1])).collect();
+    let auxv: Vec<(u64, u64)> = words[6..24].chunks(2).map(|p| (p[0], p[1])).collect();
     assert!(auxv.contains(&(abi::init::AT_ENTRY, TEXT)));
     assert!(auxv.contains(&(abi::init::AT_PAGESZ, PAGE_SIZE)));
     assert!(auxv.contains(&(abi::init::AT_PHNUM, 2)));
     assert!(auxv.contains(&(abi::init::JINUE_AT_STACKBASE, JINUE_STACK_BASE)));
     assert!(auxv.contains(&(abi::init::JINUE_AT_HOWSYSCALL, 1)));
-    assert_eq!(auxv[7], (0, 0));
+    // One CPU on the host test platform (ABI §9).
+    assert!(auxv.contains(&(abi::init::JINUE_AT_NCPU, 1)));
+    assert_eq!(auxv[8], (0, 0));
     // Segment contents and .bss.
     assert_eq!(w.peek(TEXT, 4), [0x90, 0x90, 0xcc, 0xc3]);
     assert_eq!(w.peek(DATA, 16), b"initialized data");

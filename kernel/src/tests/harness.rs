@@ -170,7 +170,7 @@ impl World {
     }
 
     pub(super) fn current_number(&self) -> u64 {
-        let t = self.k.sched.current.unwrap();
+        let t = self.k.sched.current().unwrap();
         self.k.threads.get(t.0).unwrap().number
     }
 

@@ -173,7 +173,7 @@ fn random_calls_never_break_the_core() {
                 }
                 assert!(w.k.process_count() <= MAX_PROCESSES);
                 assert!(w.k.thread_count() <= crate::MAX_THREADS);
-                assert!(w.k.sched.current.is_some(), "a thread always runs");
+                assert!(w.k.sched.current().is_some(), "a thread always runs");
             }
         }));
         total_steps += steps;
