@@ -25,6 +25,7 @@ pub mod error;
 pub mod fault;
 mod init;
 mod lifecycle;
+pub mod madt;
 pub mod platform;
 pub mod process;
 pub mod sched;

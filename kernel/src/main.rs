@@ -10,8 +10,11 @@ extern crate alloc;
 
 mod arch;
 
-use arch::{BootInfo, DirectMap, Event, X86Platform};
-use kernel::{Kernel, Next};
+use arch::{BigLock, BootInfo, DirectMap, Event, X86Platform};
+use kernel::{Kernel, Next, UserContext};
+
+/// The kernel core, behind the one kernel lock every CPU takes (`doc/smp.md`).
+static KERNEL: BigLock<Kernel<DirectMap>> = BigLock::new();
 
 /// `JINUE_AT_HOWSYSCALL` value: the kernel recommends the `syscall` instruction (ABI §1).
 const HOW_SYSCALL_INSTRUCTION: u64 = 1;
@@ -29,7 +32,7 @@ fn kernel_main(boot: BootInfo) -> ! {
         boot.modules.len()
     );
     kdebug!("kernel command line: '{}'", boot.cmdline);
-    let mut plat = X86Platform::new(boot.kernel_space.root);
+    let mut plat = X86Platform::new();
     let mut memory = mm::Memory::new(
         DirectMap::new(boot.kernel_space.direct_map_end),
         &boot.free_ranges,
@@ -58,12 +61,29 @@ fn kernel_main(boot: BootInfo) -> ! {
     if first == Next::RunUser {
         arch::with_user_context(|ctx| kernel.load_current_context(ctx));
     }
-    arch::run(
-        &mut plat,
-        first,
-        |event, ctx, plat: &mut X86Platform| match event {
-            Event::Trap(trap) => kernel.handle_trap(ctx, trap, plat),
-            Event::IdleTick => kernel.idle_tick(ctx, plat),
-        },
-    )
+    kinfo!("{} CPU(s) run the kernel", boot.cpus);
+    KERNEL.publish(kernel);
+    arch::release_aps();
+    arch::run(&KERNEL, core_entry)
+}
+
+/// Every other CPU, once the core is published.
+fn ap_main() -> ! {
+    arch::run(&KERNEL, core_entry)
+}
+
+/// One call into the core (kernel lock held); idle CPUs are woken for the
+/// threads left ready.
+fn core_entry(
+    kernel: &mut Kernel<DirectMap>,
+    event: Event,
+    ctx: &mut UserContext,
+    plat: &mut X86Platform,
+) -> Next {
+    let next = match event {
+        Event::Trap(trap) => kernel.handle_trap(ctx, trap, plat),
+        Event::IdleTick => kernel.idle_tick(ctx, plat),
+    };
+    arch::wake_idle(kernel.ready_count());
+    next
 }

@@ -144,9 +144,19 @@ pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
         .args(["-cpu", cpu])
         // -icount needs the single-threaded TCG, which runs the CPUs in turn.
         .args(if run.smp > 1 && !run.icount {
-            vec!["-smp".to_string(), run.smp.to_string(), "-accel".into(), "tcg,thread=multi".into()]
+            vec![
+                "-smp".to_string(),
+                run.smp.to_string(),
+                "-accel".into(),
+                "tcg,thread=multi".into(),
+            ]
         } else {
-            vec!["-smp".to_string(), run.smp.max(1).to_string(), "-accel".into(), "tcg".into()]
+            vec![
+                "-smp".to_string(),
+                run.smp.max(1).to_string(),
+                "-accel".into(),
+                "tcg".into(),
+            ]
         })
         .args([
             "-serial",

@@ -3,20 +3,21 @@
 //! Every vector stub pushes a uniform frame (vector, error code or 0, then the
 //! CPU's frame; Intel SDM vol. 3 §6.12.1, §6.14.2). A trap from ring 3 saves
 //! the user state into the current `UserContext` and resumes the kernel's run
-//! loop (`trap.rs`); a trap from ring 0 is a kernel bug except the timer
-//! interrupt while idle, which only acknowledges the PIC.
+//! loop (`trap.rs`) after `swapgs` (`percpu.rs`); a trap from ring 0 is a
+//! kernel bug except the local APIC's interrupts while idle, which only
+//! acknowledge the APIC.
 
 use core::arch::{asm, global_asm};
 use core::fmt::Write;
 
+use super::apic::{self, KICK_VECTOR, LAPIC_PHYS, SPURIOUS_VECTOR, TIMER_VECTOR};
 use super::boot::KERNEL_CS;
 use super::cpu;
+use super::paging::DIRECT_MAP_BASE;
 use super::serial::Serial;
 
-/// First vector of the remapped master PIC; IRQ 0 (the PIT) arrives here.
+/// First vector of the remapped (and fully masked) PICs.
 pub const IRQ_BASE: u8 = 0x20;
-/// The timer interrupt vector.
-pub const TIMER_VECTOR: u8 = IRQ_BASE;
 /// The software-interrupt system-call vector (DPL 3 gate).
 pub const SYSCALL_VECTOR: u8 = 0x80;
 /// Vectors with an IST stack (NMI, #DF, #MC): they must work on a broken stack.
@@ -75,21 +76,31 @@ ferrite_isr_\n:
     FERRITE_ISR_NOERR 31
     FERRITE_ISR_NOERR 128
 
-    /* Timer (IRQ 0). While idle (ring 0, inside `sti; hlt`) it only sends
-       the end-of-interrupt and returns, touching nothing but RAX/AL. */
-    .global ferrite_isr_timer
-ferrite_isr_timer:
+    /* Local APIC interrupts (timer, kick). While idle (ring 0, inside
+       `sti; hlt`) they only write the APIC's EOI register and return,
+       touching nothing but RAX. From ring 3 they trap like an exception. */
+    .macro FERRITE_ISR_APIC name, vector
+    .global ferrite_isr_\name
+ferrite_isr_\name:
     testb $3, 8(%rsp)
-    jnz ferrite_isr_timer_user
+    jnz 1f
     push %rax
-    mov $0x20, %al
-    outb %al, $0x20
+    movabs ${eoi}, %rax
+    movl $0, (%rax)
     pop %rax
     iretq
-ferrite_isr_timer_user:
+1:
     pushq $0
-    pushq ${timer}
+    pushq $\vector
     jmp ferrite_isr_common
+    .endm
+    FERRITE_ISR_APIC timer, {timer}
+    FERRITE_ISR_APIC kick, {kick}
+
+    /* The local APIC's spurious vector: no EOI (Intel SDM vol. 3 §11.9). */
+    .global ferrite_isr_apic_spurious
+ferrite_isr_apic_spurious:
+    iretq
 
     /* Spurious IRQ 7 / IRQ 15 of the 8259 (no EOI for the spurious line itself;
        the master still needs one for a spurious slave IRQ). */
@@ -111,7 +122,7 @@ ferrite_isr_common:
     pushq $2
     popfq
     testb $3, 24(%rsp)
-    jnz ferrite_trap_from_user
+    jnz ferrite_isr_from_user
     /* Ring 0: save every register below the frame and report. */
     push %rax
     push %rbx
@@ -131,8 +142,13 @@ ferrite_isr_common:
     mov %rsp, %rdi
     call {kernel_fault}
     ud2
+ferrite_isr_from_user:
+    swapgs
+    jmp ferrite_trap_from_user
 "#,
     timer = const TIMER_VECTOR,
+    kick = const KICK_VECTOR,
+    eoi = const DIRECT_MAP_BASE + LAPIC_PHYS + apic::REG_EOI,
     kernel_fault = sym kernel_fault,
     options(att_syntax)
 );
@@ -172,6 +188,8 @@ extern "C" {
     fn ferrite_isr_31();
     fn ferrite_isr_128();
     fn ferrite_isr_timer();
+    fn ferrite_isr_kick();
+    fn ferrite_isr_apic_spurious();
     fn ferrite_isr_spurious_master();
     fn ferrite_isr_spurious_slave();
 }
@@ -340,15 +358,27 @@ pub fn init() {
         table[vector] = gate(handler, 0, ist);
     }
     table[usize::from(TIMER_VECTOR)] = gate(ferrite_isr_timer, 0, 0);
+    table[usize::from(KICK_VECTOR)] = gate(ferrite_isr_kick, 0, 0);
+    table[usize::from(SPURIOUS_VECTOR)] = gate(ferrite_isr_apic_spurious, 0, 0);
     table[usize::from(IRQ_BASE) + 7] = gate(ferrite_isr_spurious_master, 0, 0);
     table[usize::from(IRQ_BASE) + 15] = gate(ferrite_isr_spurious_slave, 0, 0);
     table[usize::from(SYSCALL_VECTOR)] = gate(ferrite_isr_128, 3, 0);
-    let limit = (core::mem::size_of::<Idt>() - 1) as u16;
-    // SAFETY: runs once at boot with interrupts off; nothing else references
-    // the IDT, which lives for the whole kernel lifetime as the CPU requires.
+    // SAFETY: runs once at boot with interrupts off, before any other CPU
+    // runs; nothing else references the IDT yet.
     unsafe {
         let idt = &raw mut IDT;
         (*idt).0 = table;
+    }
+    load();
+}
+
+/// Loads the (shared, filled) IDT on this CPU.
+pub fn load() {
+    let limit = (core::mem::size_of::<Idt>() - 1) as u16;
+    // SAFETY: the IDT is filled once by `init` before any CPU loads it and
+    // lives for the whole kernel lifetime as the CPU requires.
+    unsafe {
+        let idt = &raw const IDT;
         let base = idt as u64;
         let descriptor: [u16; 5] = [
             limit,

@@ -1,12 +1,18 @@
 //! x86_64 support of the kernel image: boot, CPU tables, traps, system-call entry, console, timer, memory.
 
+mod apic;
 mod boot;
 mod cpu;
+mod cputables;
 mod heap;
 mod idt;
+mod ioapic;
 mod lang;
+mod lock;
+mod mmio;
 mod multiboot;
 mod paging;
+mod percpu;
 mod physmem;
 mod pic;
 mod platform;
@@ -14,16 +20,21 @@ mod power;
 mod ranges;
 mod selftest;
 mod serial;
+mod shootdown;
+mod smp;
+mod topology;
 mod trap;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub use lock::BigLock;
 use paging::phys_to_virt;
 pub use paging::KernelSpace;
 pub use physmem::DirectMap;
 pub use platform::X86Platform;
 pub use serial::{log, Level};
+pub use smp::{release_aps, wake_idle};
 pub use trap::{run, with_user_context, Event};
 
 use multiboot::MAX_MODULES;
@@ -63,6 +74,8 @@ pub struct BootInfo {
     pub region_limit: usize,
     /// Most live memory objects, likewise: for `mm::Memory::set_object_limit`.
     pub object_limit: usize,
+    /// CPUs brought up (this one included), waiting for `release_aps`.
+    pub cpus: usize,
 }
 
 /// The Rust entry point, called by the boot stub on the kernel stack with the
@@ -109,11 +122,21 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     free.remove_all(&raw.boot_data);
     free.page_align_inward();
     let ram_end = raw.ram.max_end();
+    // The MADT is read while the boot identity map still reaches it.
+    let madt = topology::discover();
+    let cpus_listed = madt.map_or(1, |m| m.cpus.max(1));
     // SAFETY: runs once, on the boot tables; `free` excludes the kernel image,
     // low memory and every byte of boot data (modules included), and
     // everything read from the identity map was copied above.
     let kernel_space = unsafe { paging::build_and_switch(&mut free, ram_end) };
     free.remove(kernel_space.direct_map_end, u64::MAX);
+    shootdown::set_kernel_root(kernel_space.root);
+    apic::map(&mut free);
+    let io_apics = madt.map_or(0, |m| m.io_apic_count);
+    for &paddr in madt.iter().flat_map(|m| &m.io_apics[..m.io_apic_count]) {
+        ioapic::mask_all(paddr, &mut free);
+    }
+    let ap_stacks = smp::reserve_stacks(&mut free, cpus_listed);
 
     let heap_plan = heap::plan(free.total());
     let heap_bytes = heap_plan.heap_bytes;
@@ -144,6 +167,18 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     let (smep, smap) = cpu::enable_smep_smap();
     pic::init();
     trap::init_syscall();
+    let boot_cpu = percpu::boot_cpu();
+    apic::enable();
+    boot_cpu.apic_id = apic::id();
+    percpu::install(boot_cpu);
+    apic::calibrate();
+    let cpus = match &madt {
+        Some(m) => smp::start_aps(m, ap_stacks, kernel_space.root, &kernel_space.kernel_half),
+        None => 1,
+    };
+    crate::kinfo!(
+        "{cpus} CPU(s) of {cpus_listed} listed; {io_apics} I/O APIC(s), every line masked"
+    );
     crate::kdebug!(
         "SMEP {smep}, SMAP {smap}; {} MiB direct map",
         kernel_space.direct_map_end >> 20
@@ -162,6 +197,7 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         heap_bytes,
         region_limit: heap_plan.region_limit,
         object_limit: heap_plan.object_limit,
+        cpus,
     };
     crate::kernel_main(boot)
 }

@@ -1,61 +1,77 @@
-//! The `kernel::Platform` services over this machine: CR3, TLB, COM1, power, RNG, TSC.
+//! The `kernel::Platform` services over this machine: CR3, TLB shootdown, COM1, power, RNG, TSC, CPUs.
+
+use core::sync::atomic::Ordering;
 
 use kernel::Platform;
 
 use super::cpu;
+use super::percpu::{self, PerCpu};
 use super::serial;
+use super::shootdown;
 
-/// Above this many pages a flush reloads CR3 instead of issuing INVLPG per page
-/// (kernel mappings are global and survive the reload, Intel SDM vol. 3 §4.10.4.1).
-const INVLPG_MAX_PAGES: u64 = 32;
-
-/// The machine as the kernel core sees it.
+/// The machine as the kernel core sees it from one CPU (each CPU has one).
 #[derive(Debug)]
 pub struct X86Platform {
-    /// The PML4 now in CR3.
-    root: u64,
     has_rdrand: bool,
     has_rdseed: bool,
 }
 
 impl X86Platform {
-    /// Probes the CPU; `root` is the loaded CR3.
-    pub fn new(root: u64) -> Self {
+    /// Probes the CPU.
+    pub fn new() -> Self {
         let (_, _, ecx1, _) = cpu::cpuid(1, 0);
         let (max_leaf, _, _, _) = cpu::cpuid(0, 0);
         let ebx7 = if max_leaf >= 7 { cpu::cpuid(7, 0).1 } else { 0 };
         Self {
-            root,
             has_rdrand: ecx1 & (1 << 30) != 0,
             has_rdseed: ebx7 & (1 << 18) != 0,
         }
+    }
+
+    fn me(&self) -> &'static PerCpu {
+        percpu::this()
     }
 }
 
 impl Platform for X86Platform {
     fn activate_space(&mut self, root: u64) {
-        if root != self.root {
+        let me = self.me();
+        if root != me.loaded_root.load(Ordering::Relaxed) {
             // SAFETY: every root comes from `mm`, whose address spaces all
             // share the kernel half built at boot, so the kernel stays mapped.
             unsafe { cpu::write_cr3(root) };
-            self.root = root;
+            me.loaded_root.store(root, Ordering::SeqCst);
         }
     }
 
     fn flush(&mut self, root: u64, start: u64, end: u64) {
-        if root != self.root || start >= end {
+        if start >= end {
             return;
         }
-        let start = start & !0xFFF;
-        let pages = (end - start).div_ceil(4096);
-        if pages > INVLPG_MAX_PAGES {
-            // SAFETY: reloading the loaded root changes no mapping.
-            unsafe { cpu::write_cr3(self.root) };
-        } else {
-            for page in 0..pages {
-                cpu::invlpg(start + page * 4096);
-            }
+        if root == self.me().loaded_root.load(Ordering::Relaxed) {
+            shootdown::flush_local(start, end);
         }
+        shootdown::post(root, start, end);
+    }
+
+    fn cpu(&self) -> usize {
+        self.me().index
+    }
+
+    fn cpu_count(&self) -> usize {
+        percpu::count()
+    }
+
+    fn stop_space(&mut self, root: u64) {
+        shootdown::stop_space(root);
+    }
+
+    fn stop_cpu(&mut self, cpu: usize) {
+        shootdown::stop_cpu(cpu);
+    }
+
+    fn release_space(&mut self, root: u64) {
+        shootdown::release_space(root);
     }
 
     fn console_write(&mut self, bytes: &[u8]) {
@@ -63,6 +79,11 @@ impl Platform for X86Platform {
     }
 
     fn power_off(&mut self, status: u8) -> ! {
+        crate::kdebug!(
+            "{} CPU(s); {} kicks for shootdowns and stops",
+            percpu::count(),
+            shootdown::kicks()
+        );
         super::power::power_off(status)
     }
 

@@ -1,24 +1,32 @@
 //! Entering and leaving user mode: the saved `UserContext`, SYSCALL/SYSRET, `int 0x80`, and the run loop.
 //!
-//! The kernel has one stack and runs with interrupts off. `ferrite_enter_user`
-//! saves the kernel's callee-saved registers and stack pointer, loads the
-//! whole user state from the current `UserContext` and leaves with IRETQ (or
-//! SYSRETQ when that restores exactly the same state). Every way back from
-//! ring 3 (SYSCALL, `int 0x80`, exceptions, the timer) stores every user
-//! register, RFLAGS and the FXSAVE image into that same `UserContext` and
-//! returns from `ferrite_enter_user` with the trap's code, so the run loop
-//! reads like an ordinary function call.
+//! Each CPU has one kernel stack and runs the kernel with interrupts off.
+//! `ferrite_enter_user` saves the kernel's callee-saved registers and stack
+//! pointer in the CPU's `PerCpu` (through `gs`), loads the whole user state
+//! from the CPU's `UserContext` and leaves with IRETQ (or SYSRETQ when that
+//! restores exactly the same state). Every way back from ring 3 (SYSCALL,
+//! `int 0x80`, exceptions, the APIC timer and kick) starts with `swapgs`,
+//! stores every user register, the selectors, RFLAGS and the FXSAVE image
+//! into that same `UserContext` and returns from `ferrite_enter_user` with
+//! the trap's code, so the run loop reads like an ordinary function call.
+//! The run loop takes the kernel lock around every call into the core
+//! (`doc/smp.md`).
 
 use core::arch::global_asm;
 use core::mem::offset_of;
 
+use core::sync::atomic::Ordering;
+
 use kernel::{Next, Trap, UserContext};
 
+use super::apic::{self, KICK_VECTOR, TIMER_VECTOR};
 use super::boot::{KERNEL_CS, USER_CS, USER_SS};
 use super::cpu::{self, wrmsr, MSR_CSTAR, MSR_FMASK, MSR_FS_BASE, MSR_LSTAR, MSR_STAR};
-use super::idt::{SYSCALL_VECTOR, TIMER_VECTOR};
-use super::pic;
+use super::idt::SYSCALL_VECTOR;
+use super::lock::BigLock;
+use super::percpu::{self, OFF_CTX, OFF_KERNEL_RSP, OFF_TRAP_ERROR};
 use super::platform::X86Platform;
+use super::shootdown;
 
 /// Trap code `ferrite_enter_user` returns for SYSCALL (above every vector).
 const TRAP_SYSCALL: u64 = 0x100;
@@ -38,19 +46,11 @@ const PF_VECTOR: u64 = 14;
 const PF_USER: u64 = 1 << 2;
 const PF_RSVD: u64 = 1 << 3;
 
-/// The user state of the thread that runs (or last ran) in ring 3.
-static mut USER_CTX: UserContext = UserContext::zeroed();
-/// The kernel stack pointer saved by `ferrite_enter_user`.
-#[no_mangle]
-static mut FERRITE_KERNEL_RSP: u64 = 0;
-/// The error code of the last exception from user mode.
-#[no_mangle]
-static mut FERRITE_TRAP_ERROR: u64 = 0;
-
 global_asm!(
     r#"
     .text
-    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi)) */
+    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi));
+       kernel GS.base on entry; leaves with the user's (swapgs). */
     .global ferrite_enter_user
 ferrite_enter_user:
     push %rbx
@@ -59,8 +59,25 @@ ferrite_enter_user:
     push %r13
     push %r14
     push %r15
-    mov %rsp, FERRITE_KERNEL_RSP(%rip)
+    mov %rsp, %gs:{krsp}
     fxrstor64 {fpu}(%rdi)
+    /* The thread's selectors (sanitized: null or a user segment). A load
+       sets the segment's hidden base, so FS_BASE is written after %fs, and
+       %gs is loaded after swapgs (the kernel's GS.base is parked in
+       IA32_KERNEL_GS_BASE by then). */
+    mov {sel}+0(%rdi), %ax
+    mov %ax, %ds
+    mov {sel}+2(%rdi), %ax
+    mov %ax, %es
+    mov {sel}+4(%rdi), %ax
+    mov %ax, %fs
+    mov $0xC0000100, %ecx
+    mov {fs_base}(%rdi), %eax
+    mov {fs_base}+4(%rdi), %edx
+    wrmsr
+    swapgs
+    mov {sel}+6(%rdi), %ax
+    mov %ax, %gs
     test %rsi, %rsi
     jnz ferrite_enter_user_sysret
     /* IRETQ frame (Intel SDM vol. 3 §6.14.3): ss, rsp, rflags, cs, rip. */
@@ -111,61 +128,53 @@ ferrite_enter_user_sysret:
        R11 = user rflags; the user stack pointer is still in RSP. */
     .global ferrite_syscall_entry
 ferrite_syscall_entry:
-    mov %rsp, {ctx}+{rsp}(%rip)
-    mov %rax, {ctx}+{rax}(%rip)
-    mov %rbx, {ctx}+{rbx}(%rip)
-    mov %rcx, {ctx}+{rcx}(%rip)
-    mov %rcx, {ctx}+{rip}(%rip)
-    mov %rdx, {ctx}+{rdx}(%rip)
-    mov %rsi, {ctx}+{rsi}(%rip)
-    mov %rdi, {ctx}+{rdi}(%rip)
-    mov %rbp, {ctx}+{rbp}(%rip)
-    mov %r8, {ctx}+{r8}(%rip)
-    mov %r9, {ctx}+{r9}(%rip)
-    mov %r10, {ctx}+{r10}(%rip)
-    mov %r11, {ctx}+{r11}(%rip)
-    mov %r11, {ctx}+{rflags}(%rip)
-    mov %r12, {ctx}+{r12}(%rip)
-    mov %r13, {ctx}+{r13}(%rip)
-    mov %r14, {ctx}+{r14}(%rip)
-    mov %r15, {ctx}+{r15}(%rip)
-    fxsave64 {ctx}+{fpu}(%rip)
+    swapgs
+    mov %rsp, %gs:{ctx}+{rsp}
+    mov %rax, %gs:{ctx}+{rax}
+    mov %rcx, %gs:{ctx}+{rip}
+    mov %r11, %gs:{ctx}+{rflags}
     mov ${trap_syscall}, %eax
-    jmp ferrite_resume_kernel
+    jmp ferrite_save_user
 
-    /* From ferrite_isr_common for a trap in ring 3.
+    /* From ferrite_isr_common (after swapgs) for a trap in ring 3.
        Stack: vector, error, rip, cs, rflags, rsp, ss (on the TSS.RSP0 stack). */
     .global ferrite_trap_from_user
 ferrite_trap_from_user:
-    mov %rax, {ctx}+{rax}(%rip)
-    mov %rbx, {ctx}+{rbx}(%rip)
-    mov %rcx, {ctx}+{rcx}(%rip)
-    mov %rdx, {ctx}+{rdx}(%rip)
-    mov %rsi, {ctx}+{rsi}(%rip)
-    mov %rdi, {ctx}+{rdi}(%rip)
-    mov %rbp, {ctx}+{rbp}(%rip)
-    mov %r8, {ctx}+{r8}(%rip)
-    mov %r9, {ctx}+{r9}(%rip)
-    mov %r10, {ctx}+{r10}(%rip)
-    mov %r11, {ctx}+{r11}(%rip)
-    mov %r12, {ctx}+{r12}(%rip)
-    mov %r13, {ctx}+{r13}(%rip)
-    mov %r14, {ctx}+{r14}(%rip)
-    mov %r15, {ctx}+{r15}(%rip)
+    mov %rax, %gs:{ctx}+{rax}
     mov 16(%rsp), %rax
-    mov %rax, {ctx}+{rip}(%rip)
+    mov %rax, %gs:{ctx}+{rip}
     mov 32(%rsp), %rax
-    mov %rax, {ctx}+{rflags}(%rip)
+    mov %rax, %gs:{ctx}+{rflags}
     mov 40(%rsp), %rax
-    mov %rax, {ctx}+{rsp}(%rip)
-    fxsave64 {ctx}+{fpu}(%rip)
+    mov %rax, %gs:{ctx}+{rsp}
     mov 8(%rsp), %rax
-    mov %rax, FERRITE_TRAP_ERROR(%rip)
+    mov %rax, %gs:{trap_error}
     mov 0(%rsp), %rax
 
+    /* Every other register, the selectors and the FXSAVE image; RAX = trap code. */
+ferrite_save_user:
+    mov %rbx, %gs:{ctx}+{rbx}
+    mov %rcx, %gs:{ctx}+{rcx}
+    mov %rdx, %gs:{ctx}+{rdx}
+    mov %rsi, %gs:{ctx}+{rsi}
+    mov %rdi, %gs:{ctx}+{rdi}
+    mov %rbp, %gs:{ctx}+{rbp}
+    mov %r8, %gs:{ctx}+{r8}
+    mov %r9, %gs:{ctx}+{r9}
+    mov %r10, %gs:{ctx}+{r10}
+    mov %r11, %gs:{ctx}+{r11}
+    mov %r12, %gs:{ctx}+{r12}
+    mov %r13, %gs:{ctx}+{r13}
+    mov %r14, %gs:{ctx}+{r14}
+    mov %r15, %gs:{ctx}+{r15}
+    mov %ds, %gs:{ctx}+{sel}+0
+    mov %es, %gs:{ctx}+{sel}+2
+    mov %fs, %gs:{ctx}+{sel}+4
+    mov %gs, %gs:{ctx}+{sel}+6
+    fxsave64 %gs:{ctx}+{fpu}
+
     /* Back into ferrite_enter_user's caller with RAX = trap code. */
-ferrite_resume_kernel:
-    mov FERRITE_KERNEL_RSP(%rip), %rsp
+    mov %gs:{krsp}, %rsp
     pop %r15
     pop %r14
     pop %r13
@@ -174,7 +183,9 @@ ferrite_resume_kernel:
     pop %rbx
     ret
 "#,
-    ctx = sym USER_CTX,
+    ctx = const OFF_CTX,
+    krsp = const OFF_KERNEL_RSP,
+    trap_error = const OFF_TRAP_ERROR,
     user_ss = const USER_SS,
     user_cs = const USER_CS,
     trap_syscall = const TRAP_SYSCALL,
@@ -196,6 +207,8 @@ ferrite_resume_kernel:
     r15 = const offset_of!(UserContext, r15),
     rip = const offset_of!(UserContext, rip),
     rflags = const offset_of!(UserContext, rflags),
+    fs_base = const offset_of!(UserContext, fs_base),
+    sel = const offset_of!(UserContext, selectors),
     fpu = const offset_of!(UserContext, fpu),
     options(att_syntax)
 );
@@ -225,21 +238,32 @@ pub fn init_syscall() {
     }
 }
 
-/// The current user context.
+/// This CPU's user context.
 ///
 /// # Safety
 ///
 /// The returned reference must be dropped before user mode is entered again
-/// (the entry stubs write the static directly); the kernel is single-threaded
-/// with interrupts off, so nothing else touches it meanwhile.
+/// (the entry stubs write the context directly); only this CPU touches its
+/// context, with interrupts off.
 unsafe fn user_ctx() -> &'static mut UserContext {
-    let ctx = &raw mut USER_CTX;
-    // SAFETY: the caller guarantees no other reference is live.
-    unsafe { &mut *ctx }
+    // SAFETY: the caller guarantees no other reference is live; the
+    // context belongs to this CPU.
+    unsafe { &mut *percpu::this().ctx.get() }
+}
+
+/// Whether a selector may be loaded for ring 3: null, or the user data or
+/// user code segment (any RPL). Anything else is replaced by null, so the
+/// loads in `ferrite_enter_user` can never fault.
+fn user_selector(sel: u16) -> u16 {
+    match u64::from(sel & !3) {
+        0 => sel,
+        s if s == USER_SS & !3 || s == USER_CS & !3 => sel,
+        _ => 0,
+    }
 }
 
 /// Makes the context safe to load: user-owned flags only with IF set,
-/// a valid MXCSR, a canonical FS base.
+/// a valid MXCSR, a canonical FS base, loadable selectors.
 fn sanitize(ctx: &mut UserContext) {
     ctx.rflags = (ctx.rflags & USER_RFLAGS_MASK) | RFLAGS_IF_AND_RESERVED;
     // MXCSR bits 16..32 are reserved: FXRSTOR would #GP (Intel SDM vol. 2 FXRSTOR).
@@ -247,6 +271,9 @@ fn sanitize(ctx: &mut UserContext) {
     mxcsr.fill(0);
     if ctx.fs_base >= USER_LIMIT && ctx.fs_base < 0xFFFF_8000_0000_0000 {
         ctx.fs_base = 0;
+    }
+    for sel in &mut ctx.selectors {
+        *sel = user_selector(*sel);
     }
 }
 
@@ -278,7 +305,8 @@ fn supervisor_access_to_user_page(vector: u64, error_code: u64, cr2: u64) -> boo
 /// kernel memory only) runs. The emulated far return then completes or
 /// takes the architectural #GP.
 fn run_user(relax_smap: bool) -> (Trap, bool) {
-    let ctx_ptr = &raw mut USER_CTX;
+    let me = percpu::this();
+    let ctx_ptr = me.ctx.get();
     let use_sysret = {
         // SAFETY: no other reference to the context is live here.
         let ctx = unsafe { user_ctx() };
@@ -293,8 +321,6 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
             };
             return (gp, false);
         }
-        // SAFETY: fs_base is canonical (sanitized above).
-        unsafe { wrmsr(MSR_FS_BASE, ctx.fs_base) };
         ctx.rcx == ctx.rip && ctx.r11 == ctx.rflags
     };
     let smap = cpu::smap_enabled();
@@ -305,9 +331,11 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
         unsafe { cpu::set_smap(false) };
     }
     // SAFETY: the context was sanitized (flags, MXCSR, canonical rip and fs
-    // base), the kernel stack pointer is saved by the stub, and every trap
-    // from ring 3 returns here through ferrite_resume_kernel.
+    // base, selectors), the kernel stack pointer is saved by the stub, and
+    // every trap from ring 3 returns here through the entry stubs.
     let code = unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret)) };
+    // Out of user mode: a CPU waiting for this one to stop may go on.
+    me.in_user.store(0, Ordering::SeqCst);
     if relax_smap {
         // SAFETY: SMAP was on before this run (checked above), so the CPU has it.
         unsafe { cpu::set_smap(true) };
@@ -323,12 +351,15 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
             via_interrupt: true,
         },
         c if c == u64::from(TIMER_VECTOR) => {
-            pic::end_of_interrupt();
+            apic::end_of_interrupt();
             Trap::Timer
         }
+        c if c == u64::from(KICK_VECTOR) => {
+            apic::end_of_interrupt();
+            Trap::Interrupt
+        }
         vector => {
-            // SAFETY: written by the entry stub before it returned; read with interrupts off.
-            let mut error_code = unsafe { FERRITE_TRAP_ERROR };
+            let mut error_code = me.trap_error;
             let fault_addr = if vector == PF_VECTOR {
                 cpu::read_cr2()
             } else {
@@ -361,8 +392,8 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
 /// Waits with interrupts on until the next interrupt (Intel SDM vol. 2 STI:
 /// the instruction after STI runs before any interrupt, so none is missed).
 fn idle_wait() {
-    // SAFETY: the only interrupt enabled is the timer, whose ring-0 path only
-    // acknowledges the PIC and saves/restores the one register it uses.
+    // SAFETY: the only interrupts enabled are the local APIC's, whose ring-0
+    // path only writes the EOI register and saves/restores the one register it uses.
     unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) }
 }
 
@@ -371,21 +402,38 @@ fn idle_wait() {
 pub enum Event {
     /// A trap from the user thread that ran.
     Trap(Trap),
-    /// An interrupt arrived while idle.
+    /// An interrupt arrived while idle (or the CPU just started).
     IdleTick,
 }
 
-/// The kernel's main loop: runs user mode or idles as the core says, and hands
-/// every event with the current context to `core`.
-pub fn run(
-    plat: &mut X86Platform,
-    first: Next,
-    mut core: impl FnMut(Event, &mut UserContext, &mut X86Platform) -> Next,
-) -> ! {
-    let mut next = first;
+/// The core as the run loop calls it, with the kernel lock held.
+pub type CoreEntry<K> = fn(&mut K, Event, &mut UserContext, &mut X86Platform) -> Next;
+
+/// One CPU's main loop: asks the core (under the kernel lock) what to do,
+/// runs user mode or idles, and hands every event back. Starts with an idle
+/// tick: the core then runs what is current or ready.
+pub fn run<K>(kernel: &'static BigLock<K>, core: CoreEntry<K>) -> ! {
+    let me = percpu::this();
+    let mut plat = X86Platform::new();
+    let mut event = Event::IdleTick;
     let mut relax_smap = false;
+    apic::start_timer();
     loop {
-        let event = match next {
+        let mut guard = kernel.lock();
+        shootdown::apply_pending();
+        // SAFETY: the reference lives only for this call; user mode is not entered meanwhile.
+        let ctx = unsafe { user_ctx() };
+        let next = core(&mut guard, event, ctx, &mut plat);
+        shootdown::commit();
+        me.idle.store(next == Next::Idle, Ordering::SeqCst);
+        if next == Next::RunUser {
+            // Set before the lock is released: whoever takes it next sees
+            // this CPU as running user code in its space.
+            me.in_user
+                .store(me.loaded_root.load(Ordering::Relaxed), Ordering::SeqCst);
+        }
+        drop(guard);
+        event = match next {
             Next::RunUser => {
                 let (trap, relax) = run_user(relax_smap);
                 relax_smap = relax;
@@ -396,9 +444,6 @@ pub fn run(
                 Event::IdleTick
             }
         };
-        // SAFETY: the reference lives only for this call; user mode is not entered meanwhile.
-        let ctx = unsafe { user_ctx() };
-        next = core(event, ctx, plat);
     }
 }
 
