@@ -142,6 +142,11 @@ pub fn calibrate() {
         (tsc_elapsed / (CALIBRATION_MS * 1000)).max(1),
         Ordering::Relaxed,
     );
+    crate::kdebug!(
+        "local APIC timer: {apic_elapsed} counts in {CALIBRATION_MS} ms (divide by 16), {} per tick; TSC {} per us",
+        TIMER_COUNT.load(Ordering::Relaxed),
+        TSC_PER_US.load(Ordering::Relaxed)
+    );
 }
 
 /// Starts this CPU's periodic preemption timer.

@@ -58,6 +58,9 @@ pub struct PerCpu {
     pub online: AtomicBool,
     /// The core told this CPU to idle (set under the kernel lock).
     pub idle: AtomicBool,
+    /// Calls into the core and idle wake-ups (statistics).
+    pub core_calls: AtomicU64,
+    pub idle_wakeups: AtomicU64,
     /// Flushes posted for this CPU; touched only under the kernel lock.
     pub pending: UnsafeCell<Pending>,
     /// The user state of the thread this CPU runs.
@@ -86,6 +89,8 @@ impl PerCpu {
             apic_id,
             online: AtomicBool::new(false),
             idle: AtomicBool::new(false),
+            core_calls: AtomicU64::new(0),
+            idle_wakeups: AtomicU64::new(0),
             pending: UnsafeCell::new(Pending {
                 ranges: [(0, 0); PENDING_RANGES],
                 count: 0,

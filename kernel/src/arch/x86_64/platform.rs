@@ -84,6 +84,14 @@ impl Platform for X86Platform {
             percpu::count(),
             shootdown::kicks()
         );
+        for c in percpu::all() {
+            crate::kdebug!(
+                "CPU {}: {} core calls, {} idle wake-ups",
+                c.index,
+                c.core_calls.load(Ordering::Relaxed),
+                c.idle_wakeups.load(Ordering::Relaxed)
+            );
+        }
         super::power::power_off(status)
     }
 

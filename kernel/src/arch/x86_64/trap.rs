@@ -334,8 +334,6 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
     // base, selectors), the kernel stack pointer is saved by the stub, and
     // every trap from ring 3 returns here through the entry stubs.
     let code = unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret)) };
-    // Out of user mode: a CPU waiting for this one to stop may go on.
-    me.in_user.store(0, Ordering::SeqCst);
     if relax_smap {
         // SAFETY: SMAP was on before this run (checked above), so the CPU has it.
         unsafe { cpu::set_smap(true) };
@@ -424,6 +422,7 @@ pub fn run<K>(kernel: &'static BigLock<K>, core: CoreEntry<K>) -> ! {
         // SAFETY: the reference lives only for this call; user mode is not entered meanwhile.
         let ctx = unsafe { user_ctx() };
         let next = core(&mut guard, event, ctx, &mut plat);
+        me.core_calls.fetch_add(1, Ordering::Relaxed);
         shootdown::commit();
         me.idle.store(next == Next::Idle, Ordering::SeqCst);
         if next == Next::RunUser {
@@ -436,11 +435,14 @@ pub fn run<K>(kernel: &'static BigLock<K>, core: CoreEntry<K>) -> ! {
         event = match next {
             Next::RunUser => {
                 let (trap, relax) = run_user(relax_smap);
+                // Out of user mode: a CPU waiting for this one to stop may go on.
+                me.in_user.store(0, Ordering::SeqCst);
                 relax_smap = relax;
                 Event::Trap(trap)
             }
             Next::Idle => {
                 idle_wait();
+                me.idle_wakeups.fetch_add(1, Ordering::Relaxed);
                 Event::IdleTick
             }
         };
