@@ -249,11 +249,11 @@ fn mclone_replace_under_writers(c: &mut Case, ncpu: u64) {
             "round {}: no writer may fault",
             round
         );
-        for w in 0..n {
+        for (w, &old_value) in old.iter().enumerate().take(n) {
             check_eq!(
                 c,
                 peek(slot(alias, w)),
-                old[w],
+                old_value,
                 "round {}: writer {} stored into the replaced memory",
                 round,
                 w
@@ -627,7 +627,7 @@ fn selectors_per_thread(c: &mut Case, ncpu: u64) {
             let mut rounds = 0u64;
             while stop.load(Ordering::SeqCst) == 0 || rounds < 2000 {
                 rounds += 1;
-                if rounds % 16 == 0 {
+                if rounds.is_multiple_of(16) {
                     api::yield_thread();
                 }
                 if selectors() != (mine, mine) {
