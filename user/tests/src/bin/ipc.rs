@@ -860,13 +860,8 @@ fn messages(s: &mut Suite) {
         for h in hs.into_iter().flatten() {
             check_eq!(c, join(h), 0);
         }
-        for i in 0..5 {
-            check_eq!(
-                c,
-                (result(i), GOOD[i].load(SeqCst)),
-                (Ok(4), 1),
-                "client {i}"
-            );
+        for (i, good) in GOOD.iter().enumerate().take(5) {
+            check_eq!(c, (result(i), good.load(SeqCst)), (Ok(4), 1), "client {i}");
         }
         // Receivers: served in the order they arrived.
         reset();
@@ -883,10 +878,10 @@ fn messages(s: &mut Suite) {
         for h in hs.into_iter().flatten() {
             check_eq!(c, join(h), 0);
         }
-        for i in 0..3 {
+        for (i, func) in FUNC.iter().enumerate().take(3) {
             check_eq!(
                 c,
-                FUNC[i].load(SeqCst),
+                func.load(SeqCst),
                 F + i as u64,
                 "receiver {i} got message {i}"
             );
