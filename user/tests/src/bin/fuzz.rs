@@ -691,12 +691,13 @@ impl Fuzzer {
         c
     }
 
-    /// A function number; RECEIVE and SEND, which block a single-threaded
-    /// fuzzer for good, become REPLY_ERROR (which never blocks).
+    /// A function number; the IPC calls that block a single-threaded fuzzer
+    /// (RECEIVE, SEND) or make endpoints outside its slots (CREATE_ENDPOINT)
+    /// become REPLY_ERROR, which does neither.
     fn number(&mut self) -> u64 {
         let n = self.any_number();
         match Function::decode(n) {
-            Function::Send(_) | Function::Jinue(JinueCall::Receive) => {
+            Function::Send(_) | Function::Jinue(JinueCall::Receive | JinueCall::CreateEndpoint) => {
                 abi::numbers::JINUE_SYS_REPLY_ERROR
             }
             _ => n,
