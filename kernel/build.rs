@@ -1,9 +1,10 @@
 //! Build script of the kernel: link arguments for the bootable image (feature `image` only).
 //!
 //! Host builds (the library, its tests) are left untouched; `cargo xtask build`
-//! enables `image` and builds for `x86_64-unknown-linux-gnu` with its own
-//! `RUSTFLAGS`, and this script adds the freestanding link line and the linker
-//! script `link.ld` to the `ferrite-kernel` binary only.
+//! enables `image` and builds for `x86_64-unknown-none`, whose linker is
+//! `rust-lld` (GNU flavour, so plain `ld` arguments), and this script adds the
+//! static link line and the linker script `link.ld` to the `ferrite-kernel`
+//! binary only.
 
 use std::path::PathBuf;
 
@@ -18,14 +19,15 @@ fn main() {
     );
     let script = dir.join("link.ld");
     for arg in [
-        "-nostartfiles",
-        "-nostdlib",
         "-static",
-        "-Wl,--build-id=none",
-        "-Wl,-z,max-page-size=0x1000",
-        "-Wl,--no-relax",
+        "--build-id=none",
+        "-z",
+        "max-page-size=0x1000",
+        "--no-relax",
+        "-z",
+        "norelro",
     ] {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
-    println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+    println!("cargo:rustc-link-arg-bins=-T{}", script.display());
 }

@@ -1,24 +1,30 @@
 //! `cargo xtask build|run|test|bench|clippy`: builds the Ferrite images, boots them under QEMU, reports results.
 //!
-//! Trust level: an ordinary host program (std only, no `unsafe`). Images are
-//! built for `x86_64-unknown-linux-gnu` with their own `RUSTFLAGS` and target
+//! Trust level: an ordinary host program (std only, no `unsafe`). The kernel
+//! is built for `x86_64-unknown-none` (soft-float, no red zone), user programs
+//! for `x86_64-unknown-linux-gnu`, each with their own `RUSTFLAGS` and target
 //! directories (`doc/internals.md`, "Building images"); QEMU runs them with
 //! TCG, the serial console on stdout and `isa-debug-exit` for the status.
 
 #![forbid(unsafe_code)]
 
 mod bench;
+mod peer;
 mod qemu;
+mod softfloat;
 mod tests;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-/// The target every image is built for (no bare-metal target is installed).
+/// The target user programs are built for (freestanding, with their own link line).
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";
+/// The kernel's target: soft-float (no SSE/x87 in kernel code), no red zone,
+/// static; installed by `rust-toolchain.toml`.
+pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 /// `RUSTFLAGS` of the kernel image.
-const KERNEL_RUSTFLAGS: &str = "-C relocation-model=static -C code-model=kernel -C no-redzone=yes";
+const KERNEL_RUSTFLAGS: &str = "-C relocation-model=static -C code-model=kernel";
 /// `RUSTFLAGS` of user programs.
 const USER_RUSTFLAGS: &str = "-C relocation-model=static";
 /// The user packages whose bins are images.
@@ -61,7 +67,8 @@ commands:
                                     KBENCH lines (instruction counts of the real system calls). --quick:
                                     fewer sizes and repetitions (kernel: 1024 pages, 3 repetitions).
   clippy                            clippy -D warnings on the host workspace and on the images
-                                    (--features image --target x86_64-unknown-linux-gnu)";
+                                    (--features image; kernel --target x86_64-unknown-none,
+                                    user programs --target x86_64-unknown-linux-gnu)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -107,10 +114,10 @@ fn cargo() -> Command {
 }
 
 /// A `cargo` command for an image build: explicit target, own flags, no inherited flags.
-fn image_cargo(subcommand: &str, rustflags: &str, target_dir: &Path) -> Command {
+fn image_cargo(subcommand: &str, target: &str, rustflags: &str, target_dir: &Path) -> Command {
     let mut cmd = cargo();
     cmd.arg(subcommand)
-        .args(["--target", TARGET, "--features", "image", "--target-dir"])
+        .args(["--target", target, "--features", "image", "--target-dir"])
         .arg(target_dir)
         .env("RUSTFLAGS", rustflags)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -180,17 +187,20 @@ pub fn build_all(release: bool) -> Result<Images, String> {
     let profile = profile_dir(release);
 
     let kernel_dir = root.join("target/kernel");
-    let mut cmd = image_cargo("build", KERNEL_RUSTFLAGS, &kernel_dir);
+    let mut cmd = image_cargo("build", KERNEL_TARGET, KERNEL_RUSTFLAGS, &kernel_dir);
     cmd.args(["-p", "kernel", "--bin", "ferrite-kernel"]);
     if release {
         cmd.arg("--release");
     }
     run_checked(&mut cmd, "building the kernel image")?;
-    let kernel = kernel_dir.join(TARGET).join(profile).join("ferrite-kernel");
+    let kernel = kernel_dir
+        .join(KERNEL_TARGET)
+        .join(profile)
+        .join("ferrite-kernel");
 
     let user_dir = root.join("target/user");
     let mut user = Vec::new();
-    let mut cmd = image_cargo("build", USER_RUSTFLAGS, &user_dir);
+    let mut cmd = image_cargo("build", TARGET, USER_RUSTFLAGS, &user_dir);
     let mut any = false;
     for package in USER_PACKAGES {
         let names = bin_names(&package_dir(package));
@@ -402,7 +412,12 @@ fn cmd_clippy(args: &[String]) -> Result<u8, String> {
         "-D",
         "warnings",
     ]);
-    let mut kernel = image_cargo("clippy", KERNEL_RUSTFLAGS, &root.join("target/kernel"));
+    let mut kernel = image_cargo(
+        "clippy",
+        KERNEL_TARGET,
+        KERNEL_RUSTFLAGS,
+        &root.join("target/kernel"),
+    );
     kernel.args([
         "-p",
         "kernel",
@@ -412,7 +427,7 @@ fn cmd_clippy(args: &[String]) -> Result<u8, String> {
         "-D",
         "warnings",
     ]);
-    let mut user = image_cargo("clippy", USER_RUSTFLAGS, &root.join("target/user"));
+    let mut user = image_cargo("clippy", TARGET, USER_RUSTFLAGS, &root.join("target/user"));
     for package in USER_PACKAGES {
         user.args(["-p", package]);
     }

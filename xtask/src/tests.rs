@@ -101,6 +101,9 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
             return Ok(1);
         }
     };
+    let (p, f) = soft_float_check(&images.kernel);
+    passed += p;
+    failed += f;
     let mut programs: Vec<(String, PathBuf)> = images
         .user
         .iter()
@@ -166,6 +169,36 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
     );
     println!("{passed} passed, {failed} failed");
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// `kernel::soft_float`: the kernel's `.text` has no x87/MMX/SSE instruction
+/// (`softfloat.rs`); one case.
+fn soft_float_check(kernel: &std::path::Path) -> (u64, u64) {
+    let verdict = crate::softfloat::disassemble(kernel).and_then(|listing| {
+        let instructions = listing.lines().filter(|l| l.contains(":\t")).count();
+        let found = crate::softfloat::float_instructions(&listing);
+        if instructions < 1000 {
+            Err(format!("only {instructions} instructions disassembled"))
+        } else if found.is_empty() {
+            Ok(instructions)
+        } else {
+            Err(format!(
+                "{} x87/SSE instruction(s), first: {}",
+                found.len(),
+                found[..found.len().min(5)].join(" | ")
+            ))
+        }
+    });
+    match verdict {
+        Ok(n) => {
+            println!("test kernel::soft_float ... ok ({n} instructions, none x87/SSE)");
+            (1, 0)
+        }
+        Err(e) => {
+            println!("test kernel::soft_float ... FAILED {e}");
+            (0, 1)
+        }
+    }
 }
 
 /// `cargo test --workspace`; counts every `test result:` line.

@@ -4,9 +4,10 @@
 //! a.out-kludge address fields (flag bit 16), which `link.ld` provides. The
 //! stub runs in 32-bit protected mode with paging off (Multiboot spec §3.2),
 //! builds boot page tables (identity map of the first 4 GiB and the kernel at
-//! `KERNEL_VMA`), enables PAE, long mode, NX, SYSCALL and SSE, and jumps to
-//! 64-bit code. The 64-bit part loads the final GDT (kernel/user segments and
-//! the TSS) before any Rust code, hence any SSE instruction, runs.
+//! `KERNEL_VMA`), enables PAE, long mode, NX, SYSCALL and SSE (for user
+//! programs: the kernel itself is soft-float), and jumps to 64-bit code. The
+//! 64-bit part loads the final GDT (kernel/user segments and the TSS) before
+//! any Rust code runs.
 
 use core::arch::global_asm;
 
@@ -208,7 +209,6 @@ ferrite_boot64_reloaded:
     ltr %ax
     lea ferrite_kernel_stack_top(%rip), %rsp
     xor %ebp, %ebp
-    fninit
     mov %esi, %eax                   /* zero-extends: upper halves are undefined after the mode switch */
     mov %edi, %esi                   /* arg 2: magic */
     mov %eax, %edi                   /* arg 1: Multiboot information */

@@ -192,10 +192,3 @@ pub fn halt_forever() -> ! {
         unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
     }
 }
-
-/// Loads MXCSR with its reset value (all SIMD exceptions masked, Intel SDM vol. 1 §10.2.3).
-pub fn reset_mxcsr() {
-    let value: u32 = 0x1F80;
-    // SAFETY: 0x1F80 is the architectural reset value, valid on every CPU.
-    unsafe { asm!("ldmxcsr [{}]", in(reg) &value, options(nostack, readonly, preserves_flags)) }
-}

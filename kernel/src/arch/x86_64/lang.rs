@@ -1,9 +1,10 @@
-//! Language glue of the freestanding image: panic handler, unwinding personality, mem* functions.
+//! Language glue of the freestanding image: panic handler and the mem* functions.
 //!
-//! The precompiled `core` for `x86_64-unknown-linux-gnu` expects the C
-//! library's `memcpy` family; these are written with string instructions
-//! (Intel SDM vol. 2 MOVS/STOS/CMPS) so the compiler cannot turn their bodies
-//! back into calls to themselves.
+//! The compiler lowers copies and fills to the C library's `memcpy` family;
+//! these are written with string instructions (Intel SDM vol. 2
+//! MOVS/STOS/CMPS), so the compiler cannot turn their bodies back into calls
+//! to themselves, and they override the generic (weak) ones of
+//! `compiler_builtins`.
 
 use core::arch::asm;
 use core::fmt::Write;
@@ -35,18 +36,6 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         }
     }
     super::power::power_off(255)
-}
-
-/// The personality routine the precompiled `core` refers to; with
-/// `panic = "abort"` no unwinding ever happens, so it is never called.
-#[no_mangle]
-extern "C" fn rust_eh_personality() {}
-
-/// Referenced by the precompiled `alloc`'s landing pads; with `panic = "abort"`
-/// nothing ever unwinds, so reaching it is a kernel bug.
-#[no_mangle]
-extern "C" fn _Unwind_Resume() -> ! {
-    panic!("_Unwind_Resume called: unwinding is not supported")
 }
 
 /// Copies `n` bytes forward.

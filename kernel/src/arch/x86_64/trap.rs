@@ -312,8 +312,6 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
         // SAFETY: SMAP was on before this run (checked above), so the CPU has it.
         unsafe { cpu::set_smap(true) };
     }
-    // The user's MXCSR may unmask SIMD exceptions: give the kernel its own.
-    cpu::reset_mxcsr();
     // SAFETY: no other reference to the context is live here.
     let ctx = unsafe { user_ctx() };
     ctx.fs_base = cpu::rdmsr(MSR_FS_BASE);

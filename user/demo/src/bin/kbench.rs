@@ -27,7 +27,14 @@
 //!   pages of the snapshot (N resident private pages, their page tables);
 //! - `fork`: the runtime's `fork()` (RGN_DUP with flags 0, so the region,
 //!   which carries `K_INHERITCOPY`, is copied) in the parent, from the call
-//!   until it returns; the child exits at once.
+//!   until it returns; the child exits at once;
+//! - `first_touch`: the first write to every page of a fresh N-page region
+//!   (RGN_ALLOCATE, untimed), the whole loop: N demand-zero faults.
+//!
+//! Before the sizes, once: `null_syscall` (YIELD_THREAD with no other thread
+//! ready, the cheapest call, which returns at once; the median over batches
+//! of 1000 calls, per call) and `fork` at `pages=0` (a tiny process: only the
+//! program's own small regions).
 //!
 //! Before the sizes, two IPC cases (ABI §3.2), independent of N:
 //! `ipc_rtt_0b` and `ipc_rtt_64b`, one round trip between two processes on
@@ -53,33 +60,30 @@
 #![no_main]
 
 use abi::init::INIT_SELF_DESCRIPTOR;
-use abi::ipc::JinueMessage;
 use abi::layout::{PAGE_SIZE, USER_BASE, USER_LIMIT};
 use abi::memstat::MemStat;
-use abi::numbers::JINUE_SYS_USER_BASE;
-use abi::perms::JINUE_PERM_SEND;
 use abi::perms::{JINUE_PROT_READ, JINUE_PROT_WRITE};
 use abi::region::{K_INHERITCOPY, K_INHERITSHARE, K_WRITABLE};
-use abi::types::JinueBuffer;
 use abi::types::KnRgnStat;
 use ferrite_rt::api::{self, rgn, Actor};
-use ferrite_rt::ipc;
 use ferrite_rt::{fork, println, Fork, Startup};
 
 ferrite_rt::entry!(main);
+
+#[path = "../kbench_ipc.rs"]
+mod kbench_ipc;
+use kbench_ipc::bench_ipc;
 
 /// Where the measured region lives: 2 MiB-aligned, as in the host benchmark.
 const REGION: u64 = 0x4000_0000;
 /// The largest region the program accepts (1 GiB, up to `2 * REGION`).
 const MAX_PAGES: u64 = REGION / PAGE_SIZE;
+/// Where `first_touch` maps its fresh region (after the largest measured one).
+const TOUCH_REGION: u64 = 2 * REGION;
+/// Calls per sample of `null_syscall`.
+const NULL_CALLS: u64 = 1000;
 /// Descriptor number of the target process (below the runtime's own range).
 const TARGET: u64 = 16;
-/// The IPC cases' endpoint (the server's RECEIVE copy has the same number)
-/// and the client's SEND copy.
-const ENDPOINT: u64 = 17;
-const CLIENT_ENDPOINT: u64 = 18;
-/// Round trips per timed repetition of an IPC case.
-const IPC_ROUND_TRIPS: u64 = 2000;
 const DEFAULT_REPS: usize = 5;
 const MAX_REPS: usize = 15;
 const DEFAULT_SIZES: [u64; 2] = [1024, 16384];
@@ -139,10 +143,16 @@ fn check_baseline(base: &MemStat, case: &str, npages: u64, rep: usize) -> Run<()
 
 /// Writes the first word of every page of the measured region.
 fn write_pages(npages: u64, value: u64) {
+    write_pages_at(REGION, npages, value);
+}
+
+/// Writes the first word of every page of `npages` pages from `base`.
+fn write_pages_at(base: u64, npages: u64, value: u64) {
     for p in 0..npages {
-        let word = (REGION + p * PAGE_SIZE) as *mut u64;
-        // SAFETY: the page lies in the measured region, mapped writable while
-        // the size runs; the program touches it through raw pointers only.
+        let word = (base + p * PAGE_SIZE) as *mut u64;
+        // SAFETY: the page lies in the measured region or the `first_touch`
+        // one, mapped writable while the size runs; the program touches them
+        // through raw pointers only.
         unsafe { word.write_volatile(value + p) }
     }
 }
@@ -169,7 +179,7 @@ struct Samples {
     ns: [[u64; MAX_REPS]; CASES],
 }
 
-const CASES: usize = 7;
+const CASES: usize = 8;
 const MCLONE: usize = 0;
 const MCLONE_FREE: usize = 1;
 const DUP_SHARE: usize = 2;
@@ -177,10 +187,33 @@ const DUP_COPY: usize = 3;
 const COW_FAULT: usize = 4;
 const TEARDOWN: usize = 5;
 const FORK: usize = 6;
+const FIRST_TOUCH: usize = 7;
+
+/// `first_touch`: the first write to every page of a fresh region, timed.
+fn first_touch(npages: u64, value: u64) -> Run<u64> {
+    let mut desc = rgn(TOUCH_REGION, npages * PAGE_SIZE, K_WRITABLE);
+    ok(
+        "RGN_ALLOCATE (first_touch)",
+        npages,
+        api::rgn_allocate(Actor::Me, &mut desc),
+    )?;
+    let t0 = tsc();
+    write_pages_at(TOUCH_REGION, npages, value);
+    let t1 = tsc();
+    ok(
+        "RGN_FREE (first_touch)",
+        npages,
+        api::rgn_free(Actor::Me, &rgn(TOUCH_REGION, desc.size, 0)),
+    )?;
+    Ok(t1 - t0)
+}
 
 /// One repetition of every case but `fork`.
 fn one_rep(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> {
     let len = npages * PAGE_SIZE;
+
+    s.ns[FIRST_TOUCH][rep] = first_touch(npages, (rep as u64 + 7) << 32)?;
+    check_baseline(base, "first_touch", npages, rep)?;
 
     // mclone, then RGN_FREE of the clone in the other process.
     let cap = create_target(npages)?;
@@ -231,13 +264,18 @@ fn one_rep(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> 
 
 /// One fork: parent-side time until `fork` returns; the child exits at once.
 fn one_fork(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> {
+    s.ns[FORK][rep] = timed_fork(npages)?;
+    check_baseline(base, "fork", npages, rep)
+}
+
+/// The parent-side time of one `fork`, after the child has exited.
+fn timed_fork(npages: u64) -> Run<u64> {
     let t0 = tsc();
     let r = fork();
     let t1 = tsc();
     match ok("fork", npages, r)? {
         Fork::Child => api::exit_thread(),
         Fork::Parent(child) => {
-            s.ns[FORK][rep] = t1 - t0;
             let how = ok("AWAIT_THREAD", npages, child.wait())?;
             if how != 0 {
                 println!("kbench: FAILED fork (pages={npages}): the child was killed ({how})");
@@ -245,7 +283,29 @@ fn one_fork(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()>
             }
         }
     }
-    check_baseline(base, "fork", npages, rep)
+    Ok(t1 - t0)
+}
+
+/// `null_syscall` and `fork` of the tiny process (`pages=0`), once.
+fn bench_small(reps: usize) -> Run<()> {
+    let mut ns = [0u64; MAX_REPS];
+    for n in ns.iter_mut().take(reps) {
+        let t0 = tsc();
+        for _ in 0..NULL_CALLS {
+            api::yield_thread();
+        }
+        *n = (tsc() - t0) / NULL_CALLS;
+    }
+    let m = median(&mut ns[..reps]);
+    println!("KBENCH case=null_syscall pages=0 guest_ns={m} per_page_ns=0.00");
+    let base = memstat()?;
+    for n in ns.iter_mut().take(reps) {
+        *n = timed_fork(0)?;
+        check_baseline(&base, "fork", 0, 0)?;
+    }
+    let m = median(&mut ns[..reps]);
+    println!("KBENCH case=fork pages=0 guest_ns={m} per_page_ns=0.00");
+    Ok(())
 }
 
 /// The median of `samples` (sorts them).
@@ -256,7 +316,8 @@ fn median(samples: &mut [u64]) -> u64 {
 
 /// Frames one size needs: the region, then for a private copy one promise per
 /// page of the copy and one per frame the source owned (doc/memory.md, "What
-/// each operation commits"), plus page tables and slack.
+/// each operation commits"), plus page tables and slack. (`first_touch`'s
+/// N pages are back before the copy is made.)
 fn frames_needed(npages: u64) -> u64 {
     3 * npages + 3 * npages.div_ceil(512) + 1024
 }
@@ -290,6 +351,7 @@ fn bench_size(npages: u64, reps: usize) -> Run<()> {
                 "cow_fault",
                 "teardown",
                 "fork",
+                "first_touch",
             ],
             ns: [[0; MAX_REPS]; CASES],
         };
@@ -318,151 +380,6 @@ fn bench_size(npages: u64, reps: usize) -> Run<()> {
     )?;
     result?;
     check_baseline(&start, "the whole size", npages, 0)
-}
-
-/// The server side of the IPC cases (a forked child): RECEIVE, REPLY with
-/// as many bytes as came in, until the endpoint is destroyed.
-fn ipc_server() -> ! {
-    // The descriptor arrives by MINT after the fork (a non-owner: DESTROY is EPERM).
-    while api::destroy(ENDPOINT) == Err(abi::errors::JinueError::BadF) {
-        api::yield_thread();
-    }
-    let mut buf = [0u8; 64];
-    let into = [JinueBuffer {
-        addr: buf.as_mut_ptr() as u64,
-        size: 64,
-    }];
-    let mut msg = JinueMessage {
-        recv_buffers: into.as_ptr() as u64,
-        recv_buffers_length: 1,
-        ..JinueMessage::default()
-    };
-    let mut out = [JinueBuffer {
-        addr: buf.as_ptr() as u64,
-        size: 0,
-    }];
-    let reply = JinueMessage {
-        send_buffers: out.as_mut_ptr() as u64,
-        send_buffers_length: 1,
-        ..JinueMessage::default()
-    };
-    loop {
-        let size = ferrite_rt::api::jinue_decode(
-            // SAFETY: the structure and buffers are this frame's.
-            unsafe {
-                ferrite_rt::api::raw(
-                    abi::numbers::JINUE_SYS_RECEIVE,
-                    ENDPOINT,
-                    &mut msg as *mut JinueMessage as u64,
-                    0,
-                )
-            },
-        );
-        let Ok(size) = size else { api::exit_thread() };
-        // SAFETY: `out` is this frame's; the kernel reads it during REPLY.
-        unsafe { core::ptr::write_volatile(&mut out[0].size, size) };
-        // SAFETY: as above.
-        let _ = unsafe {
-            ferrite_rt::api::raw(
-                abi::numbers::JINUE_SYS_REPLY,
-                0,
-                &reply as *const JinueMessage as u64,
-                0,
-            )
-        };
-    }
-}
-
-/// Times `IPC_ROUND_TRIPS` round trips of `len` bytes each way, `reps` times.
-fn ipc_case(name: &str, len: u64, reps: usize) -> Run<()> {
-    let mut data = [7u8; 64];
-    let send = [JinueBuffer {
-        addr: data.as_ptr() as u64,
-        size: len,
-    }];
-    let recv = [JinueBuffer {
-        addr: data.as_mut_ptr() as u64,
-        size: 64,
-    }];
-    let mut msg = JinueMessage {
-        send_buffers: send.as_ptr() as u64,
-        send_buffers_length: 1,
-        recv_buffers: recv.as_ptr() as u64,
-        recv_buffers_length: 1,
-        ..JinueMessage::default()
-    };
-    let mut round_trips = |n: u64| -> Run<()> {
-        for _ in 0..n {
-            // SAFETY: `data` is this frame's, named by the structure.
-            let r = unsafe { ipc::send_message(JINUE_SYS_USER_BASE, CLIENT_ENDPOINT, &mut msg) };
-            if ipc::send_result(r) != Ok(len as usize) {
-                println!("kbench: FAILED {name}: SEND gave {:?}", ipc::send_result(r));
-                return Err(Stop);
-            }
-        }
-        Ok(())
-    };
-    round_trips(IPC_ROUND_TRIPS)?;
-    let mut ns = [0u64; MAX_REPS];
-    for n in ns.iter_mut().take(reps) {
-        let t0 = tsc();
-        round_trips(IPC_ROUND_TRIPS)?;
-        *n = (tsc() - t0) / IPC_ROUND_TRIPS;
-    }
-    core::hint::black_box(&mut data);
-    println!(
-        "KBENCH case={name} round_trips={IPC_ROUND_TRIPS} guest_ns={}",
-        median(&mut ns[..reps])
-    );
-    Ok(())
-}
-
-/// The IPC cases: a server process forked off, this process the client.
-fn bench_ipc(reps: usize) -> Run<()> {
-    let base = memstat()?;
-    ok("CREATE_ENDPOINT", 0, ipc::create_endpoint(ENDPOINT))?;
-    let child = match ok("fork", 0, fork())? {
-        Fork::Child => ipc_server(),
-        Fork::Parent(child) => child,
-    };
-    // The server receives on the owner's copy made here; the client sends
-    // through a SEND-only copy of its own.
-    let r = ok(
-        "MINT",
-        0,
-        api::mint_into(
-            ENDPOINT,
-            child.process,
-            ENDPOINT,
-            abi::perms::JINUE_PERM_RECEIVE,
-            0,
-        ),
-    )
-    .and_then(|()| {
-        ok(
-            "MINT",
-            0,
-            api::mint_into(
-                ENDPOINT,
-                INIT_SELF_DESCRIPTOR,
-                CLIENT_ENDPOINT,
-                JINUE_PERM_SEND,
-                1,
-            ),
-        )
-    })
-    .and_then(|()| ipc_case("ipc_rtt_0b", 0, reps))
-    .and_then(|()| ipc_case("ipc_rtt_64b", 64, reps));
-    let _ = api::destroy(ENDPOINT);
-    let _ = api::close(ENDPOINT);
-    let _ = api::close(CLIENT_ENDPOINT);
-    let how = ok("AWAIT_THREAD", 0, child.wait())?;
-    r?;
-    if how != 0 {
-        println!("kbench: FAILED ipc: the server was killed ({how})");
-        return Err(Stop);
-    }
-    check_baseline(&base, "ipc", 0, 0)
 }
 
 /// The program's own regions (besides the measured one): count and resident pages.
@@ -555,7 +472,7 @@ fn main(start: &Startup) -> i32 {
         "kbench: calibration: a loop of {} instructions read {loop_ticks} ticks",
         2 * CALIBRATION_ITERATIONS
     );
-    if bench_ipc(reps).is_err() {
+    if bench_small(reps).is_err() || bench_ipc(reps).is_err() {
         return 1;
     }
     for &npages in &sizes[..nsizes] {

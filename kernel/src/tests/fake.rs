@@ -1,0 +1,67 @@
+//! The fake [`Platform`] the host tests run the kernel on: console lines
+//! collected, flushes counted, a seeded "hardware" random generator, a
+//! ticking clock, and power-off / reboot that unwind (caught by
+//! [`World::power_off_status`](super::harness::World::power_off_status)).
+
+use crate::Platform;
+use std::boxed::Box;
+use std::string::String;
+use std::vec::Vec;
+
+/// What the fake `power_off` / `reboot` unwind with.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct PowerOff(pub(super) u8);
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Rebooted;
+
+#[derive(Default)]
+pub(super) struct FakePlat {
+    pub(super) lines: Vec<String>,
+    pub(super) active: u64,
+    pub(super) flushes: usize,
+    pub(super) random: Option<u64>,
+    pub(super) clock: u64,
+}
+
+impl Platform for FakePlat {
+    fn activate_space(&mut self, root: u64) {
+        self.active = root;
+    }
+    fn flush(&mut self, _root: u64, _start: u64, _end: u64) {
+        self.flushes += 1;
+    }
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.lines.push(String::from_utf8_lossy(bytes).into_owned());
+    }
+    fn power_off(&mut self, status: u8) -> ! {
+        std::panic::panic_any(PowerOff(status))
+    }
+    fn reboot(&mut self) -> ! {
+        std::panic::panic_any(Rebooted)
+    }
+    fn hardware_random(&mut self) -> Option<u64> {
+        let r = self.random?;
+        self.random = Some(r.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        Some(r)
+    }
+    fn timestamp(&mut self) -> u64 {
+        self.clock += 17;
+        self.clock
+    }
+}
+
+/// Power-off and reboot unwind through the fake platform; keep the default
+/// panic message for real panics only.
+pub(super) fn quiet_power_off() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let p = info.payload();
+            if !p.is::<PowerOff>() && !p.is::<Rebooted>() {
+                default(info);
+            }
+        }));
+    });
+}
