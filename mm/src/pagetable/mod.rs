@@ -9,9 +9,11 @@
 
 mod promises;
 mod shared;
+mod translate;
 mod walk;
 
 pub(crate) use shared::SharedTables;
+pub(crate) use translate::{mapped_chunks, FAST_PAGES};
 pub(crate) use walk::{TableBooks, Walk};
 
 use crate::{PhysAddr, PhysMem, VirtAddr};
