@@ -31,8 +31,9 @@ pub(crate) enum Kind {
     /// Demand-zero memory from the frame pool.
     Anon,
     /// Fixed physical memory at `base_paddr` (device memory, boot modules):
-    /// page `i` is `base_paddr + i * PAGE_SIZE`; always shared.
-    Phys { base_paddr: PhysAddr },
+    /// page `i` is `base_paddr + i * PAGE_SIZE`; always shared. `uncached`:
+    /// mapped with caching disabled (device memory, MMAP outside RAM).
+    Phys { base_paddr: PhysAddr, uncached: bool },
 }
 
 #[derive(Debug)]
@@ -136,8 +137,8 @@ impl Objects {
     }
 
     /// A new physical object with no reference yet.
-    pub(crate) fn new_phys(&mut self, base_paddr: PhysAddr) -> ObjId {
-        self.insert(Object::new(Kind::Phys { base_paddr }, None))
+    pub(crate) fn new_phys(&mut self, base_paddr: PhysAddr, uncached: bool) -> ObjId {
+        self.insert(Object::new(Kind::Phys { base_paddr, uncached }, None))
     }
 
     /// References `[start, end)` of `id` once more. Newly live pages of a live
@@ -424,7 +425,7 @@ impl Objects {
         let mut i = idx;
         loop {
             let obj = self.get(cur);
-            if let Kind::Phys { base_paddr } = obj.kind {
+            if let Kind::Phys { base_paddr, .. } = obj.kind {
                 return Some(Found {
                     owner: cur,
                     idx: i,

@@ -61,14 +61,18 @@ impl<P: PhysMem> Memory<P> {
         let writable = region.prot.write_bit();
         let obj_id = region.obj;
         let obj = self.objects.get(obj_id);
-        if let Kind::Phys { base_paddr } = obj.kind {
-            if let Some(paddr) = self.map_huge(hit, vaddr, base_paddr, flush) {
+        let cache_bits = match obj.kind {
+            Kind::Phys { uncached: true, .. } => pagetable::PTE_UNCACHED,
+            _ => 0,
+        };
+        if let Kind::Phys { base_paddr, .. } = obj.kind {
+            if let Some(paddr) = self.map_huge(hit, vaddr, base_paddr, cache_bits, flush) {
                 return paddr;
             }
         }
         let obj = self.objects.get(obj_id);
         let (paddr, map_writable, changed) = match obj.kind {
-            Kind::Phys { base_paddr } => (base_paddr + idx * PAGE_SIZE, writable, false),
+            Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false),
             Kind::Anon => match obj.pages.get(idx) {
                 Some(paddr) => (paddr, writable, false),
                 None => match (self.objects.lookup(obj_id, idx), access) {
@@ -117,7 +121,7 @@ impl<P: PhysMem> Memory<P> {
             hit.root,
         );
         let executable = region.prot.exec_bit();
-        if walk.map_page(vaddr, paddr, map_writable, executable) {
+        if walk.map_page(vaddr, paddr, map_writable, executable, cache_bits) {
             let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
             flush.add(hit.space, span, span + pagetable::PT_SPAN_BYTES);
         }
@@ -135,6 +139,7 @@ impl<P: PhysMem> Memory<P> {
         hit: &Hit,
         vaddr: VirtAddr,
         base_paddr: PhysAddr,
+        cache_bits: u64,
         flush: &mut Flush,
     ) -> Option<PhysAddr> {
         let region = &hit.region;
@@ -148,7 +153,8 @@ impl<P: PhysMem> Memory<P> {
             return None;
         }
         let entry =
-            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit());
+            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit())
+                | cache_bits;
         let mut walk = Walk::new(
             &mut self.phys,
             &mut self.frames,
