@@ -16,11 +16,11 @@ use core::mem::{align_of, offset_of, size_of};
 use crate::errors::{ChorusError, JinueError, K_OK};
 use crate::init::*;
 use crate::ipc::*;
-use crate::physmem::*;
 use crate::layout::*;
 use crate::memstat::MemStat;
 use crate::numbers::*;
 use crate::perms::*;
+use crate::physmem::*;
 use crate::region::*;
 use crate::regs::SyscallArgs;
 use crate::types::*;
@@ -236,7 +236,6 @@ const fn chorus_call_name(call: ChorusCall) -> &'static str {
     }
 }
 
-
 /// SEND's range of function numbers and the message limits (ABI 3.2).
 const IPC: &[Define] = &[
     d("JINUE_SYS_USER_BASE", Lit::Dec(JINUE_SYS_USER_BASE)),
@@ -251,12 +250,24 @@ const IPC: &[Define] = &[
 
 const PHYSMEM: &[Define] = &[
     d("JINUE_MEMYPE_MEMORY", Lit::Dec(JINUE_MEMYPE_MEMORY as u64)),
-    d("JINUE_MEMYPE_RESERVED", Lit::Dec(JINUE_MEMYPE_RESERVED as u64)),
+    d(
+        "JINUE_MEMYPE_RESERVED",
+        Lit::Dec(JINUE_MEMYPE_RESERVED as u64),
+    ),
     d("JINUE_MEMYPE_ACPI", Lit::Dec(JINUE_MEMYPE_ACPI as u64)),
     d("JINUE_MEMYPE_NVS", Lit::Dec(JINUE_MEMYPE_NVS as u64)),
-    d("JINUE_MEMYPE_UNUSABLE", Lit::Dec(JINUE_MEMYPE_UNUSABLE as u64)),
-    d("JINUE_MEMYPE_DISABLED", Lit::Dec(JINUE_MEMYPE_DISABLED as u64)),
-    d("JINUE_MEMYPE_PERSISTENT", Lit::Dec(JINUE_MEMYPE_PERSISTENT as u64)),
+    d(
+        "JINUE_MEMYPE_UNUSABLE",
+        Lit::Dec(JINUE_MEMYPE_UNUSABLE as u64),
+    ),
+    d(
+        "JINUE_MEMYPE_DISABLED",
+        Lit::Dec(JINUE_MEMYPE_DISABLED as u64),
+    ),
+    d(
+        "JINUE_MEMYPE_PERSISTENT",
+        Lit::Dec(JINUE_MEMYPE_PERSISTENT as u64),
+    ),
     d("JINUE_MEMYPE_OEM", Lit::Dec(JINUE_MEMYPE_OEM as u64)),
     d(
         "JINUE_MEMYPE_KERNEL_RESERVED",
@@ -266,7 +277,10 @@ const PHYSMEM: &[Define] = &[
         "JINUE_MEMYPE_KERNEL_IMAGE",
         Lit::Hex(JINUE_MEMYPE_KERNEL_IMAGE as u64),
     ),
-    d("JINUE_MEMYPE_RAMDISK", Lit::Hex(JINUE_MEMYPE_RAMDISK as u64)),
+    d(
+        "JINUE_MEMYPE_RAMDISK",
+        Lit::Hex(JINUE_MEMYPE_RAMDISK as u64),
+    ),
     d(
         "FERRITE_ADDR_MAP_HEADER_SIZE",
         Lit::Dec(ADDR_MAP_HEADER_SIZE as u64),
@@ -556,7 +570,11 @@ pub fn write_c_header<W: Write>(out: &mut W) -> fmt::Result {
     }
 
     write_defines(out, "IPC: SEND numbers and message limits (ABI 3.2)", IPC)?;
-    write_defines(out, "Physical memory: address-map types, limits (ABI 3.3)", PHYSMEM)?;
+    write_defines(
+        out,
+        "Physical memory: address-map types, limits (ABI 3.3)",
+        PHYSMEM,
+    )?;
     write_defines(out, "Descriptor permissions (ABI 2)", PERMISSIONS)?;
     write_defines(out, "Protections for MCLONE (ABI 6.3)", PROTECTIONS)?;
     write_defines(out, "Region options (ABI 4.2)", REGION_OPTIONS)?;

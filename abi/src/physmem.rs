@@ -119,7 +119,9 @@ impl Mmap {
     /// misaligned; `prot` with another bit; the virtual range outside user
     /// space, or the physical range wrapping or reaching 2^52.
     pub fn decode(args: &MmapArgs) -> Result<Self, Invalid> {
-        if !is_page_aligned(args.addr) || !is_page_aligned(args.length) || !is_page_aligned(args.paddr)
+        if !is_page_aligned(args.addr)
+            || !is_page_aligned(args.length)
+            || !is_page_aligned(args.paddr)
         {
             return Err(Invalid);
         }
@@ -208,7 +210,7 @@ mod tests {
         );
         assert_eq!(
             Mmap::decode(&MmapArgs {
-                paddr: u64::MAX & !0xfff,
+                paddr: !0xfff,
                 ..ok
             }),
             Err(Invalid)

@@ -84,9 +84,7 @@ impl AddressMap {
             return Some(Caching::WriteBack);
         }
         let touches_ram = self.entries.iter().any(|e| {
-            e.r#type == JINUE_MEMYPE_MEMORY
-                && e.addr < end
-                && start < e.addr.saturating_add(e.size)
+            e.r#type == JINUE_MEMYPE_MEMORY && e.addr < end && start < e.addr.saturating_add(e.size)
         });
         (!touches_ram).then_some(Caching::Uncached)
     }
@@ -112,18 +110,35 @@ mod tests {
         let kinds: Vec<u32> = map.entries().iter().map(|e| e.r#type).collect();
         assert_eq!(
             kinds,
-            [1, 2, 1, 2, JINUE_MEMYPE_KERNEL_IMAGE, JINUE_MEMYPE_KERNEL_RESERVED, JINUE_MEMYPE_RAMDISK]
+            [
+                1,
+                2,
+                1,
+                2,
+                JINUE_MEMYPE_KERNEL_IMAGE,
+                JINUE_MEMYPE_KERNEL_RESERVED,
+                JINUE_MEMYPE_RAMDISK
+            ]
         );
         assert_eq!(map.entries()[6].size, 0x800);
         // The module's page, whole.
-        assert_eq!(map.mmap_caching(0x100_0000, 0x100_1000), Some(Caching::WriteBack));
+        assert_eq!(
+            map.mmap_caching(0x100_0000, 0x100_1000),
+            Some(Caching::WriteBack)
+        );
         // RAM, the kernel, a range half in the module: refused.
         assert_eq!(map.mmap_caching(0x100_0000, 0x100_2000), None);
         assert_eq!(map.mmap_caching(0x20_0000, 0x20_1000), None);
         assert_eq!(map.mmap_caching(0x9f000, 0xa0000), None);
         // Reserved ranges and holes: uncached.
         assert_eq!(map.mmap_caching(0xa0000, 0xc0000), Some(Caching::Uncached));
-        assert_eq!(map.mmap_caching(0xfee0_0000, 0xfee0_1000), Some(Caching::Uncached));
-        assert_eq!(map.mmap_caching(0xfffc_0000, 0x1_0000_0000), Some(Caching::Uncached));
+        assert_eq!(
+            map.mmap_caching(0xfee0_0000, 0xfee0_1000),
+            Some(Caching::Uncached)
+        );
+        assert_eq!(
+            map.mmap_caching(0xfffc_0000, 0x1_0000_0000),
+            Some(Caching::Uncached)
+        );
     }
 }

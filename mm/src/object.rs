@@ -33,7 +33,10 @@ pub(crate) enum Kind {
     /// Fixed physical memory at `base_paddr` (device memory, boot modules):
     /// page `i` is `base_paddr + i * PAGE_SIZE`; always shared. `uncached`:
     /// mapped with caching disabled (device memory, MMAP outside RAM).
-    Phys { base_paddr: PhysAddr, uncached: bool },
+    Phys {
+        base_paddr: PhysAddr,
+        uncached: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -138,7 +141,13 @@ impl Objects {
 
     /// A new physical object with no reference yet.
     pub(crate) fn new_phys(&mut self, base_paddr: PhysAddr, uncached: bool) -> ObjId {
-        self.insert(Object::new(Kind::Phys { base_paddr, uncached }, None))
+        self.insert(Object::new(
+            Kind::Phys {
+                base_paddr,
+                uncached,
+            },
+            None,
+        ))
     }
 
     /// References `[start, end)` of `id` once more. Newly live pages of a live

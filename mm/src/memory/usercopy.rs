@@ -3,7 +3,7 @@
 use super::fault::Hit;
 use super::{allows, Memory};
 use crate::flush::Flush;
-use crate::pagetable::{mapped_chunks, FAST_PAGES};
+use crate::pagetable::{mapped_chunks, Mapped};
 use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::layout::is_user_range;
 
@@ -66,7 +66,7 @@ impl<P: PhysMem> Memory<P> {
         addr: VirtAddr,
         len_bytes: usize,
         access: Access,
-    ) -> Option<([(PhysAddr, usize, usize); FAST_PAGES], usize)> {
+    ) -> Option<Mapped> {
         if !is_user_range(addr, len_bytes as u64) || access == Access::Execute {
             return None;
         }
@@ -88,9 +88,9 @@ impl<P: PhysMem> Memory<P> {
         if len_bytes == 0 {
             return Ok(flush);
         }
-        if let Some((chunks, n)) = self.mapped_for(space, addr, len_bytes, access) {
+        if let Some(mapped) = self.mapped_for(space, addr, len_bytes, access) {
             // Nothing to fault in, nothing to flush.
-            for &(paddr, off, len) in &chunks[..n] {
+            for &(paddr, off, len) in mapped.chunks() {
                 f(&mut self.phys, paddr, off, len);
             }
             return Ok(flush);

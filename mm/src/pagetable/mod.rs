@@ -13,7 +13,7 @@ mod translate;
 mod walk;
 
 pub(crate) use shared::SharedTables;
-pub(crate) use translate::{mapped_chunks, FAST_PAGES};
+pub(crate) use translate::{mapped_chunks, Mapped};
 pub(crate) use walk::{TableBooks, Walk};
 
 use crate::{PhysAddr, PhysMem, VirtAddr};

@@ -45,18 +45,30 @@ pub(crate) fn translate<P: PhysMem>(
 
 /// Most pages the fast path takes in one copy (a message is at most 2048
 /// bytes, so at most 2 pages; longer copies go the slow way).
-pub(crate) const FAST_PAGES: usize = 2;
+const FAST_PAGES: usize = 2;
+
+/// A short user buffer's physical chunks, `(paddr, offset in the buffer, length)`.
+pub(crate) struct Mapped {
+    chunks: [(PhysAddr, usize, usize); FAST_PAGES],
+    len: usize,
+}
+
+impl Mapped {
+    pub(crate) fn chunks(&self) -> &[(PhysAddr, usize, usize)] {
+        &self.chunks[..self.len]
+    }
+}
 
 /// The physical chunks of `[addr, addr + len_bytes)` (`0 < len_bytes`,
 /// user range checked by the caller) if every page of it is mapped for the
-/// access, as `(paddr, offset in the buffer, length)`.
+/// access.
 pub(crate) fn mapped_chunks<P: PhysMem>(
     phys: &P,
     root: PhysAddr,
     addr: VirtAddr,
     len_bytes: usize,
     write: bool,
-) -> Option<([(PhysAddr, usize, usize); FAST_PAGES], usize)> {
+) -> Option<Mapped> {
     let mut chunks = [(0, 0, 0); FAST_PAGES];
     let mut n = 0;
     let mut done = 0usize;
@@ -69,5 +81,5 @@ pub(crate) fn mapped_chunks<P: PhysMem>(
         n += 1;
         done += chunk;
     }
-    Some((chunks, n))
+    Some(Mapped { chunks, len: n })
 }

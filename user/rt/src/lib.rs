@@ -16,6 +16,7 @@ pub mod elf;
 pub mod error;
 pub mod fork;
 pub mod ipc;
+pub mod physmem;
 pub mod spawn;
 pub mod startup;
 pub mod sys;

@@ -330,9 +330,7 @@ impl Fuzzer {
         let n = self.any_number();
         match Function::decode(n) {
             Function::Send(_)
-            | Function::Jinue(
-                JinueCall::Receive | JinueCall::CreateEndpoint | JinueCall::Mmap,
-            ) => {
+            | Function::Jinue(JinueCall::Receive | JinueCall::CreateEndpoint | JinueCall::Mmap) => {
                 JINUE_SYS_REPLY_ERROR
             }
             _ => n,
