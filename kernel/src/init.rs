@@ -7,6 +7,7 @@ use crate::platform::{Next, Platform};
 use crate::thread::ThreadState;
 use crate::usercopy::UserBytes;
 use crate::{Kernel, UserContext};
+use abi::args::{Allocation, Prot, UserRange};
 use abi::init::{INIT_SELF_DESCRIPTOR, INIT_THREAD_DESCRIPTOR};
 use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE};
 use abi::perms::{JINUE_PERM_AWAIT, JINUE_PERM_START, PROCESS_PERMS};
@@ -95,15 +96,7 @@ impl<P: PhysMem> Kernel<P> {
         // Regions are created writable so the kernel's checked copy can fill
         // them, then get their final protection.
         for r in program.regions() {
-            self.mem.allocate(
-                space,
-                &KnRgnDesc {
-                    startAddr: r.start,
-                    size: r.len(),
-                    options: K_WRITABLE | K_INHERITCOPY,
-                    ..KnRgnDesc::default()
-                },
-            )?;
+            self.allocate_for_init(space, r.start, r.len())?;
         }
         for s in program.segments().filter(|s| !s.bytes.is_empty()) {
             UserBytes::new(s.vaddr, s.bytes.len() as u64).write(
@@ -115,24 +108,30 @@ impl<P: PhysMem> Kernel<P> {
         }
         for r in program.regions() {
             if r.options() != K_WRITABLE {
-                self.mem.set_protect(space, r.start, r.len(), r.options())?;
+                let range = UserRange::rounded(r.start, r.len())?;
+                let prot = Prot::from_options(r.options())?;
+                self.mem.set_protect(space, range, prot)?;
             }
         }
-        self.mem.allocate(
-            space,
-            &KnRgnDesc {
-                startAddr: JINUE_STACK_BASE - JINUE_STACK_SIZE,
-                size: JINUE_STACK_SIZE,
-                options: K_WRITABLE | K_INHERITCOPY,
-                ..KnRgnDesc::default()
-            },
-        )?;
+        self.allocate_for_init(space, JINUE_STACK_BASE - JINUE_STACK_SIZE, JINUE_STACK_SIZE)?;
         UserBytes::new(stack.rsp, stack.bytes.len() as u64).write(
             &mut self.mem,
             space,
             &stack.bytes,
             plat,
         )?;
+        Ok(())
+    }
+
+    /// A writable region of the init program, inherited by copy (ABI §4.2).
+    fn allocate_for_init(&mut self, space: SpaceId, start: u64, size: u64) -> Result<(), Error> {
+        let desc = KnRgnDesc {
+            startAddr: start,
+            size,
+            options: K_WRITABLE | K_INHERITCOPY,
+            ..KnRgnDesc::default()
+        };
+        self.mem.allocate(space, &Allocation::decode(&desc)?)?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod peer;
 mod qemu;
 mod softfloat;
 mod tests;

@@ -2,11 +2,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const QEMU: &str = "qemu-system-x86_64";
+pub const QEMU: &str = "qemu-system-x86_64";
 /// The kernel's last console line (doc/internals.md, "Power-off status").
 const POWER_OFF_PREFIX: &str = "ferrite: power off, status ";
 
@@ -59,26 +59,8 @@ pub fn ensure_installed() -> Result<(), String> {
     if present(QEMU) {
         return Ok(());
     }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !is_root {
-        return Err(format!(
-            "{QEMU} is missing: install it with `sudo apt-get install qemu-system-x86` (Debian/Ubuntu)"
-        ));
-    }
-    eprintln!("xtask: {QEMU} is missing; installing qemu-system-x86 with apt-get");
-    crate::run_checked(
-        Command::new("apt-get").args(["update", "-qq"]),
-        "apt-get update",
-    )?;
-    crate::run_checked(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "qemu-system-x86"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        "apt-get install qemu-system-x86",
-    )?;
+    eprintln!("xtask: {QEMU} is missing");
+    apt_install(&["qemu-system-x86"])?;
     if present(QEMU) {
         Ok(())
     } else {
@@ -88,8 +70,43 @@ pub fn ensure_installed() -> Result<(), String> {
     }
 }
 
+/// The CPU model of every boot but the peer benchmark's: `max` has NX, RDRAND, SMEP and SMAP.
+pub const DEFAULT_CPU: &str = "max";
+
+/// Installs Debian packages with `apt-get` when running as root; otherwise
+/// says what to install.
+pub fn apt_install(packages: &[&str]) -> Result<(), String> {
+    let list = packages.join(" ");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        return Err(format!(
+            "missing: install with `sudo apt-get install {list}` (Debian/Ubuntu)"
+        ));
+    }
+    eprintln!("xtask: installing {list} with apt-get");
+    crate::run_checked(
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )?;
+    crate::run_checked(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        &format!("apt-get install {list}"),
+    )
+}
+
 /// Boots the kernel with the program as its first module and collects the console.
 pub fn boot(run: &Run) -> Result<Outcome, String> {
+    boot_on(run, DEFAULT_CPU)
+}
+
+/// `boot` on QEMU CPU model `cpu` (`-cpu`).
+pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
     let dir = run
         .program
         .parent()
@@ -112,7 +129,7 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
         module.push(' ');
         module.push_str(a);
     }
-    let mut child = Command::new(QEMU)
+    let child = Command::new(QEMU)
         .current_dir(dir)
         .arg("-kernel")
         .arg(&run.kernel)
@@ -121,7 +138,7 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
         .arg("-append")
         .arg(&run.kernel_cmdline)
         .args(["-m", &run.mem_mib.to_string()])
-        .args(["-cpu", "max", "-accel", "tcg"])
+        .args(["-cpu", cpu, "-accel", "tcg"])
         .args([
             "-serial",
             "stdio",
@@ -143,6 +160,52 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
         .spawn()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
 
+    let console = collect(child, run.timeout, run.echo)?;
+    let status = console.status;
+    let timed_out = console.timed_out;
+    let stderr_text = console.stderr;
+    let end = console.lines.iter().rev().find_map(|line| {
+        line.strip_prefix(POWER_OFF_PREFIX)
+            .and_then(|status| status.trim().parse::<u8>().ok())
+    });
+    let console = console.lines;
+    let end = match end {
+        Some(status_line) => {
+            // isa-debug-exit makes QEMU exit with (N << 1) | 1, truncated to 8 bits by the OS.
+            let expected = ((u32::from(status_line) << 1) | 1) & 0xFF;
+            if status.code().is_some_and(|c| c as u32 != expected) && !timed_out {
+                eprintln!(
+                    "xtask: warning: QEMU exit code {:?} does not match power-off status {status_line}",
+                    status.code()
+                );
+            }
+            End::PowerOff(status_line)
+        }
+        None if timed_out => End::Timeout,
+        None => {
+            let stderr_text = stderr_text.trim();
+            End::Exited(if stderr_text.is_empty() {
+                format!("{status}")
+            } else {
+                format!("{status}: {stderr_text}")
+            })
+        }
+    };
+    Ok(Outcome { console, end })
+}
+
+/// What a QEMU process printed, and how it ended.
+pub struct Console {
+    pub lines: Vec<String>,
+    pub status: std::process::ExitStatus,
+    /// The time limit passed and QEMU was killed.
+    pub timed_out: bool,
+    pub stderr: String,
+}
+
+/// Reads the console (stdout) of a QEMU started with piped stdout and
+/// stderr, line by line, until it exits or `timeout` passes (then kills it).
+pub fn collect(mut child: Child, timeout: Duration, echo: bool) -> Result<Console, String> {
     let (tx, rx) = mpsc::channel::<Option<String>>();
     let stdout = child.stdout.take().expect("stdout is piped");
     let out_tx = tx.clone();
@@ -174,23 +237,17 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
         text
     });
 
-    let deadline = Instant::now() + run.timeout;
+    let deadline = Instant::now() + timeout;
     let mut console = Vec::new();
-    let mut end = None;
     let mut timed_out = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(Some(line)) => {
-                if run.echo {
+                if echo {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{line}");
                     let _ = out.flush();
-                }
-                if let Some(status) = line.strip_prefix(POWER_OFF_PREFIX) {
-                    if let Ok(status) = status.trim().parse::<u8>() {
-                        end = Some(status);
-                    }
                 }
                 console.push(line);
             }
@@ -207,27 +264,10 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
         .wait()
         .map_err(|e| format!("waiting for {QEMU}: {e}"))?;
     let stderr_text = err_thread.join().unwrap_or_default();
-    let end = match end {
-        Some(status_line) => {
-            // isa-debug-exit makes QEMU exit with (N << 1) | 1, truncated to 8 bits by the OS.
-            let expected = ((u32::from(status_line) << 1) | 1) & 0xFF;
-            if status.code().is_some_and(|c| c as u32 != expected) && !timed_out {
-                eprintln!(
-                    "xtask: warning: QEMU exit code {:?} does not match power-off status {status_line}",
-                    status.code()
-                );
-            }
-            End::PowerOff(status_line)
-        }
-        None if timed_out => End::Timeout,
-        None => {
-            let stderr_text = stderr_text.trim();
-            End::Exited(if stderr_text.is_empty() {
-                format!("{status}")
-            } else {
-                format!("{status}: {stderr_text}")
-            })
-        }
-    };
-    Ok(Outcome { console, end })
+    Ok(Console {
+        lines: console,
+        status,
+        timed_out,
+        stderr: stderr_text,
+    })
 }
