@@ -15,6 +15,7 @@ pub mod console;
 pub mod desc;
 pub mod error;
 pub mod fork;
+pub mod ipc;
 pub mod spawn;
 pub mod startup;
 pub mod sys;
