@@ -1,8 +1,8 @@
 //! Ferrite kernel core: object model, scheduler, system calls and init loader, portable and host-testable.
 //!
-//! Trust level: `#![forbid(unsafe_code)]`; depends on `abi`, `mm`, and two
-//! `no_std` crates (`elf` to parse the init program, `rand_chacha` for
-//! capability keys). The arch layer (`arch/`, `main.rs`, not part of this
+//! Trust level: `#![forbid(unsafe_code)]`; depends on `abi`, `mm`, `loader`
+//! (to read the init program and build its stack) and one `no_std` crate
+//! (`rand_chacha` for capability keys). The arch layer (`arch/`, `main.rs`, not part of this
 //! library) saves the user state into a [`UserContext`], calls
 //! [`Kernel::handle_trap`], and returns to user mode with whatever context
 //! the core left there (contract: `doc/internals.md`).
