@@ -4,7 +4,6 @@
 
 use super::fake::{FakePlat, Rebooted};
 use super::harness::{desc, World, DATA, DATA_LEN, KERNEL_ADDR, OK, S, TEXT};
-use crate::elf_image::tests::make_elf;
 use crate::{Kernel, Trap};
 use abi::errors::*;
 use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE, PAGE_SIZE, USER_LIMIT};
@@ -12,6 +11,7 @@ use abi::numbers::*;
 use abi::region::*;
 use abi::types::{JinueBuffer, KnRgnStat};
 use elf::abi::{ET_EXEC, PF_X};
+use loader::sample::make_elf;
 use mm::sim::SimPhys;
 use mm::Memory;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -97,7 +97,7 @@ fn bad_init_programs_are_refused() {
     let dyn_elf = make_elf(TEXT, elf::abi::ET_DYN, &[(TEXT, PF_X, &[0xc3], 1)]);
     assert_eq!(
         k.start_init(&dyn_elf, "x", 1, &mut plat),
-        Err(crate::InitError::NotExecutable)
+        Err(crate::InitError::Elf(loader::ElfError::NotExecutable))
     );
     assert_eq!(k.process_count(), 0);
     let huge = make_elf(TEXT, ET_EXEC, &[(TEXT, PF_X, &[0xc3], 0x1_0000_0000)]);
