@@ -13,6 +13,10 @@ pub struct Scheduler {
     current: Vec<Option<ThreadId>>,
     /// The CPU the core now runs on (set at every entry).
     cpu: usize,
+    /// A thread a call made ready to run right after it, without a trip
+    /// through the run queue (IPC's direct switch). Set and taken within
+    /// one call into the core, so one slot serves every CPU.
+    pub handoff: Option<ThreadId>,
     ready: VecDeque<ThreadId>,
 }
 
@@ -23,6 +27,7 @@ impl Scheduler {
         Self {
             current: alloc::vec![None; cpus.max(1)],
             cpu: 0,
+            handoff: None,
             ready: VecDeque::with_capacity(max_threads),
         }
     }
@@ -60,6 +65,11 @@ impl Scheduler {
         (0..self.current.len()).any(|c| c != self.cpu && self.current[c].is_some())
     }
 
+    /// How many threads wait in the queue.
+    pub fn ready_count(&self) -> usize {
+        self.ready.len()
+    }
+
     /// Appends a thread that just became ready.
     pub fn enqueue(&mut self, t: ThreadId) {
         self.ready.push_back(t);
@@ -73,11 +83,6 @@ impl Scheduler {
     /// Drops a thread that stopped being ready (killed while queued).
     pub fn remove(&mut self, t: ThreadId) {
         self.ready.retain(|x| *x != t);
-    }
-
-    /// How many threads wait in the queue.
-    pub fn ready_count(&self) -> usize {
-        self.ready.len()
     }
 
     pub fn has_ready(&self) -> bool {

@@ -74,6 +74,8 @@ pub struct BootInfo {
     pub region_limit: usize,
     /// Most live memory objects, likewise: for `mm::Memory::set_object_limit`.
     pub object_limit: usize,
+    /// The physical address map for GET_ADDRESS_MAP and MMAP (ABI §3.3).
+    pub address_map: crate::AddressMap,
     /// CPUs brought up (this one included), waiting for `release_aps`.
     pub cpus: usize,
 }
@@ -197,6 +199,18 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         heap_bytes,
         region_limit: heap_plan.region_limit,
         object_limit: heap_plan.object_limit,
+        address_map: crate::AddressMap::new(
+            &raw.firmware_map[..raw.firmware_map_len],
+            (kernel_start, kernel_end),
+            &[
+                (heap_phys, heap_phys + heap_bytes),
+                (ap_stacks, ap_stacks + smp::stack_bytes(cpus_listed)),
+            ],
+            &raw.modules[..raw.module_count]
+                .iter()
+                .map(|m| (m.start, m.end))
+                .collect::<Vec<_>>(),
+        ),
         cpus,
     };
     crate::kernel_main(boot)

@@ -48,6 +48,25 @@ const PF_RSVD: u64 = 1 << 3;
 
 global_asm!(
     r#"
+    /* The general-purpose registers both ways into ring 3 load (rcx, r11,
+       rsp and rdi each path does itself: SYSRETQ uses rcx/r11 for
+       rip/rflags, rdi holds the context). Both ways back share one save
+       path, ferrite_save_user. */
+    .macro ferrite_load_user_gprs_but_rcx_r11_rsp_rdi
+    mov {rax}(%rdi), %rax
+    mov {rbx}(%rdi), %rbx
+    mov {rdx}(%rdi), %rdx
+    mov {rsi}(%rdi), %rsi
+    mov {rbp}(%rdi), %rbp
+    mov {r8}(%rdi), %r8
+    mov {r9}(%rdi), %r9
+    mov {r10}(%rdi), %r10
+    mov {r12}(%rdi), %r12
+    mov {r13}(%rdi), %r13
+    mov {r14}(%rdi), %r14
+    mov {r15}(%rdi), %r15
+    .endm
+
     .text
     /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi));
        kernel GS.base on entry; leaves with the user's (swapgs). */
@@ -86,20 +105,9 @@ ferrite_enter_user:
     pushq {rflags}(%rdi)
     pushq ${user_cs}
     pushq {rip}(%rdi)
-    mov {rax}(%rdi), %rax
-    mov {rbx}(%rdi), %rbx
+    ferrite_load_user_gprs_but_rcx_r11_rsp_rdi
     mov {rcx}(%rdi), %rcx
-    mov {rdx}(%rdi), %rdx
-    mov {rsi}(%rdi), %rsi
-    mov {rbp}(%rdi), %rbp
-    mov {r8}(%rdi), %r8
-    mov {r9}(%rdi), %r9
-    mov {r10}(%rdi), %r10
     mov {r11}(%rdi), %r11
-    mov {r12}(%rdi), %r12
-    mov {r13}(%rdi), %r13
-    mov {r14}(%rdi), %r14
-    mov {r15}(%rdi), %r15
     mov {rdi}(%rdi), %rdi
     iretq
 ferrite_enter_user_sysret:
@@ -108,18 +116,7 @@ ferrite_enter_user_sysret:
        is canonical, so no state is lost and SYSRET cannot #GP in ring 0. */
     mov {rip}(%rdi), %rcx
     mov {rflags}(%rdi), %r11
-    mov {rax}(%rdi), %rax
-    mov {rbx}(%rdi), %rbx
-    mov {rdx}(%rdi), %rdx
-    mov {rsi}(%rdi), %rsi
-    mov {rbp}(%rdi), %rbp
-    mov {r8}(%rdi), %r8
-    mov {r9}(%rdi), %r9
-    mov {r10}(%rdi), %r10
-    mov {r12}(%rdi), %r12
-    mov {r13}(%rdi), %r13
-    mov {r14}(%rdi), %r14
-    mov {r15}(%rdi), %r15
+    ferrite_load_user_gprs_but_rcx_r11_rsp_rdi
     mov {rsp}(%rdi), %rsp
     mov {rdi}(%rdi), %rdi
     sysretq
