@@ -205,7 +205,10 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
             &[
                 (heap_phys, heap_phys + heap_bytes),
                 (ap_stacks, ap_stacks + smp::stack_bytes(cpus_listed)),
-            ],
+            ]
+            .into_iter()
+            .filter(|(start, end)| start < end)
+            .collect::<Vec<_>>(),
             &raw.modules[..raw.module_count]
                 .iter()
                 .map(|m| (m.start, m.end))
