@@ -4,7 +4,8 @@
 //! these are written with string instructions (Intel SDM vol. 2
 //! MOVS/STOS/CMPS), so the compiler cannot turn their bodies back into calls
 //! to themselves, and they override the generic (weak) ones of
-//! `compiler_builtins`.
+//! `compiler_builtins`. Copies and fills move whole quadwords first, then
+//! the bytes left.
 
 use core::arch::asm;
 use core::fmt::Write;
@@ -46,8 +47,18 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 #[no_mangle]
 pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     // SAFETY: the caller guarantees both buffers; DF is clear in the kernel.
+    // Whole quadwords first (`rep movsq`), then the 0-7 bytes left (`rep
+    // movsb`): the same bytes in the same order as one `rep movsb`, with an
+    // eighth of the iterations (a thread's 672-byte saved context is copied
+    // on every switch).
     unsafe {
-        asm!("rep movsb", inout("rdi") dst => _, inout("rsi") src => _, inout("rcx") n => _, options(nostack, preserves_flags));
+        asm!(
+            "mov {tail}, rcx", "shr rcx, 3", "and {tail}, 7",
+            "rep movsq", "mov rcx, {tail}", "rep movsb",
+            tail = out(reg) _,
+            inout("rdi") dst => _, inout("rsi") src => _, inout("rcx") n => _,
+            options(nostack)
+        );
     }
     dst
 }
@@ -83,9 +94,18 @@ pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut
 /// `dst` must be valid for `n` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
+    // The byte in all eight bytes of a quadword.
+    let pattern = u64::from(c as u8) * 0x0101_0101_0101_0101;
     // SAFETY: the caller guarantees the buffer; DF is clear in the kernel.
+    // Whole quadwords (`rep stosq`), then the 0-7 bytes left (`rep stosb`).
     unsafe {
-        asm!("rep stosb", inout("rdi") dst => _, inout("rcx") n => _, in("al") c as u8, options(nostack, preserves_flags));
+        asm!(
+            "mov {tail}, rcx", "shr rcx, 3", "and {tail}, 7",
+            "rep stosq", "mov rcx, {tail}", "rep stosb",
+            tail = out(reg) _,
+            inout("rdi") dst => _, inout("rcx") n => _, in("rax") pattern,
+            options(nostack)
+        );
     }
     dst
 }
