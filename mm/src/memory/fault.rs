@@ -71,7 +71,12 @@ impl<P: PhysMem> Memory<P> {
             Kind::Phys { base_paddr } => (base_paddr + idx * PAGE_SIZE, writable, false),
             Kind::Anon => match obj.pages.get(idx) {
                 Some(paddr) => (paddr, writable, false),
-                None => match (self.objects.lookup(obj_id, idx), access) {
+                // Not in the object itself: look in its ancestors.
+                None => match (
+                    obj.parent
+                        .and_then(|(parent, off)| self.objects.lookup(parent, idx + off)),
+                    access,
+                ) {
                     (Some(found), Access::Read | Access::Execute) => (found.paddr, false, false),
                     (Some(found), Access::Write) => {
                         let direct_parent = obj.parent.map(|(p, _)| p) == Some(found.owner);
