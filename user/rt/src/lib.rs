@@ -15,6 +15,7 @@ pub mod desc;
 pub mod elf;
 pub mod error;
 pub mod fork;
+pub mod ipc;
 pub mod spawn;
 pub mod startup;
 pub mod sys;
