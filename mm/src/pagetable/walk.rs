@@ -298,17 +298,11 @@ impl<'a, P: PhysMem> Walk<'a, P> {
                 let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
                 let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
                 let dst_slot = pte_paddr(dst_pt, dst);
-                for i in 0..run {
-                    let entry = self.phys.read_u64(src_slot + 8 * i);
-                    if entry & PTE_PRESENT != 0 {
-                        let new = (entry & PTE_ADDR_MASK)
-                            | PTE_PRESENT
-                            | PTE_USER
-                            | (entry & keep_run)
-                            | nx;
-                        self.phys.write_u64(dst_slot + 8 * i, new);
-                    }
-                }
+                self.phys.map_u64s(dst_slot, src_slot, run, |entry| {
+                    (entry & PTE_PRESENT != 0).then_some(
+                        (entry & PTE_ADDR_MASK) | PTE_PRESENT | PTE_USER | (entry & keep_run) | nx,
+                    )
+                });
             }
             done += run;
         }
