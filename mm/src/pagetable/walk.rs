@@ -133,9 +133,10 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         paddr: PhysAddr,
         writable: bool,
         executable: bool,
+        cache_bits: u64,
     ) -> bool {
         let (pde_paddr, pt, demoted) = self.ensure_leaf_table_slot(vaddr);
-        let entry = super::leaf_entry(paddr, writable, executable);
+        let entry = super::leaf_entry(paddr, writable, executable) | cache_bits;
         let phys = &mut *self.phys;
         let pde = phys.read_u64(pde_paddr);
         if entry & PTE_WRITABLE != 0 && pde & PTE_WRITABLE == 0 {
@@ -306,7 +307,12 @@ impl<'a, P: PhysMem> Walk<'a, P> {
                 let dst_slot = pte_paddr(dst_pt, dst);
                 self.phys.map_u64s(dst_slot, src_slot, run, |entry| {
                     (entry & PTE_PRESENT != 0).then_some(
-                        (entry & PTE_ADDR_MASK) | PTE_PRESENT | PTE_USER | (entry & keep_run) | nx,
+                        (entry & PTE_ADDR_MASK)
+                            | PTE_PRESENT
+                            | PTE_USER
+                            | (entry & keep_run)
+                            | (entry & super::PTE_UNCACHED)
+                            | nx,
                     )
                 });
             }

@@ -2,7 +2,8 @@
 //!
 //! Trust level: `unsafe` only for the system-call instructions, the entry code,
 //! the `mem*` functions and raw memory the runtime itself allocated. Depends
-//! on `abi` only. With feature `image` it also provides `_start`, the panic
+//! on `abi` and `loader` (the ELF reader and stack builder it shares with the
+//! kernel). With feature `image` it also provides `_start`, the panic
 //! handler and the symbols a freestanding image needs.
 #![no_std]
 
@@ -10,12 +11,13 @@
 extern crate std;
 
 pub mod api;
+pub mod child;
 pub mod console;
 pub mod desc;
-pub mod elf;
 pub mod error;
 pub mod fork;
 pub mod ipc;
+pub mod physmem;
 pub mod spawn;
 pub mod startup;
 pub mod sys;
@@ -24,8 +26,9 @@ pub mod thread;
 #[cfg(feature = "image")]
 pub mod image;
 
+pub use child::Child;
 pub use error::Error;
-pub use fork::{fork, fork_with, Child, Fork};
+pub use fork::{fork, fork_with, Fork};
 pub use spawn::spawn;
 pub use startup::Startup;
 

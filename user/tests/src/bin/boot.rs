@@ -10,10 +10,10 @@ use abi::perms::JINUE_PERM_AWAIT;
 use abi::region::*;
 use abi::types::KnRgnStat;
 use ferrite_rt::api::{self, rgn, Actor};
-use ferrite_rt::elf::{PF_W, PF_X, PHDR_SIZE, PT_LOAD};
 use ferrite_rt::image::{ENTRY_REGISTER_NAMES, ENTRY_REGS};
 use ferrite_rt::{fork, println, Fork, Startup};
 use ferrite_tests::*;
+use loader::{PF_W, PF_X, PHDR_SIZE, PT_LOAD};
 
 ferrite_rt::entry!(main);
 
@@ -360,8 +360,6 @@ fn main(start: &Startup) -> i32 {
     });
     s.isolated("reserved_and_unknown_numbers", |c| {
         let enosys = [
-            JINUE_SYS_GET_ADDRESS_MAP,
-            JINUE_SYS_MMAP,
             JINUE_SYS_USER_BASE - 1,
             JINUE_SYS_SEND_LAST + 1,
             0,
