@@ -79,11 +79,17 @@ impl<P: mm::PhysMem> crate::Kernel<P> {
         };
         if vector == PAGE_FAULT_VECTOR && abi::layout::is_user_range(fault_addr, 1) {
             let access = page_fault_access(error_code);
-            if let mm::FaultOutcome::Resolved(flush) =
-                self.mem.resolve_fault(caller.space, fault_addr, access)
-            {
-                crate::usercopy::apply_flush(&self.mem, &flush, plat);
-                return;
+            match self.mem.resolve_fault(caller.space, fault_addr, access) {
+                mm::FaultOutcome::Resolved(flush) => {
+                    crate::usercopy::apply_flush(&self.mem, &flush, plat);
+                    return;
+                }
+                mm::FaultOutcome::PullIn { segment, page } => {
+                    let at = (fault_addr, ctx.rip);
+                    self.fault_pull_in(caller.thread, segment, page, access, at, plat);
+                    return;
+                }
+                mm::FaultOutcome::Violation => {}
             }
         }
         let number = self.threads.get(caller.thread.0).map_or(0, |t| t.number);

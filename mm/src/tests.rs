@@ -42,7 +42,7 @@ fn smoke_allocate_write_read() {
     assert_eq!(&out, b"hello, world!!");
     match m.resolve_fault(s, 0x1000, Access::Write) {
         FaultOutcome::Resolved(flush) => assert!(flush.covers(s, 0x1000)),
-        FaultOutcome::Violation => panic!("write to a writable region"),
+        other => panic!("write to a writable region: {other:?}"),
     }
     assert_ne!(leaf(&m, s, 0x1000).0, 0);
     assert_eq!(
@@ -112,7 +112,7 @@ fn baseline(m: &Memory<SimPhys>) -> (u64, u64, u64, u64) {
 fn resolved(outcome: FaultOutcome) -> Flush {
     match outcome {
         FaultOutcome::Resolved(flush) => flush,
-        FaultOutcome::Violation => panic!("unexpected violation"),
+        other => panic!("unexpected {other:?}"),
     }
 }
 

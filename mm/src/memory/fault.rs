@@ -35,6 +35,13 @@ impl<P: PhysMem> Memory<P> {
         if !allows(region.prot, access) {
             return FaultOutcome::Violation;
         }
+        let idx = region.obj_off + (vaddr - start) / PAGE_SIZE;
+        if self.segment_page_missing(region.obj, idx) {
+            return FaultOutcome::PullIn {
+                segment: super::SegmentId(region.obj),
+                page: idx,
+            };
+        }
         let hit = Hit {
             space,
             root: sp.root,
@@ -67,10 +74,16 @@ impl<P: PhysMem> Memory<P> {
             }
         }
         let obj = self.objects.get(obj_id);
+        // A segment page is writable in the tables only once written, so
+        // that its first write marks it for write-back.
+        let clean_segment_page = obj
+            .segment
+            .as_ref()
+            .is_some_and(|books| access != Access::Write && !books.dirty.contains(&idx));
         let (paddr, map_writable, changed) = match obj.kind {
             Kind::Phys { base_paddr } => (base_paddr + idx * PAGE_SIZE, writable, false),
             Kind::Anon => match obj.pages.get(idx) {
-                Some(paddr) => (paddr, writable, false),
+                Some(paddr) => (paddr, writable && !clean_segment_page, false),
                 None => match (self.objects.lookup(obj_id, idx), access) {
                     (Some(found), Access::Read | Access::Execute) => (found.paddr, false, false),
                     (Some(found), Access::Write) => {
@@ -108,6 +121,11 @@ impl<P: PhysMem> Memory<P> {
         };
         if changed {
             self.unmap_other_mappers(obj_id, idx, hit.space, vaddr, flush);
+        }
+        if access == Access::Write {
+            if let Some(books) = self.objects.get_mut(obj_id).segment.as_mut() {
+                books.dirty.insert(idx);
+            }
         }
         let mut walk = Walk::new(
             &mut self.phys,

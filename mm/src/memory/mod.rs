@@ -13,12 +13,14 @@
 //! | `stat.rs` | RGN_STAT |
 //! | `share.rs` | MCLONE |
 //! | `dup.rs` | RGN_DUP |
+//! | `segment.rs` | segment caches: RGN_MAP, RGN_INIT, pull-in, write-back |
 //! | `fault.rs` | page faults |
 //! | `usercopy.rs` | the kernel's copies from and to user memory |
 
 mod dup;
 mod fault;
 mod regions;
+mod segment;
 mod share;
 mod stat;
 mod usercopy;
@@ -31,6 +33,7 @@ use crate::space::Space;
 use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, PAGE_SIZE};
 use abi::args::Prot;
 use abi::memstat::MemStat;
+pub use segment::SegmentId;
 use alloc::collections::BTreeMap;
 
 /// The frame pool, the memory objects and the address spaces.
@@ -50,6 +53,9 @@ pub struct Memory<P: PhysMem> {
     region_limit: usize,
     /// Most live memory objects ([`Memory::set_object_limit`]).
     object_limit: usize,
+    /// Segment caches that lost their last region since the kernel last
+    /// asked ([`Memory::take_unmapped_segments`]).
+    pub(crate) unmapped_segments: alloc::vec::Vec<crate::object::ObjId>,
 }
 
 impl<P: PhysMem> core::fmt::Debug for Memory<P> {
@@ -85,6 +91,7 @@ impl<P: PhysMem> Memory<P> {
             region_total: 0,
             region_limit: usize::MAX,
             object_limit: usize::MAX,
+            unmapped_segments: alloc::vec::Vec::new(),
         }
     }
 
