@@ -190,7 +190,21 @@ mod tests {
         assert_eq!(Function::decode(98), Function::Jinue(JinueCall::ActorCap));
         assert_eq!(Function::decode(u64::MAX), Function::Negative);
         assert_eq!(Function::decode(1 << 63), Function::Negative);
-        for reserved in [0, 1, 7, 8, 13, 23, 71, 75, 95, 100, 4095, 0x8000_0000, 1 << 40] {
+        for reserved in [
+            0,
+            1,
+            7,
+            8,
+            13,
+            23,
+            71,
+            75,
+            95,
+            100,
+            4095,
+            0x8000_0000,
+            1 << 40,
+        ] {
             assert_eq!(Function::decode(reserved), Function::Unknown, "{reserved}");
         }
         assert_eq!(Function::decode(10), Function::Jinue(JinueCall::Receive));

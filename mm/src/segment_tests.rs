@@ -52,7 +52,9 @@ fn first_touch_pulls_in_only_the_touched_page_and_reservation_covers_it() {
     let mut m = memory(64);
     let base = counters(&m);
     let s = m.create_space().unwrap();
-    let (start, seg) = m.segment_map(s, &req(0x10000, 4, K_WRITABLE), None, 10).unwrap();
+    let (start, seg) = m
+        .segment_map(s, &req(0x10000, 4, K_WRITABLE), None, 10)
+        .unwrap();
     assert_eq!(start, 0x10000);
     // 4 pages promised plus the tables.
     assert!(counters(&m).2 >= 4);
@@ -87,8 +89,12 @@ fn two_spaces_share_one_cache_and_see_each_others_writes() {
     let mut m = memory(64);
     let a = m.create_space().unwrap();
     let b = m.create_space().unwrap();
-    let (_, seg) = m.segment_map(a, &req(0x10000, 2, K_WRITABLE), None, 0).unwrap();
-    let (_, seg2) = m.segment_map(b, &req(0x40000, 2, K_WRITABLE), Some(seg), 0).unwrap();
+    let (_, seg) = m
+        .segment_map(a, &req(0x10000, 2, K_WRITABLE), None, 0)
+        .unwrap();
+    let (_, seg2) = m
+        .segment_map(b, &req(0x40000, 2, K_WRITABLE), Some(seg), 0)
+        .unwrap();
     assert_eq!(seg, seg2);
     assert!(touch(&mut m, a, 0x10000, Access::Write, 1));
     m.write_user(a, 0x10000, b"hi").unwrap();
@@ -111,7 +117,9 @@ fn init_is_a_snapshot_and_dup_shares_or_copies() {
     let mut m = memory(128);
     let base = counters(&m);
     let a = m.create_space().unwrap();
-    let (_, seg) = m.segment_map(a, &req(0x10000, 2, K_WRITABLE | K_INHERITSHARE), None, 0).unwrap();
+    let (_, seg) = m
+        .segment_map(a, &req(0x10000, 2, K_WRITABLE | K_INHERITSHARE), None, 0)
+        .unwrap();
     assert!(touch(&mut m, a, 0x10000, Access::Write, 1));
     assert!(touch(&mut m, a, 0x11000, Access::Read, 2));
     // RGN_INIT: window held, all pages in, then the snapshot.
@@ -119,25 +127,36 @@ fn init_is_a_snapshot_and_dup_shares_or_copies() {
     assert_eq!(seg_again, seg);
     assert!(m.segment_missing(seg, 0, 2, 16).is_empty());
     let b = m.create_space().unwrap();
-    let (start, flush) = m.segment_init(b, &req(0x20000, 2, K_WRITABLE), seg, 0).unwrap();
-    assert!(flush.covers(a, 0x10000), "the segment's mappings are write-protected");
+    let (start, flush) = m
+        .segment_init(b, &req(0x20000, 2, K_WRITABLE), seg, 0)
+        .unwrap();
+    assert!(
+        flush.covers(a, 0x10000),
+        "the segment's mappings are write-protected"
+    );
     assert_eq!(start, 0x20000);
     m.write_user(a, 0x10000, b"A").unwrap();
     m.write_user(b, 0x21000, b"B").unwrap();
     let mut out = [0u8; 1];
     m.read_user(b, 0x20000, &mut out).unwrap();
-    assert_eq!(out, [1], "the copy does not see later writes to the segment");
+    assert_eq!(
+        out,
+        [1],
+        "the copy does not see later writes to the segment"
+    );
     m.read_user(a, 0x11000, &mut out).unwrap();
     assert_eq!(out, [2], "the segment does not see writes to the copy");
     // Both pages written in the segment count for write-back; page 1 was not.
     assert_eq!(m.segment_dirty_runs(seg, 16), [(0, 1)]);
     // RGN_DUP share maps the same cache.
     let c = m.create_space().unwrap();
-    m.dup(c, a, DupMode::from_flags(K_INHERITSHARE).unwrap()).unwrap();
+    m.dup(c, a, DupMode::from_flags(K_INHERITSHARE).unwrap())
+        .unwrap();
     m.read_user(c, 0x10000, &mut out).unwrap();
     assert_eq!(out, [b'A']);
     let d = m.create_space().unwrap();
-    m.dup(d, a, DupMode::from_flags(K_INHERITCOPY).unwrap()).unwrap();
+    m.dup(d, a, DupMode::from_flags(K_INHERITCOPY).unwrap())
+        .unwrap();
     m.write_user(a, 0x10000, b"Z").unwrap();
     m.read_user(d, 0x10000, &mut out).unwrap();
     assert_eq!(out, [b'A'], "a copied segment region is a snapshot");
@@ -160,18 +179,26 @@ fn init_is_a_snapshot_and_dup_shares_or_copies() {
 fn push_out_cleans_and_remap_before_release_keeps_the_data() {
     let mut m = memory(64);
     let a = m.create_space().unwrap();
-    let (_, seg) = m.segment_map(a, &req(0x10000, 3, K_WRITABLE), None, 5).unwrap();
+    let (_, seg) = m
+        .segment_map(a, &req(0x10000, 3, K_WRITABLE), None, 5)
+        .unwrap();
     for (i, v) in [(0, 1u8), (2, 3)] {
         touch(&mut m, a, 0x10000 + i * PAGE_SIZE, Access::Write, v);
     }
     assert_eq!(m.segment_dirty_runs(seg, 16), [(5, 6), (7, 8)]);
     let flush = m.segment_clean(seg, 5, 6);
-    assert!(flush.covers(a, 0x10000), "a cleaned page loses write access");
+    assert!(
+        flush.covers(a, 0x10000),
+        "a cleaned page loses write access"
+    );
     assert_eq!(m.segment_dirty_runs(seg, 16), [(7, 8)]);
-    m.free(a, abi::args::UserRange::pages(0x10000, 3).unwrap()).unwrap();
+    m.free(a, abi::args::UserRange::pages(0x10000, 3).unwrap())
+        .unwrap();
     assert_eq!(m.take_unmapped_segments(), [seg]);
     // Mapped again before the release: same cache, the data is there.
-    let (_, again) = m.segment_map(a, &req(0x30000, 3, K_WRITABLE), Some(seg), 5).unwrap();
+    let (_, again) = m
+        .segment_map(a, &req(0x30000, 3, K_WRITABLE), Some(seg), 5)
+        .unwrap();
     assert_eq!(again, seg);
     assert!(!m.segment_drop(seg), "a mapped cache is not dropped");
     let mut out = [0u8; 1];
@@ -198,7 +225,8 @@ fn no_overcommit_for_segment_windows() {
     m.segment_map(s, &req(0x20000, 4, 0), Some(seg), 0).unwrap();
     assert_eq!(counters(&m).2 - before.2, 0);
     assert_eq!(
-        m.segment_map(s, &req(0x10000, 1, 0), Some(seg), 0).map(|_| ()),
+        m.segment_map(s, &req(0x10000, 1, 0), Some(seg), 0)
+            .map(|_| ()),
         Err(MmError::Overlap)
     );
     m.check_invariants().unwrap();

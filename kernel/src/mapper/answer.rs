@@ -47,7 +47,12 @@ impl<P: PhysMem> Kernel<P> {
 
     /// REPLY_ERROR by a thread holding kernel request `id`: against the
     /// protocol; the request ends with `K_EMAPPER`.
-    pub(crate) fn refuse_request(&mut self, caller: Caller, id: RequestId, plat: &mut impl Platform) {
+    pub(crate) fn refuse_request(
+        &mut self,
+        caller: Caller,
+        id: RequestId,
+        plat: &mut impl Platform,
+    ) {
         if let Some(th) = self.threads.get_mut(caller.thread.0) {
             th.ipc.request = None;
         }

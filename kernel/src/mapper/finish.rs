@@ -68,7 +68,12 @@ impl<P: PhysMem> Kernel<P> {
     }
 
     /// A pull-in that thread `w` waited for ended.
-    fn pull_in_ended(&mut self, w: ThreadId, outcome: Result<(), Failure>, plat: &mut impl Platform) {
+    fn pull_in_ended(
+        &mut self,
+        w: ThreadId,
+        outcome: Result<(), Failure>,
+        plat: &mut impl Platform,
+    ) {
         let parked = self
             .threads
             .get(w.0)
@@ -181,7 +186,12 @@ impl<P: PhysMem> Kernel<P> {
 
     /// A thread ends: it no longer waits for a pull-in, and a request it
     /// held ends with `K_EMAPPER` (it took the request and never answered).
-    pub(crate) fn mapper_thread_ended(&mut self, t: ThreadId, held: Option<RequestId>, plat: &mut impl Platform) {
+    pub(crate) fn mapper_thread_ended(
+        &mut self,
+        t: ThreadId,
+        held: Option<RequestId>,
+        plat: &mut impl Platform,
+    ) {
         self.mappers.waits.remove(&t);
         if let Some(id) = held {
             if let Some(req) = self.mappers.requests.get_mut(&id) {

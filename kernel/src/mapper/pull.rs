@@ -43,7 +43,16 @@ impl<P: PhysMem> Kernel<P> {
         } else {
             MP_ACCESS_READ
         };
-        self.send_request(RequestKind::PullIn, key, cache, page, 1, access, vec![t], plat);
+        self.send_request(
+            RequestKind::PullIn,
+            key,
+            cache,
+            page,
+            1,
+            access,
+            vec![t],
+            plat,
+        );
     }
 
     /// RGN_INIT found pages `runs` missing from the cache: the caller `t`

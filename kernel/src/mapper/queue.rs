@@ -79,8 +79,15 @@ impl<P: PhysMem> Kernel<P> {
             return id;
         };
         ep.requests.push_back(id);
-        while let Some(r) = self.endpoints.get(segment.endpoint.0).and_then(|ep| ep.receivers.front()) {
-            let capacity = self.threads.get(r.0).map_or(0, |t| t.ipc.landing.capacity());
+        while let Some(r) = self
+            .endpoints
+            .get(segment.endpoint.0)
+            .and_then(|ep| ep.receivers.front())
+        {
+            let capacity = self
+                .threads
+                .get(r.0)
+                .map_or(0, |t| t.ipc.landing.capacity());
             if capacity < KnMpRequest::SIZE as u64 {
                 // Classified when a receiver next meets it in RECEIVE: ending
                 // it here could wake the thread whose fault or call is

@@ -64,16 +64,36 @@ impl<P: PhysMem> Kernel<P> {
             self.forget_segment(key);
             return;
         }
-        let runs = self.mem.segment_dirty_runs(cache, MP_MAX_REQUEST / PAGE_SIZE);
+        let runs = self
+            .mem
+            .segment_dirty_runs(cache, MP_MAX_REQUEST / PAGE_SIZE);
         if let Some(seg) = self.mappers.segments.get_mut(&key) {
             seg.pushouts = runs.len() as u32;
         }
         if runs.is_empty() {
-            self.send_request(RequestKind::Release, key, cache, 0, 0, MP_ACCESS_NONE, Vec::new(), plat);
+            self.send_request(
+                RequestKind::Release,
+                key,
+                cache,
+                0,
+                0,
+                MP_ACCESS_NONE,
+                Vec::new(),
+                plat,
+            );
             return;
         }
         for (s, e) in runs {
-            self.send_request(RequestKind::PushOut, key, cache, s, e - s, MP_ACCESS_NONE, Vec::new(), plat);
+            self.send_request(
+                RequestKind::PushOut,
+                key,
+                cache,
+                s,
+                e - s,
+                MP_ACCESS_NONE,
+                Vec::new(),
+                plat,
+            );
         }
     }
 
@@ -86,7 +106,16 @@ impl<P: PhysMem> Kernel<P> {
         seg.pushouts = seg.pushouts.saturating_sub(1);
         if seg.pushouts == 0 && seg.releasing {
             let cache = seg.cache;
-            self.send_request(RequestKind::Release, key, cache, 0, 0, MP_ACCESS_NONE, Vec::new(), plat);
+            self.send_request(
+                RequestKind::Release,
+                key,
+                cache,
+                0,
+                0,
+                MP_ACCESS_NONE,
+                Vec::new(),
+                plat,
+            );
         }
     }
 
@@ -124,7 +153,9 @@ impl<P: PhysMem> Kernel<P> {
             .mappers
             .requests
             .iter()
-            .filter(|(_, r)| r.segment == key && r.kind != RequestKind::PullIn && r.holder.is_none())
+            .filter(|(_, r)| {
+                r.segment == key && r.kind != RequestKind::PullIn && r.holder.is_none()
+            })
             .map(|(&id, _)| id)
             .collect();
         for id in queued {

@@ -9,8 +9,10 @@ use crate::process::ProcessId;
 use crate::usercopy::{apply_flush, UserBytes, UserPtr};
 use crate::Kernel;
 use abi::args::UserRange;
-use abi::mapper::{port_ui_head, segment_name, KnObjDesc, SegmentName, SegmentWindow, MP_MAX_REQUEST};
 use abi::layout::PAGE_SIZE;
+use abi::mapper::{
+    port_ui_head, segment_name, KnObjDesc, SegmentName, SegmentWindow, MP_MAX_REQUEST,
+};
 use abi::perms::JINUE_PERM_RECEIVE;
 use abi::region::{K_ANYWHERE, SITE_NUMBER};
 use abi::types::KnRgnDesc;

@@ -33,8 +33,8 @@ use crate::space::Space;
 use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, PAGE_SIZE};
 use abi::args::Prot;
 use abi::memstat::MemStat;
-pub use segment::SegmentId;
 use alloc::collections::BTreeMap;
+pub use segment::SegmentId;
 
 /// The frame pool, the memory objects and the address spaces.
 pub struct Memory<P: PhysMem> {

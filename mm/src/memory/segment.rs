@@ -42,7 +42,11 @@ impl<P: PhysMem> Memory<P> {
     }
 
     fn books(&self, id: ObjId) -> &crate::segment::CacheBooks {
-        self.objects.get(id).segment.as_ref().expect("segment cache")
+        self.objects
+            .get(id)
+            .segment
+            .as_ref()
+            .expect("segment cache")
     }
 
     /// Holds `[first, first + npages)` of the cache `id` (promises were checked).
@@ -222,8 +226,7 @@ impl<P: PhysMem> Memory<P> {
         }
         self.insert_region(space, start, req, copy, 0, tables);
         // `private_copy` took the copy's references itself.
-        self.objects
-            .drop_ref(&mut self.frames, copy, 0, req.npages);
+        self.objects.drop_ref(&mut self.frames, copy, 0, req.npages);
         Ok((start, flush))
     }
 
@@ -262,7 +265,9 @@ impl<P: PhysMem> Memory<P> {
     /// Reads page `idx` of the cache into `out` (4096 bytes; zeros if absent).
     pub fn segment_read(&self, seg: SegmentId, idx: u64, out: &mut [u8]) {
         match self.objects.lookup(seg.0, idx) {
-            Some(found) => self.phys.read_bytes(found.paddr, &mut out[..PAGE_SIZE as usize]),
+            Some(found) => self
+                .phys
+                .read_bytes(found.paddr, &mut out[..PAGE_SIZE as usize]),
             None => out[..PAGE_SIZE as usize].fill(0),
         }
     }
@@ -271,7 +276,12 @@ impl<P: PhysMem> Memory<P> {
     /// mappings, if any, lose write access so that a new write marks them.
     pub fn segment_clean(&mut self, seg: SegmentId, start: u64, end: u64) -> Flush {
         let mut flush = Flush::new();
-        let books = self.objects.get_mut(seg.0).segment.as_mut().expect("segment");
+        let books = self
+            .objects
+            .get_mut(seg.0)
+            .segment
+            .as_mut()
+            .expect("segment");
         let cleaned: Vec<u64> = books.dirty.range(start..end).copied().collect();
         for idx in &cleaned {
             books.dirty.remove(idx);
@@ -327,7 +337,12 @@ impl<P: PhysMem> Memory<P> {
         if self.segment_mapped(seg) {
             return false;
         }
-        let books = self.objects.get_mut(seg.0).segment.as_mut().expect("segment");
+        let books = self
+            .objects
+            .get_mut(seg.0)
+            .segment
+            .as_mut()
+            .expect("segment");
         books.dirty.clear();
         let held = core::mem::take(&mut books.held).live_intervals();
         self.unmapped_segments.retain(|&o| o != seg.0);

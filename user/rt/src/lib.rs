@@ -16,6 +16,7 @@ pub mod desc;
 pub mod error;
 pub mod fork;
 pub mod ipc;
+pub mod mapper;
 pub mod spawn;
 pub mod startup;
 pub mod sys;
