@@ -1,6 +1,6 @@
 //! Ending a kernel request: the waiting threads resume, fail or die; a RGN_INIT whose last pull-in arrived completes.
 
-use super::{Failure, PendingInit, RequestId, RequestKind, Wait};
+use super::{Failure, PendingCall, PendingInit, RequestId, RequestKind, Wait};
 use crate::error::Error;
 use crate::platform::Platform;
 use crate::thread::{ExitStatus, ThreadId, ThreadState};
@@ -96,17 +96,31 @@ impl<P: PhysMem> Kernel<P> {
                 self.mappers.waits.remove(&w);
                 self.kill_for_pull_in(w, addr, rip, f, plat);
             }
-            (Some(Wait::Init(mut pending)), Ok(())) => {
-                pending.outstanding -= 1;
-                if pending.outstanding > 0 {
-                    self.mappers.waits.insert(w, Wait::Init(pending));
+            (Some(Wait::Call { call, outstanding }), Ok(())) => {
+                if outstanding > 1 {
+                    let outstanding = outstanding - 1;
+                    self.mappers
+                        .waits
+                        .insert(w, Wait::Call { call, outstanding });
                     return;
                 }
                 self.mappers.waits.remove(&w);
-                let result = self.complete_init(&pending, plat);
+                let result = match call {
+                    PendingCall::Init(pending) => self.complete_init(&pending, plat),
+                    PendingCall::Dup {
+                        target,
+                        source,
+                        mode,
+                    } => match self.dup_or_pull_in(w, target, source, mode, plat) {
+                        // Pages went missing meanwhile: parked again.
+                        Ok(None) => return,
+                        Ok(Some(v)) => Ok(v),
+                        Err(e) => Err(e),
+                    },
+                };
                 self.wake(w, crate::error::encode(Convention::Chorus, result));
             }
-            (Some(Wait::Init(_)), Err(f)) => {
+            (Some(Wait::Call { .. }), Err(f)) => {
                 self.mappers.waits.remove(&w);
                 self.wake(w, crate::error::encode(Convention::Chorus, Err(f.error())));
             }
@@ -136,16 +150,20 @@ impl<P: PhysMem> Kernel<P> {
             }
             None => line.push_bytes(b"[?]"),
         }
-        let answer = match f {
-            Failure::Protocol => alloc::format!("mapper broke the protocol, K_EMAPPER"),
-            Failure::Diag(d) => alloc::format!("mapper refused with diag {d}"),
-        };
-        let _ = core::fmt::Write::write_fmt(
-            &mut line,
-            format_args!(
-                " thread {number} killed: #PF page fault (pull-in failed: {answer}) at address {addr:#x}, rip {rip:#x}"
+        let _ = match f {
+            Failure::Protocol => core::fmt::Write::write_fmt(
+                &mut line,
+                format_args!(
+                    " thread {number} killed: #PF page fault (pull-in failed: the mapper broke the protocol, K_EMAPPER) at address {addr:#x}, rip {rip:#x}"
+                ),
             ),
-        );
+            Failure::Diag(d) => core::fmt::Write::write_fmt(
+                &mut line,
+                format_args!(
+                    " thread {number} killed: #PF page fault (pull-in failed: the mapper refused with diag {d}) at address {addr:#x}, rip {rip:#x}"
+                ),
+            ),
+        };
         line.emit(plat);
         self.end_thread(w, ExitStatus::Killed, plat);
     }

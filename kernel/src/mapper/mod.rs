@@ -16,6 +16,7 @@
 //! | `writeback.rs` | push-out and release of unmapped caches, endpoint destruction |
 
 mod answer;
+mod dup;
 mod finish;
 mod pull;
 mod queue;
@@ -24,7 +25,7 @@ mod writeback;
 use crate::capability::Stamps;
 use crate::endpoint::EndpointId;
 use crate::thread::ThreadId;
-use abi::args::Allocation;
+use abi::args::{Allocation, DupMode};
 use abi::types::KnRgnDesc;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -94,8 +95,18 @@ pub struct PendingInit {
     pub first: u64,
     pub desc_ptr: u64,
     pub desc: KnRgnDesc,
-    /// Requests not yet ended.
-    pub outstanding: u32,
+}
+
+/// A call that pulls pages in before it completes (ABI §4.4 rule 4, §4.5).
+#[derive(Clone, Copy)]
+pub enum PendingCall {
+    Init(PendingInit),
+    /// RGN_DUP: `mode` from `source` into the empty `target`.
+    Dup {
+        target: SpaceId,
+        source: SpaceId,
+        mode: DupMode,
+    },
 }
 
 /// What a parked thread waits for.
@@ -103,8 +114,8 @@ pub struct PendingInit {
 pub enum Wait {
     /// A page fault: resumes (retrying the access) or is killed.
     Fault { addr: u64, rip: u64 },
-    /// RGN_INIT: completes or fails when its last pull-in ends.
-    Init(PendingInit),
+    /// A call: completes or fails when the last of `outstanding` pull-ins ends.
+    Call { call: PendingCall, outstanding: u32 },
 }
 
 /// Every piece of mapper state.

@@ -1,13 +1,16 @@
 //! Starting pull-ins: for a faulting thread (one page, one request however many threads touch it) and for RGN_INIT (every missing page).
 
-use super::{Failure, PendingInit, RequestKind, Wait};
+use super::{Failure, PendingCall, RequestKind, Wait};
+use crate::error::Error;
 use crate::ipc::IpcWait;
 use crate::platform::Platform;
 use crate::thread::{ThreadId, ThreadState};
 use crate::Kernel;
 use abi::layout::PAGE_SIZE;
 use abi::mapper::{MP_ACCESS_READ, MP_ACCESS_WRITE, MP_MAX_REQUEST};
+use alloc::collections::BTreeSet;
 use alloc::vec;
+use alloc::vec::Vec;
 use mm::{Access, PhysMem, SegmentId};
 
 impl<P: PhysMem> Kernel<P> {
@@ -55,32 +58,45 @@ impl<P: PhysMem> Kernel<P> {
         );
     }
 
-    /// RGN_INIT found pages `runs` missing from the cache: the caller `t`
-    /// is parked and completes when the last of their pull-ins has ended.
-    pub(crate) fn init_pull_ins(
+    /// A call (RGN_INIT, RGN_DUP) found pages missing from caches (`gaps`:
+    /// cache, first page, end page): the caller `t` is parked and completes
+    /// when the last of their pull-ins has ended. Pages already coming in for
+    /// someone else are waited for, not asked again.
+    ///
+    /// # Errors
+    /// `Mapper` (nothing parked, nothing sent) if a segment's mapper is gone.
+    pub(crate) fn call_pull_ins(
         &mut self,
         t: ThreadId,
-        mut pending: PendingInit,
-        runs: &[(u64, u64)],
+        call: PendingCall,
+        gaps: &[(SegmentId, u64, u64)],
         plat: &mut impl Platform,
-    ) {
-        let Some(cache) = self.mappers.segments.get(&pending.segment).map(|s| s.cache) else {
-            return;
-        };
-        // Pages already coming in for someone else are waited for, not asked again.
-        let mut joined = alloc::collections::BTreeSet::new();
-        let mut fresh = alloc::vec::Vec::new();
-        for &(s, e) in runs {
+    ) -> Result<(), Error> {
+        let mut keys = Vec::with_capacity(gaps.len());
+        for &(cache, _, _) in gaps {
+            let key = self.mappers.by_cache.get(&cache).copied();
+            match key.filter(|k| self.endpoints.get(k.endpoint.0).is_some()) {
+                Some(k) => keys.push(k),
+                None => return Err(Error::Mapper),
+            }
+        }
+        let mut joined = BTreeSet::new();
+        let mut fresh = Vec::new();
+        for (&(cache, s, e), &key) in gaps.iter().zip(&keys) {
             let mut run_start = None;
             for p in s..=e {
-                let busy = p < e && self.mappers.in_flight.contains_key(&(cache, p));
-                if p < e && busy {
-                    joined.insert(self.mappers.in_flight[&(cache, p)]);
+                let busy = if p < e {
+                    self.mappers.in_flight.get(&(cache, p)).copied()
+                } else {
+                    None
+                };
+                if let Some(id) = busy {
+                    joined.insert(id);
                 }
-                match (run_start, p < e && !busy) {
+                match (run_start, p < e && busy.is_none()) {
                     (None, true) => run_start = Some(p),
                     (Some(a), false) => {
-                        fresh.push((a, p));
+                        fresh.push((key, cache, a, p));
                         run_start = None;
                     }
                     _ => {}
@@ -88,17 +104,19 @@ impl<P: PhysMem> Kernel<P> {
             }
         }
         let max = MP_MAX_REQUEST / PAGE_SIZE;
-        let mut pieces = alloc::vec::Vec::new();
-        for (a, b) in fresh {
+        let mut pieces = Vec::new();
+        for (key, cache, a, b) in fresh {
             let mut s = a;
             while s < b {
                 let e = (s + max).min(b);
-                pieces.push((s, e));
+                pieces.push((key, cache, s, e));
                 s = e;
             }
         }
-        pending.outstanding = (joined.len() + pieces.len()) as u32;
-        self.mappers.waits.insert(t, Wait::Init(pending));
+        let outstanding = (joined.len() + pieces.len()) as u32;
+        self.mappers
+            .waits
+            .insert(t, Wait::Call { call, outstanding });
         if let Some(th) = self.threads.get_mut(t.0) {
             th.state = ThreadState::Ipc(IpcWait::Mapper);
         }
@@ -107,10 +125,10 @@ impl<P: PhysMem> Kernel<P> {
                 req.waiters.push(t);
             }
         }
-        for (s, e) in pieces {
+        for (key, cache, s, e) in pieces {
             self.send_request(
                 RequestKind::PullIn,
-                pending.segment,
+                key,
                 cache,
                 s,
                 e - s,
@@ -119,5 +137,6 @@ impl<P: PhysMem> Kernel<P> {
                 plat,
             );
         }
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use super::{Caller, Outcome, SysResult};
 use crate::descriptor::Slot;
 use crate::error::Error;
-use crate::mapper::{PendingInit, Segment, SegmentKey};
+use crate::mapper::{PendingCall, PendingInit, Segment, SegmentKey};
 use crate::platform::Platform;
 use crate::process::ProcessId;
 use crate::usercopy::{apply_flush, UserBytes, UserPtr};
@@ -129,16 +129,14 @@ impl<P: PhysMem> Kernel<P> {
 
     /// Records the cache of a segment the first time it is used.
     fn note_segment(&mut self, key: SegmentKey, cache: mm::SegmentId) {
-        if !self.mappers.segments.contains_key(&key) {
-            self.mappers.segments.insert(
-                key,
-                Segment {
-                    cache,
-                    pulls: 0,
-                    pushouts: 0,
-                    releasing: false,
-                },
-            );
+        if let alloc::collections::btree_map::Entry::Vacant(slot) = self.mappers.segments.entry(key)
+        {
+            slot.insert(Segment {
+                cache,
+                pulls: 0,
+                pushouts: 0,
+                releasing: false,
+            });
             self.mappers.by_cache.insert(cache, key);
         }
     }
@@ -167,7 +165,6 @@ impl<P: PhysMem> Kernel<P> {
             first,
             desc_ptr,
             desc: c.desc,
-            outstanding: 0,
         };
         let runs = self
             .mem
@@ -175,10 +172,8 @@ impl<P: PhysMem> Kernel<P> {
         if runs.is_empty() {
             return self.complete_init(&pending, plat).map(Outcome::Return);
         }
-        if self.endpoints.get(c.segment.endpoint.0).is_none() {
-            return Err(Error::Mapper);
-        }
-        self.init_pull_ins(caller.thread, pending, &runs, plat);
+        let gaps: alloc::vec::Vec<_> = runs.iter().map(|&(s, e)| (cache, s, e)).collect();
+        self.call_pull_ins(caller.thread, PendingCall::Init(pending), &gaps, plat)?;
         Ok(Outcome::NoReturn)
     }
 }

@@ -335,6 +335,7 @@ fn main(_: &Startup) -> i32 {
     let mut s = Suite::new("mapper");
     both_mechanisms(&mut s, errors);
     protocol(&mut s);
+    duplication(&mut s);
     violations(&mut s);
     writeback(&mut s);
     s.finish()
@@ -709,6 +710,103 @@ fn protocol(s: &mut Suite) {
         drop(m);
         at_baseline(c, base, "baseline");
     });
+}
+
+/// RGN_DUP of mapper-backed regions (ABI §4.4 rule 4).
+fn duplication(s: &mut Suite) {
+    s.isolated(
+        "rgn_dup_copy_pulls_in_then_snapshots_and_share_maps_the_cache",
+        |c| {
+            touch_stack();
+            let (store, xfer) = buffers();
+            let base = usage();
+            let m = TestMapper::start(&store, &xfer);
+            let shared = Region::anywhere(1, K_WRITABLE | K_INHERITSHARE).expect("shared");
+            let flag = shared.addr();
+            poke(flag, 0);
+            let at = hole_of(4);
+            let sh = hole_of(1) + 64 * PAGE_SIZE;
+            if !map_at(c, &m, at, 4, 0, K_WRITABLE | K_INHERITCOPY)
+                || !map_at(c, &m, sh, 1, 8 * PAGE_SIZE, K_WRITABLE | K_INHERITSHARE)
+            {
+                return;
+            }
+            poke8(at, 0x10);
+            check_eq!(c, PULLS.load(SeqCst), 1);
+            // fork is RGN_DUP with flags 0: the K_INHERITCOPY region is copied.
+            match fork() {
+                Ok(Fork::Child) => {
+                    while peek(flag) != 1 {
+                        api::yield_thread();
+                    }
+                    poke(flag + 8, u64::from(peek8(at)));
+                    poke(flag + 16, u64::from(peek8(at + 3 * PAGE_SIZE + 512)));
+                    poke(flag + 24, u64::from(peek8(sh)));
+                    poke8(at + PAGE_SIZE, 0x99);
+                    poke8(sh + 1, 0x55);
+                    poke(flag, 2);
+                    api::exit_thread()
+                }
+                Ok(Fork::Parent(child)) => {
+                    check_eq!(
+                        c,
+                        PULLED_SET.load(SeqCst),
+                        0b1111,
+                        "missing pages came in during the call"
+                    );
+                    poke8(at, 0x20);
+                    poke8(sh, 0x66);
+                    poke(flag, 1);
+                    check_eq!(c, child.wait(), Ok(0));
+                    check_eq!(c, peek(flag + 8), 0x10, "the copy is a snapshot");
+                    check_eq!(c, peek(flag + 16), u64::from(byte_of(3, 512)));
+                    check_eq!(
+                        c,
+                        peek(flag + 24),
+                        0x66,
+                        "the shared region maps the same cache"
+                    );
+                    check_eq!(
+                        c,
+                        peek8(at + PAGE_SIZE),
+                        byte_of(1, 0),
+                        "the child's writes stay its own"
+                    );
+                    check_eq!(c, peek8(sh + 1), 0x55);
+                }
+                Err(e) => c.fail(file!(), line!(), format_args!("fork: {e}")),
+            }
+            // A refused pull-in during RGN_DUP: the diag as is, the target empty.
+            let at2 = hole_of(2);
+            if map_at(c, &m, at2, 2, 16 * PAGE_SIZE, K_INHERITCOPY) {
+                MODE.store(Mode::Diag as u64, SeqCst);
+                let p = 30;
+                check_eq!(c, api::create_process(p), Ok(()));
+                let cap = api::actor_cap(p).unwrap_or_default();
+                let r = raw(K_SYS_RGN_DUP, &cap as *const KnCap as u64, K_MYACTOR, 0);
+                check_eq!(c, r.arg0 as i64, -42);
+                let mut st = [abi::types::KnRgnStat::default(); 1];
+                check_eq!(
+                    c,
+                    api::rgn_stat(Actor::Cap(&cap), &rgn(0, USER_LIMIT, 0), &mut st),
+                    Ok(0)
+                );
+                MODE.store(Mode::Short as u64, SeqCst);
+                let r = raw(K_SYS_RGN_DUP, &cap as *const KnCap as u64, K_MYACTOR, 0);
+                check_eq!(c, r.arg0 as i64, K_EMAPPER);
+                MODE.store(Mode::Good as u64, SeqCst);
+                let _ = api::destroy(p);
+                let _ = api::close(p);
+                free(at2, 2);
+            }
+            free(at, 4);
+            free(sh, 1);
+            check!(c, m.await_releases(1));
+            drop(m);
+            drop(shared);
+            at_baseline(c, base, "baseline");
+        },
+    );
 }
 
 /// Every kind of protocol violation, and refusals.
