@@ -15,6 +15,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod address_map;
 mod arena;
 pub mod capability;
 pub mod console;
@@ -78,6 +79,8 @@ pub struct Kernel<P: PhysMem> {
     active_root: u64,
     /// Segments, requests to mappers and the threads waiting for them (ABI §4.5).
     mappers: mapper::Mappers,
+    /// The physical address map (GET_ADDRESS_MAP, MMAP's rules).
+    address_map: address_map::AddressMap,
 }
 
 impl<P: PhysMem> Kernel<P> {
@@ -104,7 +107,14 @@ impl<P: PhysMem> Kernel<P> {
             idle_space,
             active_root: idle_root,
             mappers: mapper::Mappers::default(),
+            address_map: address_map::AddressMap::default(),
         }
+    }
+
+    /// Gives the core the machine's physical address map (the arch layer,
+    /// at boot, before [`Kernel::start_init`]).
+    pub fn set_address_map(&mut self, map: address_map::AddressMap) {
+        self.address_map = map;
     }
 
     /// The memory core (for statistics and tests).
@@ -229,11 +239,26 @@ impl<P: PhysMem> Kernel<P> {
         ctx: &mut UserContext,
         plat: &mut impl Platform,
     ) -> Next {
+        if self.run_thread(next, ctx, plat) {
+            Next::RunUser
+        } else {
+            self.run_next(ctx, plat)
+        }
+    }
+
+    /// Makes `next` current if it is ready: its context into `ctx`, its
+    /// address space active. Returns whether it did.
+    fn run_thread(
+        &mut self,
+        next: ThreadId,
+        ctx: &mut UserContext,
+        plat: &mut impl Platform,
+    ) -> bool {
         let Some(t) = self.threads.get_mut(next.0) else {
-            return self.run_next(ctx, plat);
+            return false;
         };
         if t.state != ThreadState::Ready {
-            return self.run_next(ctx, plat);
+            return false;
         }
         t.state = ThreadState::Running;
         *ctx = *t.context;
@@ -244,7 +269,7 @@ impl<P: PhysMem> Kernel<P> {
             .get(process.0)
             .map_or(self.idle_space, |p| p.space);
         self.activate(space, plat);
-        Next::RunUser
+        true
     }
 
     /// Stores the live context into the thread object; it is no longer current.
@@ -259,22 +284,9 @@ impl<P: PhysMem> Kernel<P> {
     fn run_next(&mut self, ctx: &mut UserContext, plat: &mut impl Platform) -> Next {
         self.sched.current = None;
         while let Some(next) = self.sched.dequeue() {
-            let Some(t) = self.threads.get_mut(next.0) else {
-                continue;
-            };
-            if t.state != ThreadState::Ready {
-                continue;
+            if self.run_thread(next, ctx, plat) {
+                return Next::RunUser;
             }
-            t.state = ThreadState::Running;
-            *ctx = *t.context;
-            let process = t.process;
-            self.sched.current = Some(next);
-            let space = self
-                .processes
-                .get(process.0)
-                .map_or(self.idle_space, |p| p.space);
-            self.activate(space, plat);
-            return Next::RunUser;
         }
         self.activate(self.idle_space, plat);
         self.no_thread_ready(plat)

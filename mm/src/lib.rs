@@ -22,11 +22,11 @@ pub mod sim;
 mod space;
 
 #[cfg(test)]
+mod mmap_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod raw;
-#[cfg(test)]
-mod segment_tests;
 #[cfg(test)]
 mod tests;
 

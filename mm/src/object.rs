@@ -30,9 +30,15 @@ pub(crate) struct ObjId(u32);
 pub(crate) enum Kind {
     /// Demand-zero memory from the frame pool.
     Anon,
-    /// Fixed physical memory at `base_paddr` (device memory, boot modules):
-    /// page `i` is `base_paddr + i * PAGE_SIZE`; always shared.
-    Phys { base_paddr: PhysAddr },
+    /// Fixed physical memory at `base_paddr` (device memory, and boot
+    /// modules mapped by MMAP; the init loader copies the init program into
+    /// anonymous memory instead): page `i` is `base_paddr + i * PAGE_SIZE`;
+    /// always shared. `uncached`: mapped with caching disabled (MMAP
+    /// outside RAM).
+    Phys {
+        base_paddr: PhysAddr,
+        uncached: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -146,16 +152,22 @@ impl Objects {
     }
 
     /// A new physical object with no reference yet.
-    pub(crate) fn new_phys(&mut self, base_paddr: PhysAddr) -> ObjId {
-        self.insert(Object::new(Kind::Phys { base_paddr }, None))
+    pub(crate) fn new_phys(&mut self, base_paddr: PhysAddr, uncached: bool) -> ObjId {
+        self.insert(Object::new(
+            Kind::Phys {
+                base_paddr,
+                uncached,
+            },
+            None,
+        ))
     }
 
     /// References `[start, end)` of `id` once more. Newly live pages of a live
     /// anonymous object are promised a frame (the caller has checked the
     /// pool); newly live pages of a child reference its parent.
     pub(crate) fn add_ref(&mut self, frames: &mut FramePool, id: ObjId, start: u64, end: u64) {
-        // A work list instead of recursion: snapshot chains can be as deep as
-        // the object limit, far deeper than the kernel stack allows.
+        // A work list instead of recursion: the kernel stack use stays flat
+        // (chains are at most MAX_CHAIN_DEPTH frozen levels deep anyway).
         let mut work = vec![(id, start, end)];
         while let Some((id, start, end)) = work.pop() {
             let mut newly = Vec::new();
@@ -187,8 +199,8 @@ impl Objects {
             Drop(ObjId, u64, u64),
             Destroy(ObjId),
         }
-        // A stack instead of recursion: snapshot chains can be as deep as the
-        // object limit, far deeper than the kernel stack allows.
+        // A stack instead of recursion: the kernel stack use stays flat
+        // (chains are at most MAX_CHAIN_DEPTH frozen levels deep anyway).
         let mut steps = vec![Step::Drop(id, start, end)];
         while let Some(step) = steps.pop() {
             let (id, start, end) = match step {
@@ -435,7 +447,7 @@ impl Objects {
         let mut i = idx;
         loop {
             let obj = self.get(cur);
-            if let Kind::Phys { base_paddr } = obj.kind {
+            if let Kind::Phys { base_paddr, .. } = obj.kind {
                 return Some(Found {
                     owner: cur,
                     idx: i,

@@ -9,6 +9,7 @@
 mod actors;
 mod ipc;
 mod memory;
+mod physmem;
 mod processes;
 mod segments;
 mod system;
@@ -117,6 +118,8 @@ impl<P: PhysMem> Kernel<P> {
             JinueCall::Reply => self.sys_reply(caller, a.arg2, plat),
             JinueCall::ReplyError => self.sys_reply_error(caller, a.arg1, plat),
             JinueCall::EndpointUi => self.sys_endpoint_ui(caller, a.arg1, a.arg2, plat),
+            JinueCall::GetAddressMap => self.sys_get_address_map(caller, a.arg1, a.arg2, plat),
+            JinueCall::Mmap => self.sys_mmap(caller, a.arg1, a.arg2, plat),
         }
     }
 
@@ -164,6 +167,19 @@ impl<P: PhysMem> Kernel<P> {
             .descriptors
             .get(slot)
             .copied()
+    }
+
+    /// Checks that `slot` of `process`'s table is free, for a descriptor about
+    /// to be put there.
+    ///
+    /// # Errors
+    /// `BadDescriptor` if the slot is in use; `Dead` if the process is gone.
+    fn check_free_slot(&self, process: ProcessId, slot: Slot) -> Result<(), Error> {
+        self.processes
+            .get(process.0)
+            .ok_or(Error::Dead)?
+            .descriptors
+            .check_free(slot)
     }
 
     /// The live process a descriptor names.

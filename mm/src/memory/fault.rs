@@ -3,7 +3,7 @@
 use super::{allows, Memory};
 use crate::flush::Flush;
 use crate::object::{Kind, ObjId};
-use crate::pagetable::{self, Walk};
+use crate::pagetable;
 use crate::space::Region;
 use crate::{Access, FaultOutcome, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 
@@ -68,8 +68,12 @@ impl<P: PhysMem> Memory<P> {
         let writable = region.prot.write_bit();
         let obj_id = region.obj;
         let obj = self.objects.get(obj_id);
-        if let Kind::Phys { base_paddr } = obj.kind {
-            if let Some(paddr) = self.map_huge(hit, vaddr, base_paddr, flush) {
+        let cache_bits = match obj.kind {
+            Kind::Phys { uncached: true, .. } => pagetable::PTE_UNCACHED,
+            _ => 0,
+        };
+        if let Kind::Phys { base_paddr, .. } = obj.kind {
+            if let Some(paddr) = self.map_huge(hit, vaddr, base_paddr, cache_bits, flush) {
                 return paddr;
             }
         }
@@ -81,7 +85,7 @@ impl<P: PhysMem> Memory<P> {
             .as_ref()
             .is_some_and(|books| access != Access::Write && !books.dirty.contains(&idx));
         let (paddr, map_writable, changed) = match obj.kind {
-            Kind::Phys { base_paddr } => (base_paddr + idx * PAGE_SIZE, writable, false),
+            Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false),
             Kind::Anon => match obj.pages.get(idx) {
                 Some(paddr) => (paddr, writable && !clean_segment_page, false),
                 None => match (self.objects.lookup(obj_id, idx), access) {
@@ -127,15 +131,9 @@ impl<P: PhysMem> Memory<P> {
                 books.dirty.insert(idx);
             }
         }
-        let mut walk = Walk::new(
-            &mut self.phys,
-            &mut self.frames,
-            &mut self.tables,
-            hit.space,
-            hit.root,
-        );
         let executable = region.prot.exec_bit();
-        if walk.map_page(vaddr, paddr, map_writable, executable) {
+        let mut walk = self.walk_at(hit.space, hit.root);
+        if walk.map_page(vaddr, paddr, map_writable, executable, cache_bits) {
             let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
             flush.add(hit.space, span, span + pagetable::PT_SPAN_BYTES);
         }
@@ -147,12 +145,13 @@ impl<P: PhysMem> Memory<P> {
     /// region (physical memory at `base_paddr`) covers it whole, the
     /// physical side is 2 MiB-aligned too, and no leaf table is there yet;
     /// returns the frame of `vaddr` if it did. Reached through regions of
-    /// [`Memory::map_physical`].
+    /// [`Memory::map_physical`] and [`Memory::mmap`].
     fn map_huge(
         &mut self,
         hit: &Hit,
         vaddr: VirtAddr,
         base_paddr: PhysAddr,
+        cache_bits: u64,
         flush: &mut Flush,
     ) -> Option<PhysAddr> {
         let region = &hit.region;
@@ -166,15 +165,9 @@ impl<P: PhysMem> Memory<P> {
             return None;
         }
         let entry =
-            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit());
-        let mut walk = Walk::new(
-            &mut self.phys,
-            &mut self.frames,
-            &mut self.tables,
-            hit.space,
-            hit.root,
-        );
-        if !walk.map_huge(span, entry) {
+            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit())
+                | cache_bits;
+        if !self.walk_at(hit.space, hit.root).map_huge(span, entry) {
             return None;
         }
         flush.add(hit.space, span, span_end);
@@ -194,26 +187,17 @@ impl<P: PhysMem> Memory<P> {
         if self.objects.get(obj).map_count <= 1 {
             return;
         }
-        for (&sid, sp) in &self.spaces {
-            let mut walk = Walk::new(
-                &mut self.phys,
-                &mut self.frames,
-                &mut self.tables,
-                sid,
-                sp.root,
-            );
-            for (&s, r) in &sp.regions {
-                if r.obj != obj || idx < r.obj_off || idx >= r.obj_off + r.npages {
-                    continue;
-                }
-                let v = s + (idx - r.obj_off) * PAGE_SIZE;
-                if (sid, v) == (space, vaddr) {
-                    continue;
-                }
-                if let Some((a, b)) = walk.clear_leaves(v, v + PAGE_SIZE) {
-                    flush.add(sid, a, b);
-                }
+        self.for_each_mapping(|walk, sid, s, r| {
+            if r.obj != obj || idx < r.obj_off || idx >= r.obj_off + r.npages {
+                return;
             }
-        }
+            let v = s + (idx - r.obj_off) * PAGE_SIZE;
+            if (sid, v) == (space, vaddr) {
+                return;
+            }
+            if let Some((a, b)) = walk.clear_leaves(v, v + PAGE_SIZE) {
+                flush.add(sid, a, b);
+            }
+        });
     }
 }

@@ -78,11 +78,57 @@ impl<P: PhysMem> Memory<P> {
             inherit: options.inherit,
             opaque1: 0,
             opaque2: 0,
-            obj: self.objects.new_phys(paddr),
+            obj: self.objects.new_phys(paddr, false),
             obj_off: 0,
         };
         self.add_new_region(space, start, region, tables);
         Ok(())
+    }
+
+    /// MMAP (ABI §3.3), after the kernel checked the call: `range` then
+    /// maps physical memory from `paddr` as one region with `options`
+    /// (`uncached`: caching disabled), replacing whatever the range mapped
+    /// before, as MCLONE does. All or nothing. Commits only page tables;
+    /// the memory counts in no MEMSTAT counter.
+    ///
+    /// # Errors
+    /// `NoMemory` (page tables, regions, objects); `InvalidArgument` for a
+    /// misaligned `paddr` or an unknown space. Nothing changed then.
+    pub fn mmap(
+        &mut self,
+        space: SpaceId,
+        range: UserRange,
+        paddr: PhysAddr,
+        options: RegionOptions,
+        uncached: bool,
+    ) -> Result<Flush, MmError> {
+        let mut flush = Flush::new();
+        if !is_page_aligned(paddr) {
+            return Err(MmError::InvalidArgument);
+        }
+        let sp = self.space(space)?;
+        if range.is_empty() {
+            return Ok(flush);
+        }
+        let (start, end) = (range.start(), range.end());
+        let tables = pagetable::tables_needed(&[(start, end)], |a, b| sp.any_in(a, b));
+        self.check_frames(tables)?;
+        self.check_growth(Self::cut_growth(sp, start, end, true).saturating_add(1))?;
+        self.check_object_room(1)?;
+        // Nothing fails from here on.
+        let removed = self.remove_range(space, start, end, &mut flush);
+        let region = Region {
+            npages: range.npages(),
+            prot: options.prot,
+            inherit: options.inherit,
+            opaque1: 0,
+            opaque2: 0,
+            obj: self.objects.new_phys(paddr, uncached),
+            obj_off: 0,
+        };
+        self.add_new_region(space, start, region, tables);
+        self.release_tables(space, &removed);
+        Ok(flush)
     }
 
     /// Inserts `region`, the whole of a new object, at `start` and promises
@@ -130,6 +176,26 @@ impl<P: PhysMem> Memory<P> {
         self.cut(space, start);
         self.cut(space, end);
         self.spaces[&space].starts_in(start, end)
+    }
+
+    /// The starts of the regions inside `range` once `space` is cut at its
+    /// edges (RGN_SET_*: nothing for an empty range).
+    ///
+    /// # Errors
+    /// `NoMemory` if the cuts would pass the region limit (nothing is cut
+    /// then); `InvalidArgument` for an unknown space.
+    fn regions_cut_to(
+        &mut self,
+        space: SpaceId,
+        range: UserRange,
+    ) -> Result<Vec<VirtAddr>, MmError> {
+        let (start, end) = (range.start(), range.end());
+        let sp = self.space(space)?;
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check_growth(Self::cut_growth(sp, start, end, false))?;
+        Ok(self.cut_range(space, start, end))
     }
 
     /// Gives up the tables (or their promises) of the spans of `ranges` (the
@@ -241,14 +307,8 @@ impl<P: PhysMem> Memory<P> {
         range: UserRange,
         prot: Prot,
     ) -> Result<Flush, MmError> {
-        let (start, end) = (range.start(), range.end());
-        let sp = self.space(space)?;
         let mut flush = Flush::new();
-        if range.is_empty() {
-            return Ok(flush);
-        }
-        self.check_growth(Self::cut_growth(sp, start, end, false))?;
-        for s in self.cut_range(space, start, end) {
+        for s in self.regions_cut_to(space, range)? {
             let sp = self.spaces.get_mut(&space).expect("space");
             let region = sp.regions.get_mut(&s).expect("region");
             if region.prot != prot {
@@ -273,13 +333,7 @@ impl<P: PhysMem> Memory<P> {
         range: UserRange,
         inherit: Inherit,
     ) -> Result<(), MmError> {
-        let (start, end) = (range.start(), range.end());
-        let sp = self.space(space)?;
-        if range.is_empty() {
-            return Ok(());
-        }
-        self.check_growth(Self::cut_growth(sp, start, end, false))?;
-        for s in self.cut_range(space, start, end) {
+        for s in self.regions_cut_to(space, range)? {
             let sp = self.spaces.get_mut(&space).expect("space");
             sp.regions.get_mut(&s).expect("region").inherit = inherit;
         }

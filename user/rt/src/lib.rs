@@ -11,12 +11,14 @@
 extern crate std;
 
 pub mod api;
+pub mod child;
 pub mod console;
 pub mod desc;
 pub mod error;
 pub mod fork;
 pub mod ipc;
 pub mod mapper;
+pub mod physmem;
 pub mod spawn;
 pub mod startup;
 pub mod sys;
@@ -25,8 +27,9 @@ pub mod thread;
 #[cfg(feature = "image")]
 pub mod image;
 
+pub use child::Child;
 pub use error::Error;
-pub use fork::{fork, fork_with, Child, Fork};
+pub use fork::{fork, fork_with, Fork};
 pub use spawn::spawn;
 pub use startup::Startup;
 
