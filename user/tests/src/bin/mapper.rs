@@ -522,6 +522,11 @@ fn errors(s: &mut Suite) {
             o.size = PAGE_SIZE;
             check_eq!(c, call(K_MYACTOR, &desc, &o), K_EINVAL, "size differs");
             o.size = 2 * PAGE_SIZE;
+            check_eq!(
+                c,
+                call(K_MYACTOR, &rgn(at, 2 * PAGE_SIZE, K_NOACCESS), &o),
+                K_EINVAL
+            );
             // Overlap, then memory.
             check_eq!(
                 c,
@@ -544,7 +549,7 @@ fn errors(s: &mut Suite) {
         // RGN_MAP with K_ANYWHERE writes the start back.
         let mut d = rgn(0, 2 * PAGE_SIZE, K_ANYWHERE);
         check_eq!(c, rgn_map(Actor::Me, &mut d, &obj), Ok(()));
-        check!(c, d.startAddr >= USER_BASE && d.startAddr % PAGE_SIZE == 0);
+        check!(c, d.startAddr >= USER_BASE && d.startAddr.is_multiple_of(PAGE_SIZE));
         check_eq!(c, region_count(d.startAddr, 2), 1);
         free(d.startAddr, 2);
         check!(c, m.await_releases(1));
