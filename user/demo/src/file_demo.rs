@@ -10,7 +10,7 @@ use abi::layout::PAGE_SIZE;
 use abi::mapper::KnObjDesc;
 use abi::region::{K_ANYWHERE, K_WRITABLE};
 use abi::types::KnUniqueId;
-use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use ferrite_rt::api::{self, rgn, Actor};
 use ferrite_rt::mapper::{endpoint_ui, rgn_init, rgn_map, segment, Mapper};
 use ferrite_rt::{fork, ipc, println, Fork};
@@ -21,12 +21,30 @@ const BROKEN: u64 = 41;
 /// The one file: key 1, four pages, kept in the server's memory.
 const FILE_KEY: u64 = 1;
 const FILE_PAGES: usize = 4;
-static FILE: [AtomicU8; FILE_PAGES * 4096] = [const { AtomicU8::new(0) }; FILE_PAGES * 4096];
+const FILE_BYTES: usize = FILE_PAGES * PAGE_SIZE as usize;
+/// Where the file is kept: a region of the demo (never served itself).
+static FILE: AtomicU64 = AtomicU64::new(0);
+
+fn file_byte(i: usize) -> u8 {
+    if i >= FILE_BYTES {
+        return 0;
+    }
+    // SAFETY: `i` lies inside the file's region, mapped writable for the
+    // whole demo; only the demo's threads touch it (volatile).
+    unsafe { ((FILE.load(Relaxed) + i as u64) as *const u8).read_volatile() }
+}
+
+fn set_file_byte(i: usize, b: u8) {
+    if i < FILE_BYTES {
+        // SAFETY: as in `file_byte`.
+        unsafe { ((FILE.load(Relaxed) + i as u64) as *mut u8).write_volatile(b) }
+    }
+}
 
 /// Writes `text` at byte `at` of the file.
 fn put(at: usize, text: &[u8]) {
     for (i, b) in text.iter().enumerate() {
-        FILE[at + i].store(*b, Relaxed);
+        set_file_byte(at + i, *b);
     }
 }
 
@@ -64,7 +82,7 @@ impl Mapper for FileServer {
             return Err(-2);
         }
         for (i, b) in data.iter_mut().enumerate() {
-            *b = FILE.get(offset as usize + i).map_or(0, |x| x.load(Relaxed));
+            *b = file_byte(offset as usize + i);
         }
         println!(
             "  [file server] pull-in of page {} ({} bytes)",
@@ -76,15 +94,15 @@ impl Mapper for FileServer {
 
     fn push_out(&mut self, key: u64, offset: u64, data: &[u8]) -> Result<(), i64> {
         for (i, b) in data.iter().enumerate() {
-            if let Some(x) = FILE.get(offset as usize + i) {
-                x.store(*b, Relaxed);
-            }
+            set_file_byte(offset as usize + i, *b);
         }
-        println!(
-            "  [file server] write-back of file {key}, page {}: \"{}\"",
-            offset / PAGE_SIZE,
-            show(&data[..60])
-        );
+        for (i, page) in data.chunks(PAGE_SIZE as usize).enumerate() {
+            println!(
+                "  [file server] write-back of file {key}, page {}: \"{}\"",
+                offset / PAGE_SIZE + i as u64,
+                show(&page[..60])
+            );
+        }
         Ok(())
     }
 
@@ -126,6 +144,10 @@ fn unmap(addr: u64) {
 /// The first call that failed, as a message.
 pub fn file_server_demo() -> Result<(), &'static str> {
     println!("--- a file server: segments served by a user-level mapper ---");
+    let before = api::memstat().unwrap_or_default();
+    let mut store = rgn(0, FILE_BYTES as u64, K_WRITABLE | K_ANYWHERE);
+    api::rgn_allocate(Actor::Me, &mut store).map_err(|_| "RGN_ALLOCATE")?;
+    FILE.store(store.startAddr, Relaxed);
     put(0, b"page 0 of the file, as stored by the file server");
     put(4096, b"page 1 of the file, original text");
     put(8192, b"page 2 of the file, original text");
@@ -202,5 +224,11 @@ pub fn file_server_demo() -> Result<(), &'static str> {
     let _ = api::destroy(FILES);
     let _ = server.join();
     let _ = api::close(FILES);
+    let _ = api::rgn_free(Actor::Me, &rgn(store.startAddr, store.size, 0));
+    let after = api::memstat().unwrap_or_default();
+    println!(
+        "file server demo: user frames {} -> {}, committed {} -> {}",
+        before.user_frames, after.user_frames, before.committed_frames, after.committed_frames
+    );
     Ok(())
 }

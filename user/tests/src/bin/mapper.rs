@@ -549,7 +549,10 @@ fn errors(s: &mut Suite) {
         // RGN_MAP with K_ANYWHERE writes the start back.
         let mut d = rgn(0, 2 * PAGE_SIZE, K_ANYWHERE);
         check_eq!(c, rgn_map(Actor::Me, &mut d, &obj), Ok(()));
-        check!(c, d.startAddr >= USER_BASE && d.startAddr.is_multiple_of(PAGE_SIZE));
+        check!(
+            c,
+            d.startAddr >= USER_BASE && d.startAddr.is_multiple_of(PAGE_SIZE)
+        );
         check_eq!(c, region_count(d.startAddr, 2), 1);
         free(d.startAddr, 2);
         check!(c, m.await_releases(1));
