@@ -78,18 +78,30 @@ impl<P: PhysMem> Memory<P> {
             }
         }
         let obj = self.objects.get(obj_id);
+        // `was_mapped`: whether a translation of `vaddr` may be cached. A
+        // page neither the object nor an ancestor holds was never mapped
+        // (mappings are a cache of the objects), and the CPU caches no
+        // not-present entry (Intel SDM vol. 3 §4.10.2.3), so mapping a
+        // fresh zeroed page needs no TLB flush, as in Linux.
         // A segment page is writable in the tables only once written, so
         // that its first write marks it for write-back.
         let clean_segment_page = obj
             .segment
             .as_ref()
             .is_some_and(|books| access != Access::Write && !books.dirty.contains(&idx));
-        let (paddr, map_writable, changed) = match obj.kind {
-            Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false),
+        let (paddr, map_writable, changed, was_mapped) = match obj.kind {
+            Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false, true),
             Kind::Anon => match obj.pages.get(idx) {
-                Some(paddr) => (paddr, writable && !clean_segment_page, false),
-                None => match (self.objects.lookup(obj_id, idx), access) {
-                    (Some(found), Access::Read | Access::Execute) => (found.paddr, false, false),
+                Some(paddr) => (paddr, writable && !clean_segment_page, false, true),
+                // Not in the object itself: look in its ancestors.
+                None => match (
+                    obj.parent
+                        .and_then(|(parent, off)| self.objects.lookup(parent, idx + off)),
+                    access,
+                ) {
+                    (Some(found), Access::Read | Access::Execute) => {
+                        (found.paddr, false, false, true)
+                    }
                     (Some(found), Access::Write) => {
                         let direct_parent = obj.parent.map(|(p, _)| p) == Some(found.owner);
                         let paddr = if direct_parent
@@ -110,7 +122,7 @@ impl<P: PhysMem> Memory<P> {
                             obj.reserved_npages -= 1;
                             new
                         };
-                        (paddr, true, true)
+                        (paddr, true, true, true)
                     }
                     (None, _) => {
                         let new = self.frames.alloc_user_reserved();
@@ -118,7 +130,7 @@ impl<P: PhysMem> Memory<P> {
                         let obj = self.objects.get_mut(obj_id);
                         obj.pages.insert(idx, new);
                         obj.reserved_npages -= 1;
-                        (new, writable, true)
+                        (new, writable, true, false)
                     }
                 },
             },
@@ -137,7 +149,9 @@ impl<P: PhysMem> Memory<P> {
             let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
             flush.add(hit.space, span, span + pagetable::PT_SPAN_BYTES);
         }
-        flush.add(hit.space, vaddr, vaddr + PAGE_SIZE);
+        if was_mapped {
+            flush.add(hit.space, vaddr, vaddr + PAGE_SIZE);
+        }
         paddr
     }
 
