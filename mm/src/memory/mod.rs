@@ -13,12 +13,14 @@
 //! | `stat.rs` | RGN_STAT |
 //! | `share.rs` | MCLONE |
 //! | `dup.rs` | RGN_DUP |
+//! | `segment.rs` | segment caches: RGN_MAP, RGN_INIT, pull-in, write-back |
 //! | `fault.rs` | page faults |
 //! | `usercopy.rs` | the kernel's copies from and to user memory |
 
 mod dup;
 mod fault;
 mod regions;
+mod segment;
 mod share;
 mod stat;
 mod usercopy;
@@ -33,6 +35,7 @@ use abi::args::Prot;
 use abi::memstat::MemStat;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+pub use segment::SegmentId;
 
 /// The frame pool, the memory objects and the address spaces.
 pub struct Memory<P: PhysMem> {
@@ -56,6 +59,9 @@ pub struct Memory<P: PhysMem> {
     /// ids are never reused; `destroy_space` forgets it): spares the user
     /// copies' fast path a map lookup per call.
     root_cache: core::cell::Cell<(SpaceId, PhysAddr)>,
+    /// Segment caches that lost their last region since the kernel last
+    /// asked ([`Memory::take_unmapped_segments`]).
+    pub(crate) unmapped_segments: alloc::vec::Vec<crate::object::ObjId>,
 }
 
 impl<P: PhysMem> core::fmt::Debug for Memory<P> {
@@ -97,6 +103,7 @@ impl<P: PhysMem> Memory<P> {
             region_limit: usize::MAX,
             object_limit: usize::MAX,
             root_cache: core::cell::Cell::new((SpaceId(0), 0)),
+            unmapped_segments: alloc::vec::Vec::new(),
         }
     }
 
