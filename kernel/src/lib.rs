@@ -28,7 +28,7 @@ pub mod fault;
 mod init;
 pub mod ipc;
 mod lifecycle;
-pub mod madt;
+pub mod mapper;
 pub mod platform;
 pub mod process;
 pub mod sched;
@@ -77,6 +77,8 @@ pub struct Kernel<P: PhysMem> {
     idle_space: SpaceId,
     /// The root last given to `activate_space`, per CPU.
     active_roots: alloc::vec::Vec<u64>,
+    /// Segments, requests to mappers and the threads waiting for them (ABI §4.5).
+    mappers: mapper::Mappers,
     /// The physical address map (GET_ADDRESS_MAP, MMAP's rules).
     address_map: address_map::AddressMap,
 }
@@ -104,6 +106,7 @@ impl<P: PhysMem> Kernel<P> {
             next_thread_number: 1,
             idle_space,
             active_roots: alloc::vec![idle_root; plat.cpu_count().max(1)],
+            mappers: mapper::Mappers::default(),
             address_map: address_map::AddressMap::default(),
         }
     }
@@ -168,6 +171,7 @@ impl<P: PhysMem> Kernel<P> {
                 false
             }
         };
+        self.mapper_housekeeping(plat);
         self.after_trap(current, ctx, wants_yield, plat)
     }
 
@@ -303,7 +307,7 @@ impl<P: PhysMem> Kernel<P> {
     }
 
     /// The root this CPU has loaded.
-    fn active_root(&self, plat: &impl Platform) -> u64 {
+    pub(crate) fn active_root(&self, plat: &impl Platform) -> u64 {
         self.active_roots.get(plat.cpu()).copied().unwrap_or(0)
     }
 
