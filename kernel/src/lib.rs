@@ -28,6 +28,7 @@ pub mod fault;
 mod init;
 pub mod ipc;
 mod lifecycle;
+pub mod madt;
 pub mod mapper;
 pub mod platform;
 pub mod process;
