@@ -59,7 +59,8 @@ commands:
                                     host tests (cargo test --workspace), then every user test program
                                     (user/tests bins, user/c/*.c, booted with argv [name, a, b]) and the
                                     kernel fault checks under QEMU, every test program once with 1 CPU
-                                    and once with 4 (label suffix @smp4); ends with one line 'N passed, N failed'.
+                                    and once with 4 (fewer if the host has fewer cores, at least 2; label
+                                    suffix @smpN; not fuzz); ends with one line 'N passed, N failed'.
                                     --only keeps the boots whose label contains TEXT; --timeout is per
                                     boot (default 180); --jobs QEMUs at a time (default 2).
   bench [--quick] [--no-host] [--no-kernel]

@@ -19,9 +19,19 @@ use crate::{parse_number, take_flag, take_value, DEFAULT_MEM_MIB};
 
 /// Per-program time limit (TCG is slow; most programs take a few seconds).
 const DEFAULT_PROGRAM_TIMEOUT_SECS: u64 = 180;
-/// CPUs of the second boot of every test program.
+/// CPUs of the second boot of every test program: 4, or as many as the
+/// host has cores if fewer (but at least 2). QEMU then runs one host
+/// thread per CPU (`qemu::tcg_mode`); with more CPUs than host cores the
+/// emulator runs them in turn, and a spinning CPU waits for a whole host
+/// time slice of the one it waits for (boots 10 to 100 times slower, the
+/// suite's time limits exceeded).
 const SMP_CPUS: u32 = 4;
-/// Programs not booted a second time with `SMP_CPUS` (see `cmd_test`).
+
+fn smp_cpus() -> u32 {
+    let host = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    SMP_CPUS.min(host).max(2)
+}
+/// Programs not booted a second time with several CPUs (see `cmd_test`).
 const SMP_SKIP: [&str; 1] = ["fuzz"];
 /// A boot with several CPUs gets this many times the time limit (QEMU runs
 /// them in turn on a host with fewer cores).
@@ -138,12 +148,13 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
     // Every test program again with several CPUs (ABI §9), but `fuzz`: its
     // watchdogs count yields as a clock (a yield returns at once while the
     // watched thread runs on another CPU), and it runs for minutes on one CPU.
+    let cpus = smp_cpus();
     let multi: Vec<Job> = work
         .iter()
         .filter(|job| !SMP_SKIP.contains(&job.label.as_str()))
         .map(|job| Job {
-            label: format!("{}@smp{SMP_CPUS}", job.label),
-            smp: SMP_CPUS,
+            label: format!("{}@smp{cpus}", job.label),
+            smp: cpus,
             ..job.clone()
         })
         .collect();
