@@ -57,6 +57,10 @@ pub struct Memory<P: PhysMem> {
     region_limit: usize,
     /// Most live memory objects ([`Memory::set_object_limit`]).
     object_limit: usize,
+    /// The last space whose root a user copy looked up, and that root (space
+    /// ids are never reused; `destroy_space` forgets it): spares the user
+    /// copies' fast path a map lookup per call.
+    root_cache: core::cell::Cell<(SpaceId, PhysAddr)>,
     /// Segment caches that lost their last region since the kernel last
     /// asked ([`Memory::take_unmapped_segments`]).
     pub(crate) unmapped_segments: alloc::vec::Vec<crate::object::ObjId>,
@@ -100,8 +104,20 @@ impl<P: PhysMem> Memory<P> {
             region_total: 0,
             region_limit: usize::MAX,
             object_limit: usize::MAX,
+            root_cache: core::cell::Cell::new((SpaceId(0), 0)),
             unmapped_segments: alloc::vec::Vec::new(),
         }
+    }
+
+    /// The root of a live space, through the one-entry cache.
+    pub(crate) fn cached_root(&self, space: SpaceId) -> Option<PhysAddr> {
+        let (id, root) = self.root_cache.get();
+        if id == space && id != SpaceId(0) {
+            return Some(root);
+        }
+        let root = self.spaces.get(&space)?.root;
+        self.root_cache.set((space, root));
+        Some(root)
     }
 
     /// Caps the regions of all spaces together at `limit` (no cap until
@@ -280,6 +296,9 @@ impl<P: PhysMem> Memory<P> {
             return Flush::new();
         }
         let flush = self.free_all(space);
+        if self.root_cache.get().0 == space {
+            self.root_cache.set((SpaceId(0), 0));
+        }
         let sp = self.spaces.remove(&space).expect("space");
         self.tables.promises.close(&mut self.frames, space);
         self.frames.free_table(sp.root);

@@ -81,7 +81,7 @@ impl<P: PhysMem> Memory<P> {
         if !is_user_range(addr, len_bytes as u64) || access == Access::Execute {
             return None;
         }
-        let root = self.spaces.get(&space)?.root;
+        let root = self.cached_root(space)?;
         mapped_chunks(&self.phys, root, addr, len_bytes, access == Access::Write)
     }
 
