@@ -28,6 +28,48 @@ pub struct Run {
     pub icount: bool,
 }
 
+/// The firmware of a PC-style boot from the ISO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS, QEMU's default.
+    Bios,
+    /// OVMF (Debian `ovmf`).
+    Uefi,
+}
+
+/// The machine a boot runs on; [`Machine::default`] is what `boot` uses:
+/// `-machine pc`, `-kernel` (Multiboot from QEMU), `isa-debug-exit` present.
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    /// `-machine q35` (PCIe chipset, like current PCs) instead of `pc`.
+    pub q35: bool,
+    /// Boot this ISO with `-cdrom` (GRUB loads the kernel and init) instead
+    /// of `-kernel`; the run's kernel, program and arguments are then the ISO's.
+    pub iso: Option<(PathBuf, Firmware)>,
+    /// Leave out `isa-debug-exit`: the kernel must power off through ACPI.
+    pub no_debug_exit: bool,
+    /// `-s -S`: QEMU waits for a debugger on TCP port 1234.
+    pub gdb: bool,
+}
+
+/// OVMF images (code and variables in one file) of Debian's `ovmf` package.
+const OVMF_CANDIDATES: [&str; 2] = ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd"];
+
+/// Makes sure OVMF exists (installing Debian's `ovmf` as root); its path.
+pub fn ovmf() -> Result<PathBuf, String> {
+    let find = || {
+        OVMF_CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    };
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    crate::tools::ensure_packages(&[crate::tools::Need::Path(OVMF_CANDIDATES[0], "ovmf")])?;
+    find().ok_or_else(|| "OVMF.fd not found after installing ovmf".to_string())
+}
+
 /// How a boot ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum End {
@@ -90,6 +132,46 @@ pub fn ensure_installed() -> Result<(), String> {
 
 /// Boots the kernel with the program as its first module and collects the console.
 pub fn boot(run: &Run) -> Result<Outcome, String> {
+    boot_on(run, &Machine::default())
+}
+
+/// The QEMU arguments that load Ferrite: `-kernel`/`-initrd`/`-append` with
+/// the module line, or `-cdrom` and the firmware.
+fn loader_args(run: &Run, machine: &Machine, module: &str) -> Result<Vec<String>, String> {
+    let mut args: Vec<String> = Vec::new();
+    match &machine.iso {
+        None => {
+            args.push("-kernel".into());
+            args.push(run.kernel.display().to_string());
+            args.extend(["-initrd".into(), module.to_string()]);
+            args.extend(["-append".into(), run.kernel_cmdline.clone()]);
+        }
+        Some((iso, firmware)) => {
+            args.push("-cdrom".into());
+            args.push(iso.display().to_string());
+            args.extend(["-boot".into(), "d".into()]);
+            if *firmware == Firmware::Uefi {
+                args.push("-bios".into());
+                args.push(ovmf()?.display().to_string());
+            }
+        }
+    }
+    args.push("-machine".into());
+    args.push(if machine.q35 { "q35" } else { "pc" }.into());
+    if !machine.no_debug_exit {
+        args.extend([
+            "-device".into(),
+            "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+        ]);
+    }
+    if machine.gdb {
+        args.extend(["-s".into(), "-S".into()]);
+    }
+    Ok(args)
+}
+
+/// Boots on the given machine and collects the console.
+pub fn boot_on(run: &Run, machine: &Machine) -> Result<Outcome, String> {
     let dir = run
         .program
         .parent()
@@ -114,12 +196,7 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
     }
     let mut child = Command::new(QEMU)
         .current_dir(dir)
-        .arg("-kernel")
-        .arg(&run.kernel)
-        .arg("-initrd")
-        .arg(&module)
-        .arg("-append")
-        .arg(&run.kernel_cmdline)
+        .args(loader_args(run, machine, &module)?)
         .args(["-m", &run.mem_mib.to_string()])
         .args(["-cpu", "max", "-accel", "tcg"])
         .args([
@@ -131,7 +208,6 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
             "none",
             "-no-reboot",
         ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(if run.icount {
             &["-icount", "shift=0"][..]
         } else {
@@ -210,7 +286,12 @@ pub fn boot(run: &Run) -> Result<Outcome, String> {
     let end = match end {
         Some(status_line) => {
             // isa-debug-exit makes QEMU exit with (N << 1) | 1, truncated to 8 bits by the OS.
-            let expected = ((u32::from(status_line) << 1) | 1) & 0xFF;
+            // Without the device the kernel powers off through ACPI: QEMU exits with 0.
+            let expected = if machine.no_debug_exit {
+                0
+            } else {
+                ((u32::from(status_line) << 1) | 1) & 0xFF
+            };
             if status.code().is_some_and(|c| c as u32 != expected) && !timed_out {
                 eprintln!(
                     "xtask: warning: QEMU exit code {:?} does not match power-off status {status_line}",
