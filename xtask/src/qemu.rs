@@ -10,6 +10,9 @@ const QEMU: &str = "qemu-system-x86_64";
 /// The kernel's last console line (doc/internals.md, "Power-off status").
 const POWER_OFF_PREFIX: &str = "ferrite: power off, status ";
 
+/// How long QEMU may keep running after the kernel's power-off line.
+const POWER_OFF_GRACE: Duration = Duration::from_secs(10);
+
 /// One boot.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -250,7 +253,7 @@ pub fn boot_on(run: &Run, machine: &Machine) -> Result<Outcome, String> {
         text
     });
 
-    let deadline = Instant::now() + run.timeout;
+    let mut deadline = Instant::now() + run.timeout;
     let mut console = Vec::new();
     let mut end = None;
     let mut timed_out = false;
@@ -266,6 +269,8 @@ pub fn boot_on(run: &Run, machine: &Machine) -> Result<Outcome, String> {
                 if let Some(status) = line.strip_prefix(POWER_OFF_PREFIX) {
                     if let Ok(status) = status.trim().parse::<u8>() {
                         end = Some(status);
+                        // The machine must now turn off by itself, and soon.
+                        deadline = deadline.min(Instant::now() + POWER_OFF_GRACE);
                     }
                 }
                 console.push(line);
@@ -284,6 +289,10 @@ pub fn boot_on(run: &Run, machine: &Machine) -> Result<Outcome, String> {
         .map_err(|e| format!("waiting for {QEMU}: {e}"))?;
     let stderr_text = err_thread.join().unwrap_or_default();
     let end = match end {
+        Some(status_line) if timed_out => End::Exited(format!(
+            "the kernel printed its power-off line (status {status_line}) but the machine did not turn off within {} s",
+            POWER_OFF_GRACE.as_secs()
+        )),
         Some(status_line) => {
             // isa-debug-exit makes QEMU exit with (N << 1) | 1, truncated to 8 bits by the OS.
             // Without the device the kernel powers off through ACPI: QEMU exits with 0.

@@ -154,7 +154,7 @@ pub fn cmd_run(args: &[String]) -> Result<u8, String> {
             if outcome
                 .console
                 .last()
-                .is_some_and(|l| l == "ferrite: reboot")
+                .is_some_and(|l| l.starts_with("ferrite: reboot"))
             {
                 eprintln!("xtask: the kernel rebooted; QEMU runs with -no-reboot, so it stopped");
             } else {

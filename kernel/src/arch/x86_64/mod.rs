@@ -1,5 +1,6 @@
 //! x86_64 support of the kernel image: boot, CPU tables, traps, system-call entry, console, timer, memory.
 
+mod acpi;
 mod boot;
 mod cpu;
 mod heap;
@@ -101,6 +102,9 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
             inject_fault = Some(kind);
         }
     }
+
+    // The firmware's tables are read while the boot identity map still exists.
+    power::init(acpi::discover());
 
     let mut free: Ranges = raw.ram.clone();
     free.remove(0, LOW_MEMORY_END);
