@@ -4,8 +4,9 @@
 //! `grub-efi-amd64-bin` for UEFI, `xorriso` and `mtools`) turns a staging
 //! directory into an image that boots from a CD on both firmwares and, being
 //! an isohybrid image, also from a USB stick written with `dd`. GRUB loads the
-//! kernel with `multiboot` and the init program as the first `module`, whose
-//! command line is the program's argv (ABI §8).
+//! kernel with `multiboot2` (which hands over the ACPI RSDP, needed on UEFI
+//! machines) and the init program as the first `module2`, whose command line
+//! is the program's argv (ABI §8).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,8 +50,8 @@ fn grub_cfg(init_name: &str, args: &[String], kernel_cmdline: &str) -> String {
          set timeout=0\n\
          set default=0\n\
          menuentry \"Ferrite\" {{\n\
-         \x20   multiboot /boot/ferrite-kernel {kernel_cmdline}\n\
-         \x20   module {module_line}\n\
+         \x20   multiboot2 /boot/ferrite-kernel {kernel_cmdline}\n\
+         \x20   module2 {module_line}\n\
          \x20   boot\n\
          }}\n"
     )
@@ -132,8 +133,8 @@ mod unit {
     #[test]
     fn config_names_kernel_and_init_with_argv() {
         let cfg = grub_cfg("boot", &["a".into(), "b".into()], "log=info");
-        assert!(cfg.contains("multiboot /boot/ferrite-kernel log=info\n"));
-        assert!(cfg.contains("module /boot/boot boot a b\n"));
+        assert!(cfg.contains("multiboot2 /boot/ferrite-kernel log=info\n"));
+        assert!(cfg.contains("module2 /boot/boot boot a b\n"));
         assert!(cfg.contains("set timeout=0\n"));
     }
 

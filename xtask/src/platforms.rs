@@ -65,6 +65,7 @@ pub fn jobs(base: &[Job]) -> Result<Vec<Job>, String> {
         ("poweroff_pc", acpi(false, None)),
         ("poweroff_q35", acpi(true, None)),
         ("poweroff_iso_bios", acpi(true, Some(Firmware::Bios))),
+        ("poweroff_iso_uefi", acpi(true, Some(Firmware::Uefi))),
     ] {
         jobs.push(Job {
             label: format!("acpi::{name}"),
@@ -76,6 +77,11 @@ pub fn jobs(base: &[Job]) -> Result<Vec<Job>, String> {
     for (name, on, method) in [
         ("reboot_pc", acpi(false, None), "the keyboard controller"),
         ("reboot_q35", acpi(true, None), "the ACPI reset register"),
+        (
+            "reboot_iso_uefi",
+            acpi(true, Some(Firmware::Uefi)),
+            "the ACPI reset register",
+        ),
     ] {
         jobs.push(Job {
             label: format!("acpi::{name}"),

@@ -1,8 +1,9 @@
 //! Finding the ACPI tables at boot and keeping what power-off and reset need.
 //!
 //! Runs once, while the boot identity map still covers the first 4 GiB: the
-//! RSDP is searched where ACPI 6.5 §5.2.5.1 puts it on a PC (the first KiB of
-//! the EBDA, then 0xE0000..0x100000), the root table lists the FADT and the
+//! RSDP is the copy a Multiboot 2 loader hands over (GRUB does, which is how
+//! a UEFI machine's is found), else it is searched where ACPI 6.5 §5.2.5.1
+//! puts it on a BIOS PC (the first KiB of the EBDA, then 0xE0000..0x100000); the root table lists the FADT and the
 //! SSDTs, and `\_S5` comes from the DSDT or an SSDT. The byte-level reading is
 //! the kernel library's `kernel::acpi` (host-tested); this file only reaches
 //! physical memory. The result is a [`PowerPlan`] of plain numbers, so
@@ -84,10 +85,18 @@ fn root_tables(rsdp: &acpi::Rsdp) -> Option<(&'static [u8], usize)> {
     table_at(u64::from(rsdp.rsdt), b"RSDT").map(|t| (t, 4))
 }
 
+/// The RSDP copy the bootloader handed over (Multiboot 2), if any.
+fn handed_over(paddr: u64) -> Option<(u64, acpi::Rsdp)> {
+    let bytes = boot_bytes(paddr, 36).or_else(|| boot_bytes(paddr, 20))?;
+    acpi::parse_rsdp(bytes).map(|rsdp| (paddr, rsdp))
+}
+
 /// Reads the tables; `None` (with a log line) when the machine has no usable ACPI.
-pub fn discover() -> Option<PowerPlan> {
-    let Some((rsdp_addr, rsdp)) = find_rsdp() else {
-        crate::kwarn!("ACPI: no RSDP below 1 MiB: power-off and reset fall back to legacy means");
+/// `rsdp_copy` is the bootloader's copy of the RSDP (0: none; then it is
+/// searched for, which finds it on BIOS machines only).
+pub fn discover(rsdp_copy: u64) -> Option<PowerPlan> {
+    let Some((rsdp_addr, rsdp)) = handed_over(rsdp_copy).or_else(find_rsdp) else {
+        crate::kwarn!("ACPI: no RSDP (none handed over, none below 1 MiB): power-off and reset fall back to legacy means");
         return None;
     };
     let (root, entry_size) = root_tables(&rsdp)?;

@@ -7,6 +7,7 @@ mod heap;
 mod idt;
 mod lang;
 mod multiboot;
+mod multiboot2;
 mod paging;
 mod physmem;
 mod pic;
@@ -71,12 +72,14 @@ pub struct BootInfo {
 #[no_mangle]
 extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     serial::init();
-    assert!(
-        magic == u64::from(boot::MULTIBOOT_BOOTLOADER_MAGIC),
-        "not booted by a Multiboot loader (magic {magic:#x})"
-    );
     idt::init();
-    let raw = multiboot::parse(info);
+    let raw = if magic == u64::from(boot::MULTIBOOT_BOOTLOADER_MAGIC) {
+        multiboot::parse(info)
+    } else if magic == u64::from(multiboot2::BOOTLOADER_MAGIC) {
+        multiboot2::parse(info)
+    } else {
+        panic!("not booted by a Multiboot loader (magic {magic:#x})")
+    };
 
     // Copy what lives in boot memory while it is still identity-mapped.
     let mut kernel_cmdline = [0u8; CMDLINE_MAX];
@@ -104,7 +107,7 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     }
 
     // The firmware's tables are read while the boot identity map still exists.
-    power::init(acpi::discover());
+    power::init(acpi::discover(raw.rsdp));
 
     let mut free: Ranges = raw.ram.clone();
     free.remove(0, LOW_MEMORY_END);
