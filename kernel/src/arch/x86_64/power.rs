@@ -33,12 +33,12 @@ static mut PLAN: Option<PowerPlan> = None;
 pub fn init(plan: Option<PowerPlan>) {
     // SAFETY: called once at boot, single-threaded with interrupts off,
     // before anything reads the plan.
-    unsafe { *(&raw mut PLAN) = plan };
+    unsafe { PLAN = plan };
 }
 
 fn plan() -> Option<PowerPlan> {
     // SAFETY: written only by `init` at boot; read afterwards, single-threaded.
-    unsafe { *(&raw const PLAN) }
+    unsafe { PLAN }
 }
 
 /// Prints `ferrite: power off, status N`, then powers off (see the module doc).
