@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use crate::qemu::{self, End, Run};
 use crate::{cargo, no_extra, take_flag};
 
-/// Guest memory of the kernel half: 262144 pages (1 GiB) need about three
+/// Guest memory of the kernel half (and of both guests of `--peer`): 262144 pages (1 GiB) need about three
 /// times that while a private copy exists (the copy's worst-case promise,
 /// doc/memory.md), plus the kernel heap; 3072 MiB is not enough.
-const KBENCH_MEM_MIB: u32 = 4096;
+pub const KBENCH_MEM_MIB: u32 = 4096;
 /// Time limit of the kernel half (a full run takes about a minute on a 2-core host).
 const KBENCH_TIMEOUT: Duration = Duration::from_secs(300);
 /// The arguments of `kbench`: repetitions, then sizes in pages.
@@ -30,7 +30,11 @@ pub fn cmd_bench(args: &[String]) -> Result<u8, String> {
     let quick = take_flag(&mut args, "--quick");
     let no_host = take_flag(&mut args, "--no-host");
     let no_kernel = take_flag(&mut args, "--no-kernel");
+    let peer = take_flag(&mut args, "--peer");
     no_extra(&args)?;
+    if peer {
+        return crate::peer::cmd_peer(quick);
+    }
     if !no_host {
         host(quick)?;
     }
@@ -52,7 +56,8 @@ fn host(quick: bool) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot start cargo: {e}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("# host: mm over simulated RAM (ferrite_ns) and Linux doing the closest work (linux_ns), host nanoseconds, medians");
+    println!("# host benchmark: Ferrite's mm core over simulated RAM in a host process (ferrite_ns, no trap, no real page tables)");
+    println!("# beside this host's own Linux doing the closest work (linux_ns); host nanoseconds, medians; `bench --peer` compares the real kernels");
     for line in stdout.lines().filter(|l| l.starts_with("BENCH")) {
         println!("{line}");
     }
@@ -65,6 +70,36 @@ fn host(quick: bool) -> Result<(), String> {
 
 /// The in-kernel benchmark: `kbench` as init under QEMU with `-icount shift=0`.
 fn kernel(quick: bool) -> Result<(), String> {
+    let args: &[&str] = if quick {
+        &KBENCH_QUICK_ARGS
+    } else {
+        &KBENCH_ARGS
+    };
+    let (console, seconds) = boot_kbench(args, qemu::DEFAULT_CPU)?;
+    println!(
+        "# kernel: kbench booted as init under QEMU TCG with -icount shift=0 (release, --mem {KBENCH_MEM_MIB}, {seconds:.0} s);"
+    );
+    println!("# guest_ns = RDTSC ticks = executed instructions (1 virtual ns each), user and kernel, medians:");
+    println!("# not comparable with host nanoseconds or the BENCH lines; `bench --peer` runs Linux beside it");
+    for line in kbench_lines(&console) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// The `KBENCH` and `kbench:` lines of a console, from the marker on
+/// (PUTS lines carry the kernel's `[init] ` prefix).
+pub fn kbench_lines(console: &[String]) -> impl Iterator<Item = &str> {
+    console.iter().filter_map(|line| {
+        line.find("KBENCH ")
+            .or_else(|| line.find("kbench:"))
+            .map(|i| &line[i..])
+    })
+}
+
+/// Builds the release images and boots `kbench ARGS` on QEMU CPU model
+/// `cpu` with `-icount shift=0`; returns its console and the seconds it took.
+pub fn boot_kbench(args: &[&str], cpu: &str) -> Result<(Vec<String>, f64), String> {
     qemu::ensure_installed()?;
     let images = crate::build_all(true)?;
     let program = images
@@ -73,11 +108,6 @@ fn kernel(quick: bool) -> Result<(), String> {
         .find(|(package, name, _)| package == "ferrite-demo" && name == "kbench")
         .map(|(_, _, path)| path.clone())
         .ok_or("no kbench program (ferrite-demo bin 'kbench') was built")?;
-    let args: &[&str] = if quick {
-        &KBENCH_QUICK_ARGS
-    } else {
-        &KBENCH_ARGS
-    };
     let run = Run {
         kernel: images.kernel,
         program,
@@ -89,21 +119,10 @@ fn kernel(quick: bool) -> Result<(), String> {
         icount: true,
     };
     let started = Instant::now();
-    let outcome = qemu::boot(&run)?;
+    let outcome = qemu::boot_on(&run, cpu)?;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "# kernel: kbench booted as init under QEMU TCG with -icount shift=0 (release, --mem {KBENCH_MEM_MIB}, {seconds:.0} s);"
-    );
-    println!("# guest_ns = RDTSC ticks = executed instructions (1 virtual ns each), user and kernel, medians:");
-    println!("# not comparable with host nanoseconds or the BENCH lines; for comparing Ferrite's own paths and regressions");
-    // PUTS lines carry the kernel's `[init] ` prefix; print from the marker on.
-    for line in &outcome.console {
-        if let Some(i) = line.find("KBENCH ").or_else(|| line.find("kbench:")) {
-            println!("{}", &line[i..]);
-        }
-    }
     match outcome.end {
-        End::PowerOff(0) => Ok(()),
+        End::PowerOff(0) => Ok((outcome.console, seconds)),
         end => {
             eprintln!("xtask: kbench console (last lines):");
             let skip = outcome.console.len().saturating_sub(20);

@@ -10,6 +10,7 @@
 
 mod bench;
 mod iso;
+mod peer;
 mod platforms;
 mod qemu;
 mod run;

@@ -2,11 +2,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const QEMU: &str = "qemu-system-x86_64";
+pub const QEMU: &str = "qemu-system-x86_64";
 /// The kernel's last console line (doc/internals.md, "Power-off status").
 const POWER_OFF_PREFIX: &str = "ferrite: power off, status ";
 
@@ -104,26 +104,8 @@ pub fn ensure_installed() -> Result<(), String> {
     if present(QEMU) {
         return Ok(());
     }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !is_root {
-        return Err(format!(
-            "{QEMU} is missing: install it with `sudo apt-get install qemu-system-x86` (Debian/Ubuntu)"
-        ));
-    }
-    eprintln!("xtask: {QEMU} is missing; installing qemu-system-x86 with apt-get");
-    crate::run_checked(
-        Command::new("apt-get").args(["update", "-qq"]),
-        "apt-get update",
-    )?;
-    crate::run_checked(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "qemu-system-x86"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        "apt-get install qemu-system-x86",
-    )?;
+    eprintln!("xtask: {QEMU} is missing");
+    apt_install(&["qemu-system-x86"])?;
     if present(QEMU) {
         Ok(())
     } else {
@@ -133,9 +115,40 @@ pub fn ensure_installed() -> Result<(), String> {
     }
 }
 
-/// Boots the kernel with the program as its first module and collects the console.
-pub fn boot(run: &Run) -> Result<Outcome, String> {
-    boot_on(run, &Machine::default())
+/// The CPU model of every boot but the peer benchmark's: `max` has NX, RDRAND, SMEP and SMAP.
+pub const DEFAULT_CPU: &str = "max";
+
+/// Installs Debian packages with `apt-get` when running as root; otherwise
+/// says what to install.
+pub fn apt_install(packages: &[&str]) -> Result<(), String> {
+    let list = packages.join(" ");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        return Err(format!(
+            "missing: install with `sudo apt-get install {list}` (Debian/Ubuntu)"
+        ));
+    }
+    eprintln!("xtask: installing {list} with apt-get");
+    crate::run_checked(
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )?;
+    crate::run_checked(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        &format!("apt-get install {list}"),
+    )
+}
+
+/// Boots the kernel with the program as its first module on the default
+/// machine with QEMU CPU model `cpu` (`-cpu`) and collects the console.
+pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
+    boot_with(run, &Machine::default(), cpu)
 }
 
 /// The QEMU arguments that load Ferrite: `-kernel`/`-initrd`/`-append` with
@@ -173,8 +186,8 @@ fn loader_args(run: &Run, machine: &Machine, module: &str) -> Result<Vec<String>
     Ok(args)
 }
 
-/// Boots on the given machine and collects the console.
-pub fn boot_on(run: &Run, machine: &Machine) -> Result<Outcome, String> {
+/// Boots on the given machine and CPU model and collects the console.
+pub fn boot_with(run: &Run, machine: &Machine, cpu: &str) -> Result<Outcome, String> {
     let dir = run
         .program
         .parent()
@@ -197,11 +210,11 @@ pub fn boot_on(run: &Run, machine: &Machine) -> Result<Outcome, String> {
         module.push(' ');
         module.push_str(a);
     }
-    let mut child = Command::new(QEMU)
+    let child = Command::new(QEMU)
         .current_dir(dir)
         .args(loader_args(run, machine, &module)?)
         .args(["-m", &run.mem_mib.to_string()])
-        .args(["-cpu", "max", "-accel", "tcg"])
+        .args(["-cpu", cpu, "-accel", "tcg"])
         .args([
             "-serial",
             "stdio",
@@ -222,72 +235,15 @@ pub fn boot_on(run: &Run, machine: &Machine) -> Result<Outcome, String> {
         .spawn()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
 
-    let (tx, rx) = mpsc::channel::<Option<String>>();
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let out_tx = tx.clone();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf);
-                    let line = line.trim_end_matches(['\n', '\r']).to_string();
-                    if out_tx.send(Some(line)).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = out_tx.send(None);
+    let console = collect_until_off(child, run.timeout, run.echo, Some(POWER_OFF_PREFIX))?;
+    let status = console.status;
+    let timed_out = console.timed_out;
+    let stderr_text = console.stderr;
+    let end = console.lines.iter().rev().find_map(|line| {
+        line.strip_prefix(POWER_OFF_PREFIX)
+            .and_then(|status| status.trim().parse::<u8>().ok())
     });
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let err_thread = std::thread::spawn(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
-
-    let mut deadline = Instant::now() + run.timeout;
-    let mut console = Vec::new();
-    let mut end = None;
-    let mut timed_out = false;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Some(line)) => {
-                if run.echo {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}");
-                    let _ = out.flush();
-                }
-                if let Some(status) = line.strip_prefix(POWER_OFF_PREFIX) {
-                    if let Ok(status) = status.trim().parse::<u8>() {
-                        end = Some(status);
-                        // The machine must now turn off by itself, and soon.
-                        deadline = deadline.min(Instant::now() + POWER_OFF_GRACE);
-                    }
-                }
-                console.push(line);
-            }
-            Ok(None) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                let _ = child.kill();
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for {QEMU}: {e}"))?;
-    let stderr_text = err_thread.join().unwrap_or_default();
+    let console = console.lines;
     let end = match end {
         Some(status_line) if timed_out => End::Exited(format!(
             "the kernel printed its power-off line (status {status_line}) but the machine did not turn off within {} s",
@@ -320,4 +276,99 @@ pub fn boot_on(run: &Run, machine: &Machine) -> Result<Outcome, String> {
         }
     };
     Ok(Outcome { console, end })
+}
+
+/// What a QEMU process printed, and how it ended.
+pub struct Console {
+    pub lines: Vec<String>,
+    pub status: std::process::ExitStatus,
+    /// The time limit passed and QEMU was killed.
+    pub timed_out: bool,
+    pub stderr: String,
+}
+
+/// Reads the console (stdout) of a QEMU started with piped stdout and
+/// stderr, line by line, until it exits or `timeout` passes (then kills it).
+pub fn collect(child: Child, timeout: Duration, echo: bool) -> Result<Console, String> {
+    collect_until_off(child, timeout, echo, None)
+}
+
+/// `collect`; once a line starts with `last_line_prefix`, QEMU has only
+/// `POWER_OFF_GRACE` left to exit by itself.
+fn collect_until_off(
+    mut child: Child,
+    timeout: Duration,
+    echo: bool,
+    last_line_prefix: Option<&str>,
+) -> Result<Console, String> {
+    let (tx, rx) = mpsc::channel::<Option<String>>();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let out_tx = tx.clone();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end_matches(['\n', '\r']).to_string();
+                    if out_tx.send(Some(line)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = out_tx.send(None);
+    });
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let err_thread = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+
+    let mut deadline = Instant::now() + timeout;
+    let mut console = Vec::new();
+    let mut timed_out = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Some(line)) => {
+                if echo {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                    let _ = out.flush();
+                }
+                if let Some(prefix) = last_line_prefix {
+                    if line.starts_with(prefix) {
+                        // The machine must now turn off by itself, and soon.
+                        deadline = deadline.min(Instant::now() + POWER_OFF_GRACE);
+                    }
+                }
+                console.push(line);
+            }
+            Ok(None) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {QEMU}: {e}"))?;
+    let stderr_text = err_thread.join().unwrap_or_default();
+    Ok(Console {
+        lines: console,
+        status,
+        timed_out,
+        stderr: stderr_text,
+    })
 }

@@ -143,7 +143,7 @@ pub fn cmd_run(args: &[String]) -> Result<u8, String> {
         no_debug_exit,
         gdb,
     };
-    let outcome = qemu::boot_on(&run, &machine)?;
+    let outcome = qemu::boot_with(&run, &machine, qemu::DEFAULT_CPU)?;
     match outcome.end {
         qemu::End::PowerOff(status) => Ok(status),
         qemu::End::Timeout => {

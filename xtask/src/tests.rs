@@ -298,7 +298,7 @@ fn run_parallel(
                     icount: false,
                 };
                 let outcome = platforms::machine(&job, &run)
-                    .and_then(|machine| qemu::boot_on(&run, &machine));
+                    .and_then(|machine| qemu::boot_with(&run, &machine, qemu::DEFAULT_CPU));
                 let mut result = match job.expect {
                     Expect::Protocol => judge(&job.label, outcome),
                     Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome),

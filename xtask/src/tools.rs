@@ -32,13 +32,6 @@ impl Need {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// Makes sure every need is met: installs the missing packages with apt-get
 /// as root, else fails naming them.
 pub fn ensure_packages(needs: &[Need]) -> Result<(), String> {
@@ -51,24 +44,7 @@ pub fn ensure_packages(needs: &[Need]) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    let list = missing.join(" ");
-    if !is_root() {
-        return Err(format!(
-            "missing host tools: install them with `sudo apt-get install {list}` (Debian/Ubuntu)"
-        ));
-    }
-    eprintln!("xtask: installing {list} with apt-get");
-    crate::run_checked(
-        Command::new("apt-get").args(["update", "-qq"]),
-        "apt-get update",
-    )?;
-    crate::run_checked(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        &format!("apt-get install {list}"),
-    )?;
+    crate::qemu::apt_install(&missing)?;
     match needs.iter().find(|n| !n.present()) {
         None => Ok(()),
         Some(n) => Err(format!(

@@ -6,6 +6,8 @@
 //! [`check_eq!`] (they never panic), and returns [`Suite::finish`] from `main`.
 #![no_std]
 
+pub mod memory_model;
+
 use abi::errors::{ChorusError, JinueError};
 use abi::layout::PAGE_SIZE;
 use abi::memstat::MemStat;

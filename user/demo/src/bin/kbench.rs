@@ -27,7 +27,14 @@
 //!   pages of the snapshot (N resident private pages, their page tables);
 //! - `fork`: the runtime's `fork()` (RGN_DUP with flags 0, so the region,
 //!   which carries `K_INHERITCOPY`, is copied) in the parent, from the call
-//!   until it returns; the child exits at once.
+//!   until it returns; the child exits at once;
+//! - `first_touch`: the first write to every page of a fresh N-page region
+//!   (RGN_ALLOCATE, untimed), the whole loop: N demand-zero faults.
+//!
+//! Before the sizes, once: `null_syscall` (YIELD_THREAD with no other thread
+//! ready, the cheapest call, which returns at once; the median over batches
+//! of 1000 calls, per call) and `fork` at `pages=0` (a tiny process: only the
+//! program's own small regions).
 //!
 //! The source is this program's own space: the measured region (N pages,
 //! all written before timing starts) plus the program's few small regions
@@ -60,6 +67,10 @@ ferrite_rt::entry!(main);
 const REGION: u64 = 0x4000_0000;
 /// The largest region the program accepts (1 GiB, up to `2 * REGION`).
 const MAX_PAGES: u64 = REGION / PAGE_SIZE;
+/// Where `first_touch` maps its fresh region (after the largest measured one).
+const TOUCH_REGION: u64 = 2 * REGION;
+/// Calls per sample of `null_syscall`.
+const NULL_CALLS: u64 = 1000;
 /// Descriptor number of the target process (below the runtime's own range).
 const TARGET: u64 = 16;
 const DEFAULT_REPS: usize = 5;
@@ -121,10 +132,16 @@ fn check_baseline(base: &MemStat, case: &str, npages: u64, rep: usize) -> Run<()
 
 /// Writes the first word of every page of the measured region.
 fn write_pages(npages: u64, value: u64) {
+    write_pages_at(REGION, npages, value);
+}
+
+/// Writes the first word of every page of `npages` pages from `base`.
+fn write_pages_at(base: u64, npages: u64, value: u64) {
     for p in 0..npages {
-        let word = (REGION + p * PAGE_SIZE) as *mut u64;
-        // SAFETY: the page lies in the measured region, mapped writable while
-        // the size runs; the program touches it through raw pointers only.
+        let word = (base + p * PAGE_SIZE) as *mut u64;
+        // SAFETY: the page lies in the measured region or the `first_touch`
+        // one, mapped writable while the size runs; the program touches them
+        // through raw pointers only.
         unsafe { word.write_volatile(value + p) }
     }
 }
@@ -151,7 +168,7 @@ struct Samples {
     ns: [[u64; MAX_REPS]; CASES],
 }
 
-const CASES: usize = 7;
+const CASES: usize = 8;
 const MCLONE: usize = 0;
 const MCLONE_FREE: usize = 1;
 const DUP_SHARE: usize = 2;
@@ -159,10 +176,33 @@ const DUP_COPY: usize = 3;
 const COW_FAULT: usize = 4;
 const TEARDOWN: usize = 5;
 const FORK: usize = 6;
+const FIRST_TOUCH: usize = 7;
+
+/// `first_touch`: the first write to every page of a fresh region, timed.
+fn first_touch(npages: u64, value: u64) -> Run<u64> {
+    let mut desc = rgn(TOUCH_REGION, npages * PAGE_SIZE, K_WRITABLE);
+    ok(
+        "RGN_ALLOCATE (first_touch)",
+        npages,
+        api::rgn_allocate(Actor::Me, &mut desc),
+    )?;
+    let t0 = tsc();
+    write_pages_at(TOUCH_REGION, npages, value);
+    let t1 = tsc();
+    ok(
+        "RGN_FREE (first_touch)",
+        npages,
+        api::rgn_free(Actor::Me, &rgn(TOUCH_REGION, desc.size, 0)),
+    )?;
+    Ok(t1 - t0)
+}
 
 /// One repetition of every case but `fork`.
 fn one_rep(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> {
     let len = npages * PAGE_SIZE;
+
+    s.ns[FIRST_TOUCH][rep] = first_touch(npages, (rep as u64 + 7) << 32)?;
+    check_baseline(base, "first_touch", npages, rep)?;
 
     // mclone, then RGN_FREE of the clone in the other process.
     let cap = create_target(npages)?;
@@ -213,13 +253,18 @@ fn one_rep(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> 
 
 /// One fork: parent-side time until `fork` returns; the child exits at once.
 fn one_fork(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> {
+    s.ns[FORK][rep] = timed_fork(npages)?;
+    check_baseline(base, "fork", npages, rep)
+}
+
+/// The parent-side time of one `fork`, after the child has exited.
+fn timed_fork(npages: u64) -> Run<u64> {
     let t0 = tsc();
     let r = fork();
     let t1 = tsc();
     match ok("fork", npages, r)? {
         Fork::Child => api::exit_thread(),
         Fork::Parent(child) => {
-            s.ns[FORK][rep] = t1 - t0;
             let how = ok("AWAIT_THREAD", npages, child.wait())?;
             if how != 0 {
                 println!("kbench: FAILED fork (pages={npages}): the child was killed ({how})");
@@ -227,7 +272,29 @@ fn one_fork(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()>
             }
         }
     }
-    check_baseline(base, "fork", npages, rep)
+    Ok(t1 - t0)
+}
+
+/// `null_syscall` and `fork` of the tiny process (`pages=0`), once.
+fn bench_small(reps: usize) -> Run<()> {
+    let mut ns = [0u64; MAX_REPS];
+    for n in ns.iter_mut().take(reps) {
+        let t0 = tsc();
+        for _ in 0..NULL_CALLS {
+            api::yield_thread();
+        }
+        *n = (tsc() - t0) / NULL_CALLS;
+    }
+    let m = median(&mut ns[..reps]);
+    println!("KBENCH case=null_syscall pages=0 guest_ns={m} per_page_ns=0.00");
+    let base = memstat()?;
+    for n in ns.iter_mut().take(reps) {
+        *n = timed_fork(0)?;
+        check_baseline(&base, "fork", 0, 0)?;
+    }
+    let m = median(&mut ns[..reps]);
+    println!("KBENCH case=fork pages=0 guest_ns={m} per_page_ns=0.00");
+    Ok(())
 }
 
 /// The median of `samples` (sorts them).
@@ -238,7 +305,8 @@ fn median(samples: &mut [u64]) -> u64 {
 
 /// Frames one size needs: the region, then for a private copy one promise per
 /// page of the copy and one per frame the source owned (doc/memory.md, "What
-/// each operation commits"), plus page tables and slack.
+/// each operation commits"), plus page tables and slack. (`first_touch`'s
+/// N pages are back before the copy is made.)
 fn frames_needed(npages: u64) -> u64 {
     3 * npages + 3 * npages.div_ceil(512) + 1024
 }
@@ -272,6 +340,7 @@ fn bench_size(npages: u64, reps: usize) -> Run<()> {
                 "cow_fault",
                 "teardown",
                 "fork",
+                "first_touch",
             ],
             ns: [[0; MAX_REPS]; CASES],
         };
@@ -392,6 +461,9 @@ fn main(start: &Startup) -> i32 {
         "kbench: calibration: a loop of {} instructions read {loop_ticks} ticks",
         2 * CALIBRATION_ITERATIONS
     );
+    if bench_small(reps).is_err() {
+        return 1;
+    }
     for &npages in &sizes[..nsizes] {
         if bench_size(npages, reps).is_err() {
             return 1;

@@ -1,11 +1,7 @@
 //! `model`: random sequences of RGN_ALLOCATE, RGN_FREE, writes, MCLONE and RGN_DUP over three processes, checked against a model of shared and copied memory.
 //!
-//! The model follows ABI §3.1 and §4.4: every mapped page refers to a memory
-//! object; MCLONE makes the destination pages refer to the source pages'
-//! objects (holes included, source read in full first); RGN_DUP with
-//! `K_INHERITSHARE` shares the objects, with `K_INHERITCOPY` makes new objects
-//! holding a snapshot of the values; a write changes the object's value, seen
-//! through every page that refers to it.
+//! The model is `ferrite_tests::memory_model` (ABI §3.1 and §4.4), the one
+//! `fuzz::memory_model` uses too.
 #![no_std]
 #![no_main]
 
@@ -17,6 +13,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use ferrite_rt::api::{self, rgn, Actor};
 use ferrite_rt::thread::SELF;
 use ferrite_rt::{println, Startup};
+use ferrite_tests::memory_model::MemoryModel;
 use ferrite_tests::*;
 
 ferrite_rt::entry!(main);
@@ -34,11 +31,9 @@ const MAX_OBJECTS: usize = 4096;
 const STEPS: u32 = 400;
 
 struct Model {
-    /// Value of each memory object (index = object id).
-    value: [u64; MAX_OBJECTS],
-    objects: usize,
-    /// Which object each page of each process's window refers to.
-    page: [[Option<u16>; PAGES]; 3],
+    /// Which object each page of each process's window refers to, and the
+    /// objects' values.
+    mem: MemoryModel<[u64; MAX_OBJECTS], 3, PAGES>,
     caps: [KnCap; 3],
     rng: u64,
 }
@@ -54,15 +49,6 @@ impl Model {
 
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-
-    fn new_object(&mut self, value: u64) -> Option<u16> {
-        if self.objects == MAX_OBJECTS {
-            return None;
-        }
-        self.value[self.objects] = value;
-        self.objects += 1;
-        Some((self.objects - 1) as u16)
     }
 
     fn actor(&self, p: usize) -> Actor<'_> {
@@ -116,9 +102,7 @@ fn run(c: &mut Case, seed: u64) {
     touch_stack();
     let base = usage();
     let mut m = Model {
-        value: [0; MAX_OBJECTS],
-        objects: 0,
-        page: [[None; PAGES]; 3],
+        mem: MemoryModel::new([0; MAX_OBJECTS]),
         caps: [KnCap::default(); 3],
         rng: seed,
     };
@@ -161,12 +145,12 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
         let pg = m.below(PAGES as u64) as usize;
         let (what, err): (&str, Option<&str>) = if op < 20 {
             // RGN_ALLOCATE one page where the model has a hole.
-            if m.page[p][pg].is_some() {
+            if m.mem.page(p, pg).is_some() {
                 continue;
             }
             trace(format_args!("{step}: RGN_ALLOCATE process {p} page {pg}"));
             let r = api::rgn_allocate(m.actor(p), &mut rgn(va(pg), PG, K_WRITABLE));
-            m.page[p][pg] = m.new_object(0);
+            m.mem.allocate(p, pg, 1, 0);
             ("allocate", r.err().map(|e| e.name()))
         } else if op < 30 {
             let n = 1 + m.below(3) as usize;
@@ -176,16 +160,16 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
                 pg + n
             ));
             let r = api::rgn_free(m.actor(p), &rgn(va(pg), n as u64 * PG, 0));
-            for slot in &mut m.page[p][pg..pg + n] {
-                *slot = None;
-            }
+            m.mem.free(p, pg, n);
             ("free", r.err().map(|e| e.name()))
         } else if op < 60 {
-            let Some(obj) = m.page[p][pg] else { continue };
+            let Some(page) = m.mem.page(p, pg) else {
+                continue;
+            };
             let v = m.next();
             trace(format_args!("{step}: write process {p} page {pg}"));
             let r = through(p, pg, |a| poke(a, v));
-            m.value[obj as usize] = v;
+            m.mem.write(page, v);
             ("write", r.err())
         } else if op < 85 {
             let q = m.below(3) as usize;
@@ -196,8 +180,7 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
                 pg + n
             ));
             let r = api::mclone_range(DESC[p], DESC[q], va(pg), va(dp), n as u64 * PG, RW);
-            let src: [Option<u16>; PAGES] = m.page[p];
-            m.page[q][dp..dp + n].copy_from_slice(&src[pg..pg + n]);
+            m.mem.mclone(p, pg, q, dp, n);
             ("mclone", r.err().map(|e| e.name()))
         } else {
             // Rebuild process 1 or 2 from another one with RGN_DUP.
@@ -211,22 +194,17 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
             let _ = api::close(DESC[q]);
             let made = api::create_process(DESC[q]).is_ok();
             let cap = api::actor_cap(DESC[q]);
+            let flags = if copy { K_INHERITCOPY } else { K_INHERITSHARE };
             let r = match cap {
                 Ok(cap) if made => {
                     m.caps[q] = cap;
-                    let flags = if copy { K_INHERITCOPY } else { K_INHERITSHARE };
                     api::rgn_dup(Actor::Cap(&m.caps[q]), m.actor(src), flags)
                         .err()
                         .map(|e| e.name())
                 }
                 _ => Some("CREATE_PROCESS / ACTOR_CAP"),
             };
-            for i in 0..PAGES {
-                m.page[q][i] = match m.page[src][i] {
-                    Some(o) if copy => m.new_object(m.value[o as usize]),
-                    other => other,
-                };
-            }
+            m.mem.dup(q, src, flags);
             (if copy { "rgndup copy" } else { "rgndup share" }, r)
         };
         let kind = match what {
@@ -244,7 +222,7 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
                 format_args!("seed {seed:#x} step {step}: {what} in process {p}: {e}"),
             );
         }
-        if m.objects == MAX_OBJECTS {
+        if m.mem.full() {
             break;
         }
         if step % 10 == 9 || step == STEPS - 1 {
@@ -264,7 +242,7 @@ fn steps(c: &mut Case, m: &mut Model, seed: u64) {
         done[2],
         done[3],
         done[4],
-        m.objects
+        m.mem.objects()
     );
 }
 
@@ -273,13 +251,13 @@ fn verify(m: &Model) -> Result<(), &'static str> {
     for p in 0..3 {
         for pg in 0..PAGES {
             let (n, _) = stat(m.actor(p), va(pg), PG);
-            match m.page[p][pg] {
+            match m.mem.page(p, pg) {
                 None if n != Ok(0) => return Err("a page the model says is a hole is mapped"),
                 None => {}
                 Some(_) if n != Ok(1) => return Err("a page the model says is mapped is a hole"),
-                Some(o) => {
+                Some(page) => {
                     let got = through(p, pg, peek)?;
-                    if got != m.value[o as usize] {
+                    if got != m.mem.value(page) {
                         return Err("a page holds another value than its memory object");
                     }
                 }
