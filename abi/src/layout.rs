@@ -16,6 +16,14 @@ pub const fn is_page_aligned(addr: u64) -> bool {
     addr.is_multiple_of(PAGE_SIZE)
 }
 
+/// `size` rounded up to whole pages, `None` on overflow.
+pub const fn round_up_to_page(size: u64) -> Option<u64> {
+    match size.checked_add(PAGE_SIZE - 1) {
+        Some(n) => Some(n & !(PAGE_SIZE - 1)),
+        None => None,
+    }
+}
+
 /// Whether the buffer `[addr, addr + len_bytes)` lies entirely in user space
 /// (`[USER_BASE, USER_LIMIT)`, no wrap-around). A zero-length buffer is in user
 /// space when `addr` is in `[USER_BASE, USER_LIMIT]`.

@@ -5,6 +5,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod c_header;
 pub mod errors;
 pub mod init;

@@ -1,9 +1,10 @@
 //! The Ferrite side: `mm` over `SimPhys` doing MCLONE, RGN_DUP, copy-on-write faults and teardown.
 
 use crate::median;
+use abi::args::{Allocation, DupMode, MClone};
 use abi::perms::{JINUE_PROT_READ, JINUE_PROT_WRITE};
 use abi::region::{K_INHERITCOPY, K_INHERITSHARE, K_WRITABLE};
-use abi::types::KnRgnDesc;
+use abi::types::{KnRgnDesc, MCloneArgs};
 use mm::sim::SimPhys;
 use mm::{Access, FaultOutcome, Memory, PhysMem, SpaceId, PAGE_SIZE};
 use std::time::Instant;
@@ -46,7 +47,8 @@ fn resident_space(m: &mut Memory<SimPhys>, npages: u64) -> SpaceId {
         options: K_WRITABLE | K_INHERITCOPY,
         ..Default::default()
     };
-    m.allocate(space, &desc).expect("allocate");
+    let request = Allocation::decode(&desc).expect("descriptor");
+    m.allocate(space, &request).expect("allocate");
     dirty(m, space, npages);
     space
 }
@@ -78,21 +80,22 @@ pub(crate) fn measure(npages: u64, reps: usize) -> Results {
     for _ in 0..reps {
         let dst = m.create_space().expect("space");
         mclone.push(time(|| {
-            m.clone_range(
-                src,
-                dst,
-                REGION_VADDR,
-                REGION_VADDR,
-                len_bytes,
-                JINUE_PROT_READ | JINUE_PROT_WRITE,
-            )
-            .expect("mclone");
+            let args = MCloneArgs {
+                src_addr: REGION_VADDR,
+                dest_addr: REGION_VADDR,
+                length: len_bytes,
+                prot: JINUE_PROT_READ | JINUE_PROT_WRITE,
+                _pad: 0,
+            };
+            let request = MClone::decode(&args).expect("arguments");
+            m.clone_range(src, dst, &request).expect("mclone");
         }));
         m.destroy_space(dst);
 
         let dst = m.create_space().expect("space");
         dup_share.push(time(|| {
-            m.dup(dst, src, K_INHERITSHARE).expect("dup share");
+            let mode = DupMode::from_flags(K_INHERITSHARE).expect("flags");
+            m.dup(dst, src, mode).expect("dup share");
         }));
         m.destroy_space(dst);
 
@@ -101,7 +104,8 @@ pub(crate) fn measure(npages: u64, reps: usize) -> Results {
         dirty(&mut m, src, npages);
         let dst = m.create_space().expect("space");
         dup_copy.push(time(|| {
-            m.dup(dst, src, K_INHERITCOPY).expect("dup copy");
+            let mode = DupMode::from_flags(K_INHERITCOPY).expect("flags");
+            m.dup(dst, src, mode).expect("dup copy");
         }));
         cow.push(
             time(|| {

@@ -1,8 +1,14 @@
 //! Actor capabilities (ABI §4.1): stamps never reused, unguessable keys, and resolving a capability.
 
+use crate::error::Error;
 use crate::platform::Platform;
-use abi::region::{ACTOR_TYPE, SITE_NUMBER, UI_STAMP_MASK, UI_TYPE_SHIFT};
+use crate::process::ProcessId;
+use crate::syscall::Caller;
+use crate::usercopy::UserPtr;
+use crate::Kernel;
+use abi::region::{ACTOR_TYPE, K_MYACTOR, K_SVACTOR, SITE_NUMBER, UI_STAMP_MASK, UI_TYPE_SHIFT};
 use abi::types::KnCap;
+use mm::PhysMem;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -96,6 +102,101 @@ pub fn decode(cap: &KnCap) -> Decoded {
     Decoded::Actor {
         stamp: cap.ui.head & UI_STAMP_MASK,
         key: (u64::from(cap.key.head) << 32) | u64::from(cap.key.tail),
+    }
+}
+
+/// A `KnCap *` argument after its pointer was read (step 1 of ABI §4.4).
+#[derive(Clone, Copy)]
+pub(crate) enum CapValue {
+    MyActor,
+    SvActor,
+    Cap(KnCap),
+}
+
+/// What a capability names among the live actors (steps 2–3 of ABI §4.4).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resolved {
+    Actor(ProcessId),
+    /// `K_EINVAL`: wrong type bits, wrong key for a live actor, or `K_SVACTOR`.
+    Inconsistent,
+    /// `K_EUNKNOWN`: no live actor with that unique id on this site.
+    Unreachable,
+}
+
+impl<P: PhysMem> Kernel<P> {
+    /// Reads a `KnCap *` argument. `K_MYACTOR` and `K_SVACTOR` are pointer
+    /// values, not read.
+    ///
+    /// # Errors
+    /// `BadPointer` (`K_EFAULT`) if the capability is unreadable (NULL included).
+    pub(crate) fn read_cap(
+        &mut self,
+        caller: Caller,
+        ptr: u64,
+        plat: &mut impl Platform,
+    ) -> Result<CapValue, Error> {
+        match ptr {
+            K_MYACTOR => Ok(CapValue::MyActor),
+            K_SVACTOR => Ok(CapValue::SvActor),
+            _ => Ok(CapValue::Cap(UserPtr::new(ptr).read(
+                &mut self.mem,
+                caller.space,
+                plat,
+            )?)),
+        }
+    }
+
+    fn classify(&self, caller: Caller, cap: CapValue) -> Resolved {
+        let (stamp, key) = match cap {
+            CapValue::MyActor => return Resolved::Actor(caller.process),
+            CapValue::SvActor => return Resolved::Inconsistent,
+            CapValue::Cap(c) => match decode(&c) {
+                Decoded::Inconsistent => return Resolved::Inconsistent,
+                Decoded::OtherSite => return Resolved::Unreachable,
+                Decoded::Actor { stamp, key } => (stamp, key),
+            },
+        };
+        let Some(&id) = self.actors.get(&stamp) else {
+            return Resolved::Unreachable;
+        };
+        match self.processes.get(id.0) {
+            Some(p) if p.dying => Resolved::Unreachable,
+            Some(p) if p.key != key => Resolved::Inconsistent,
+            Some(_) => Resolved::Actor(id),
+            None => Resolved::Unreachable,
+        }
+    }
+
+    /// The actor a read capability names.
+    ///
+    /// # Errors
+    /// `Invalid` (inconsistent) or `Unreachable`.
+    pub(crate) fn resolve(&self, caller: Caller, cap: CapValue) -> Result<ProcessId, Error> {
+        match self.classify(caller, cap) {
+            Resolved::Actor(p) => Ok(p),
+            Resolved::Inconsistent => Err(Error::Invalid),
+            Resolved::Unreachable => Err(Error::Unreachable),
+        }
+    }
+
+    /// The actors two read capabilities name, with errors in the order of
+    /// ABI §4.4 rule 5: `Invalid` if either is inconsistent, then
+    /// `Unreachable` if either names no live actor.
+    pub(crate) fn resolve_pair(
+        &self,
+        caller: Caller,
+        first: CapValue,
+        second: CapValue,
+    ) -> Result<(ProcessId, ProcessId), Error> {
+        let first = self.classify(caller, first);
+        let second = self.classify(caller, second);
+        if first == Resolved::Inconsistent || second == Resolved::Inconsistent {
+            return Err(Error::Invalid);
+        }
+        match (first, second) {
+            (Resolved::Actor(a), Resolved::Actor(b)) => Ok((a, b)),
+            _ => Err(Error::Unreachable),
+        }
     }
 }
 

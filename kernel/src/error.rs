@@ -39,6 +39,12 @@ pub enum Error {
     Overlap,
 }
 
+impl From<abi::args::Invalid> for Error {
+    fn from(_: abi::args::Invalid) -> Self {
+        Error::Invalid
+    }
+}
+
 impl From<mm::MmError> for Error {
     fn from(e: mm::MmError) -> Self {
         match e {

@@ -7,6 +7,7 @@ use crate::platform::{Next, Platform};
 use crate::thread::ThreadState;
 use crate::usercopy::UserBytes;
 use crate::{Kernel, UserContext};
+use abi::args::{Allocation, Prot, UserRange};
 use abi::init::{
     AT_ENTRY, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, INIT_SELF_DESCRIPTOR, INIT_THREAD_DESCRIPTOR,
     JINUE_AT_HOWSYSCALL, JINUE_AT_STACKBASE,
@@ -108,15 +109,7 @@ impl<P: PhysMem> Kernel<P> {
         // Regions are created writable so the kernel's checked copy can fill
         // them, then get their final protection.
         for r in &image.regions {
-            self.mem.allocate(
-                space,
-                &KnRgnDesc {
-                    startAddr: r.start,
-                    size: r.end - r.start,
-                    options: K_WRITABLE | K_INHERITCOPY,
-                    ..KnRgnDesc::default()
-                },
-            )?;
+            self.allocate_for_init(space, r.start, r.end - r.start)?;
         }
         for c in &image.copies {
             let end = c.file_offset.checked_add(c.len).ok_or(Error::Invalid)?;
@@ -125,25 +118,30 @@ impl<P: PhysMem> Kernel<P> {
         }
         for r in &image.regions {
             if r.protection != K_WRITABLE {
-                self.mem
-                    .set_protect(space, r.start, r.end - r.start, r.protection)?;
+                let range = UserRange::rounded(r.start, r.end - r.start)?;
+                let prot = Prot::from_options(r.protection)?;
+                self.mem.set_protect(space, range, prot)?;
             }
         }
-        self.mem.allocate(
-            space,
-            &KnRgnDesc {
-                startAddr: JINUE_STACK_BASE - JINUE_STACK_SIZE,
-                size: JINUE_STACK_SIZE,
-                options: K_WRITABLE | K_INHERITCOPY,
-                ..KnRgnDesc::default()
-            },
-        )?;
+        self.allocate_for_init(space, JINUE_STACK_BASE - JINUE_STACK_SIZE, JINUE_STACK_SIZE)?;
         UserBytes::new(stack.rsp, stack.bytes.len() as u64).write(
             &mut self.mem,
             space,
             &stack.bytes,
             plat,
         )?;
+        Ok(())
+    }
+
+    /// A writable region of the init program, inherited by copy (ABI §4.2).
+    fn allocate_for_init(&mut self, space: SpaceId, start: u64, size: u64) -> Result<(), Error> {
+        let desc = KnRgnDesc {
+            startAddr: start,
+            size,
+            options: K_WRITABLE | K_INHERITCOPY,
+            ..KnRgnDesc::default()
+        };
+        self.mem.allocate(space, &Allocation::decode(&desc)?)?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use crate::platform::Platform;
 use abi::layout::is_user_range;
 use abi::types::Wire;
 use core::marker::PhantomData;
-use mm::{Flush, Memory, PhysMem, SpaceId};
+use mm::{Flush, Memory, MmError, PhysMem, SpaceId};
 
 /// Invalidates what mm says changed, for each space that is loaded.
 pub fn apply_flush<P: PhysMem>(mem: &Memory<P>, flush: &Flush, plat: &mut impl Platform) {
@@ -94,6 +94,24 @@ impl UserBytes {
         is_user_range(self.addr, self.len_bytes)
     }
 
+    /// Checks that the whole buffer could be written, writing nothing: the
+    /// check ABI §1.2 asks for before a call writes part of an output
+    /// buffer. An empty buffer is never accessed, so it is never refused.
+    ///
+    /// # Errors
+    /// `BadPointer` if some byte belongs to the kernel or is not writable.
+    pub fn check_writable<P: PhysMem>(&self, mem: &Memory<P>, space: SpaceId) -> Result<(), Error> {
+        if self.len_bytes == 0 {
+            return Ok(());
+        }
+        let len = usize::try_from(self.len_bytes).map_err(|_| Error::BadPointer)?;
+        if !self.is_user() {
+            return Err(Error::BadPointer);
+        }
+        mem.check_user_writable(space, self.addr, len)
+            .map_err(|_| Error::BadPointer)
+    }
+
     /// Copies the buffer into `out` (which must be `len_bytes` long).
     ///
     /// # Errors
@@ -105,21 +123,8 @@ impl UserBytes {
         out: &mut [u8],
         plat: &mut impl Platform,
     ) -> Result<(), Error> {
-        if out.len() as u64 != self.len_bytes {
-            return Err(Error::BadPointer);
-        }
-        if out.is_empty() {
-            // No byte to read, so none that could belong to the kernel.
-            return Ok(());
-        }
-        if !self.is_user() {
-            return Err(Error::BadPointer);
-        }
-        let flush = mem
-            .read_user(space, self.addr, out)
-            .map_err(|_| Error::BadPointer)?;
-        apply_flush(mem, &flush, plat);
-        Ok(())
+        let addr = self.addr;
+        self.copy(mem, out.len(), plat, |mem| mem.read_user(space, addr, out))
     }
 
     /// Copies `data` (exactly `len_bytes`) into the buffer.
@@ -134,19 +139,32 @@ impl UserBytes {
         data: &[u8],
         plat: &mut impl Platform,
     ) -> Result<(), Error> {
-        if data.len() as u64 != self.len_bytes {
+        let addr = self.addr;
+        self.copy(mem, data.len(), plat, |mem| {
+            mem.write_user(space, addr, data)
+        })
+    }
+
+    /// Runs the copy `op` of `len` bytes (which must be `len_bytes`) and
+    /// applies its flush; an empty copy touches no byte, so none that could
+    /// belong to the kernel.
+    fn copy<P: PhysMem>(
+        &self,
+        mem: &mut Memory<P>,
+        len: usize,
+        plat: &mut impl Platform,
+        op: impl FnOnce(&mut Memory<P>) -> Result<Flush, MmError>,
+    ) -> Result<(), Error> {
+        if len as u64 != self.len_bytes {
             return Err(Error::BadPointer);
         }
-        if data.is_empty() {
-            // No byte to write, so none that could belong to the kernel.
+        if len == 0 {
             return Ok(());
         }
         if !self.is_user() {
             return Err(Error::BadPointer);
         }
-        let flush = mem
-            .write_user(space, self.addr, data)
-            .map_err(|_| Error::BadPointer)?;
+        let flush = op(mem).map_err(|_| Error::BadPointer)?;
         apply_flush(mem, &flush, plat);
         Ok(())
     }

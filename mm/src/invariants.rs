@@ -7,7 +7,6 @@ use crate::pagetable::{
 };
 use crate::ranges::RangeCounts;
 use crate::{PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
-use abi::region::{K_EXECUTABLE, K_NOACCESS, K_WRITABLE};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
@@ -137,7 +136,7 @@ impl<P: PhysMem> Memory<P> {
                 self.frames.user_npages()
             ));
         }
-        let tables_reserved: u64 = self.spaces.values().map(|sp| sp.reserved_tables).sum();
+        let tables_reserved: u64 = self.tables.promises.total();
         if reserved_total + tables_reserved != self.frames.committed_npages() {
             return Err(format!(
                 "committed {} but objects reserve {reserved_total} and spaces {tables_reserved}",
@@ -169,10 +168,10 @@ impl<P: PhysMem> Memory<P> {
                     }
                 }
             }
-            if present + sp.reserved_tables != covered {
+            if present + self.tables.promises.of(sid) != covered {
                 return Err(format!(
                     "{sid:?}: {present} tables + {} promised, but regions cover {covered} spans",
-                    sp.reserved_tables
+                    self.tables.promises.of(sid)
                 ));
             }
         }
@@ -183,7 +182,7 @@ impl<P: PhysMem> Memory<P> {
                 frames.len()
             ));
         }
-        for (pt, holders) in self.shared_tables.iter() {
+        for (pt, holders) in self.tables.shared.iter() {
             match leaf_refs.get(&pt) {
                 Some(&(n, writable)) if n as usize == holders.len() && n >= 2 && !writable => {}
                 other => {
@@ -197,14 +196,14 @@ impl<P: PhysMem> Memory<P> {
                     .spaces
                     .get(space)
                     .ok_or("dead holder of a shared table")?;
-                if !sp.regions.is_empty() && sp.reserved_tables == 0 {
+                if !sp.regions.is_empty() && self.tables.promises.of(*space) == 0 {
                     return Err(format!("{space:?} holds a shared table without a promise"));
                 }
             }
         }
         if let Some((pt, _)) = leaf_refs
             .iter()
-            .find(|(pt, &(n, _))| n > 1 && !self.shared_tables.is_shared(**pt))
+            .find(|(pt, &(n, _))| n > 1 && !self.tables.shared.is_shared(**pt))
         {
             return Err(format!("table {pt:#x} referenced twice but not shared"));
         }
@@ -269,7 +268,7 @@ impl<P: PhysMem> Memory<P> {
                     }
                     let pt = e2 & PTE_ADDR_MASK;
                     let pde_writable = e2 & PTE_WRITABLE != 0;
-                    if !self.shared_tables.is_shared(pt) {
+                    if !self.tables.shared.is_shared(pt) {
                         count += 1;
                     }
                     frames.insert(pt);
@@ -302,7 +301,7 @@ impl<P: PhysMem> Memory<P> {
         let Some((start, r)) = sp.find(vaddr) else {
             return Err(format!("{sid:?}: leaf at {vaddr:#x} outside every region"));
         };
-        if r.prot & K_NOACCESS != 0 {
+        if r.prot.no_access() {
             return Err(format!("{sid:?}: leaf at {vaddr:#x} in a no-access region"));
         }
         let idx = r.obj_off + (vaddr - start) / PAGE_SIZE;
@@ -319,14 +318,14 @@ impl<P: PhysMem> Memory<P> {
                 Kind::Phys { .. } => true,
                 Kind::Anon => self.objects.get(r.obj).pages.get(idx) == Some(paddr),
             };
-            if r.prot & K_WRITABLE == 0 || !own {
+            if !r.prot.write_bit() || !own {
                 return Err(format!(
                     "{sid:?}: leaf at {vaddr:#x} writable without right or ownership"
                 ));
             }
         }
         let executable = pte & pagetable::PTE_NO_EXECUTE == 0;
-        if executable && r.prot & K_EXECUTABLE == 0 {
+        if executable && !r.prot.exec_bit() {
             return Err(format!(
                 "{sid:?}: leaf at {vaddr:#x} executable without right"
             ));

@@ -23,6 +23,8 @@ mod space;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod raw;
+#[cfg(test)]
 mod tests;
 
 pub use flush::Flush;

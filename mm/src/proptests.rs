@@ -419,7 +419,7 @@ impl Harness {
                     ..Default::default()
                 };
                 let overlap = (page..page + npages).any(|p| model.spaces[space].contains_key(&p));
-                match self.m.allocate(id, &desc) {
+                match self.m.allocate_raw(id, &desc) {
                     Err(MmError::NoMemory) if !overlap => return no_memory(&self.m),
                     Err(MmError::Overlap) if overlap => {}
                     Ok(_) if !overlap => {
@@ -451,7 +451,10 @@ impl Harness {
                 };
                 // Within the window (at the top of user space, beyond it is invalid).
                 let npages = npages.min(WINDOW_NPAGES - page);
-                let flush = self.m.free(id, vaddr(page), npages * PAGE_SIZE).unwrap();
+                let flush = self
+                    .m
+                    .free_raw(id, vaddr(page), npages * PAGE_SIZE)
+                    .unwrap();
                 model.spaces[space].retain(|&p, _| p < page || p >= page + npages);
                 model.cut(space, page, page + npages);
                 Ok(flush)
@@ -475,7 +478,7 @@ impl Harness {
                 let npages = npages.min(WINDOW_NPAGES - page);
                 let flush = self
                     .m
-                    .set_protect(id, vaddr(page), npages * PAGE_SIZE, prot)
+                    .set_protect_raw(id, vaddr(page), npages * PAGE_SIZE, prot)
                     .unwrap();
                 model.cut(space, page, page + npages);
                 for (_, mp) in model.spaces[space].range_mut(page..page + npages) {
@@ -494,7 +497,7 @@ impl Harness {
                 };
                 let npages = npages.min(WINDOW_NPAGES - page);
                 self.m
-                    .set_inherit(id, vaddr(page), npages * PAGE_SIZE, inherit)
+                    .set_inherit_raw(id, vaddr(page), npages * PAGE_SIZE, inherit)
                     .unwrap();
                 model.cut(space, page, page + npages);
                 for (_, mp) in model.spaces[space].range_mut(page..page + npages) {
@@ -582,7 +585,7 @@ impl Harness {
                 let npages = npages
                     .min(WINDOW_NPAGES - src_page)
                     .min(WINDOW_NPAGES - dst_page);
-                match self.m.clone_range(
+                match self.m.clone_range_raw(
                     s,
                     d,
                     vaddr(src_page),
@@ -629,7 +632,7 @@ impl Harness {
                     return Ok(Flush::new());
                 };
                 let empty = model.spaces[target].is_empty();
-                match self.m.dup(t, s, flags) {
+                match self.m.dup_raw(t, s, flags) {
                     Err(MmError::Overlap) if !empty => Ok(Flush::new()),
                     Err(MmError::NoMemory) if empty => {
                         prop_assert_eq!(self.m.region_count(t), 0);
@@ -686,7 +689,10 @@ impl Harness {
                     .min(DEVICE_NPAGES - dev_page);
                 let overlap = (page..page + npages).any(|p| model.spaces[space].contains_key(&p));
                 let paddr = self.device_paddr + dev_page * PAGE_SIZE;
-                match self.m.map_physical(id, vaddr(page), paddr, npages, options) {
+                match self
+                    .m
+                    .map_physical_raw(id, vaddr(page), paddr, npages, options)
+                {
                     Err(MmError::NoMemory) if !overlap => return no_memory(&self.m),
                     Err(MmError::Overlap) if overlap => {}
                     Ok(()) if !overlap => {

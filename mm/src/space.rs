@@ -2,6 +2,7 @@
 
 use crate::object::ObjId;
 use crate::{PhysAddr, VirtAddr, PAGE_SIZE};
+use abi::args::{Inherit, PageRange, Prot, RegionOptions};
 use abi::layout::{USER_BASE, USER_LIMIT};
 use alloc::collections::BTreeMap;
 
@@ -9,10 +10,8 @@ use alloc::collections::BTreeMap;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Region {
     pub(crate) npages: u64,
-    /// `K_WRITABLE | K_EXECUTABLE | K_NOACCESS` bits.
-    pub(crate) prot: u64,
-    /// At most one of `K_INHERITCOPY | K_INHERITSHARE`.
-    pub(crate) inherit: u64,
+    pub(crate) prot: Prot,
+    pub(crate) inherit: Inherit,
     pub(crate) opaque1: u64,
     pub(crate) opaque2: u64,
     pub(crate) obj: ObjId,
@@ -24,6 +23,34 @@ impl Region {
     pub(crate) fn len_bytes(&self) -> u64 {
         self.npages * PAGE_SIZE
     }
+
+    /// Its attributes, as RGN_STAT reports them.
+    pub(crate) fn options(&self) -> RegionOptions {
+        RegionOptions {
+            prot: self.prot,
+            inherit: self.inherit,
+        }
+    }
+}
+
+/// The part `[start, end)` of a region that lies inside a range.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clip<'a> {
+    /// Where the whole region starts.
+    pub(crate) region_start: VirtAddr,
+    pub(crate) start: VirtAddr,
+    pub(crate) end: VirtAddr,
+    pub(crate) region: &'a Region,
+}
+
+impl Clip<'_> {
+    /// The region cut down to the part: its window starts at the part.
+    pub(crate) fn piece(&self) -> Region {
+        let mut r = *self.region;
+        r.obj_off += (self.start - self.region_start) / PAGE_SIZE;
+        r.npages = (self.end - self.start) / PAGE_SIZE;
+        r
+    }
 }
 
 #[derive(Debug)]
@@ -32,9 +59,6 @@ pub(crate) struct Space {
     pub(crate) root: PhysAddr,
     /// Regions by start address.
     pub(crate) regions: BTreeMap<VirtAddr, Region>,
-    /// Tables promised but not created: one per table span (leaf table,
-    /// directory, PDPT) that some region intersects and that has no table yet.
-    pub(crate) reserved_tables: u64,
 }
 
 impl Space {
@@ -83,18 +107,43 @@ impl Space {
         Some(low.obj)
     }
 
-    /// The regions intersecting `[start, end)`.
+    /// Every region intersecting the page-aligned `range`, clipped to it, in
+    /// address order: the one way of cutting regions to a range (RGN_STAT,
+    /// MCLONE, and every question about the regions in a range).
+    pub(crate) fn clipped(&self, range: PageRange) -> impl Iterator<Item = Clip<'_>> {
+        let (lo, hi) = (range.start(), range.end());
+        // first <= lo <= hi: the range below cannot be reversed.
+        let first = self.find(lo).map_or(lo, |(s, _)| s);
+        self.regions
+            .range(first..hi.max(first))
+            .filter_map(move |(&s, region)| {
+                let start = s.max(lo);
+                let end = (s + region.len_bytes()).min(hi);
+                (start < end).then_some(Clip {
+                    region_start: s,
+                    start,
+                    end,
+                    region,
+                })
+            })
+    }
+
+    /// The regions intersecting the page-aligned `[start, end)`.
     pub(crate) fn regions_in(
         &self,
         start: VirtAddr,
         end: VirtAddr,
     ) -> impl Iterator<Item = &Region> {
-        let first = self.find(start).map_or(start, |(s, _)| s);
-        self.regions.range(first..end).map(|(_, r)| r)
+        self.clipped(page_range(start, end)).map(|c| c.region)
     }
 
     /// Starts of the regions that lie inside `[start, end)` (after splits at both edges).
     pub(crate) fn starts_in(&self, start: VirtAddr, end: VirtAddr) -> alloc::vec::Vec<VirtAddr> {
         self.regions.range(start..end).map(|(&s, _)| s).collect()
     }
+}
+
+/// The page-aligned `[start, end)` (`start <= end`) as a `PageRange`.
+pub(crate) fn page_range(start: VirtAddr, end: VirtAddr) -> PageRange {
+    PageRange::covering(start, end - start).expect("a range that does not wrap")
 }

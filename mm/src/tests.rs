@@ -17,7 +17,7 @@ fn alloc(m: &mut Memory<SimPhys>, space: SpaceId, start: u64, size: u64, options
         options,
         ..Default::default()
     };
-    m.allocate(space, &desc).expect("allocate")
+    m.allocate_raw(space, &desc).expect("allocate")
 }
 
 /// The leaf entry of `vaddr` and whether its PDE grants writes.
@@ -85,7 +85,7 @@ fn try_alloc(
         opaque2: 22,
         ..Default::default()
     };
-    m.allocate(space, &desc)
+    m.allocate_raw(space, &desc)
 }
 
 fn write(m: &mut Memory<SimPhys>, space: SpaceId, vaddr: u64, byte: u8) {
@@ -288,7 +288,7 @@ fn faults_check_region_and_protection() {
     let (pte, pde_writable) = leaf(&m, s, 0x2000);
     assert!(pte & 2 != 0 && pde_writable);
     assert_eq!(leaf(&m, s, 0x3000).0 & (1 << 63), 0);
-    m.set_protect(s, 0x2000, PAGE, K_NOACCESS).unwrap();
+    m.set_protect_raw(s, 0x2000, PAGE, K_NOACCESS).unwrap();
     assert_eq!(
         m.resolve_fault(s, 0x2000, Access::Read),
         FaultOutcome::Violation
@@ -332,7 +332,7 @@ fn user_copies_are_checked_and_all_or_nothing() {
     m.read_user(s, 0x1ff0, &mut out).unwrap();
     assert_eq!(out, [0; 32], "reads across two regions");
     assert_eq!(m.write_user(s, 0x1000, &[]), Ok(Flush::new()));
-    m.set_protect(s, 0x1000, PAGE, K_NOACCESS).unwrap();
+    m.set_protect_raw(s, 0x1000, PAGE, K_NOACCESS).unwrap();
     assert_eq!(m.read_user(s, 0x1000, &mut out), Err(MmError::BadAddress));
 }
 
@@ -345,9 +345,9 @@ fn free_cuts_regions_and_returns_everything() {
     for i in 0..8 {
         write(&mut m, s, 0x10000 + i * PAGE, 1);
     }
-    assert_eq!(m.free(s, 0x10001, PAGE), Err(MmError::InvalidArgument));
-    assert_eq!(m.free(s, 0, PAGE), Err(MmError::InvalidArgument));
-    let flush = m.free(s, 0x12000, 2 * PAGE - 100).unwrap();
+    assert_eq!(m.free_raw(s, 0x10001, PAGE), Err(MmError::InvalidArgument));
+    assert_eq!(m.free_raw(s, 0, PAGE), Err(MmError::InvalidArgument));
+    let flush = m.free_raw(s, 0x12000, 2 * PAGE - 100).unwrap();
     assert!(flush.covers(s, 0x12000) && flush.covers(s, 0x13000) && !flush.covers(s, 0x14000));
     let regions: Vec<_> = m
         .stat(s, 0, USER_LIMIT)
@@ -361,7 +361,7 @@ fn free_cuts_regions_and_returns_everything() {
     );
     assert_eq!(m.memstat().user_frames, 6);
     m.check_invariants().unwrap();
-    m.free(s, 0x1000, 0x100000).unwrap();
+    m.free_raw(s, 0x1000, 0x100000).unwrap();
     assert_eq!(m.region_count(s), 0);
     assert_eq!(
         baseline(&m),
@@ -370,7 +370,7 @@ fn free_cuts_regions_and_returns_everything() {
     );
     m.check_invariants().unwrap();
     assert_eq!(
-        m.free(s, 0x1000, 0),
+        m.free_raw(s, 0x1000, 0),
         Ok(Flush::new()),
         "an empty range is fine"
     );
@@ -426,29 +426,30 @@ fn set_protect_and_inherit_cut_and_validate() {
     try_alloc(&mut m, s, 0x1000, 4 * PAGE, K_WRITABLE).unwrap();
     write(&mut m, s, 0x2000, 5);
     assert_eq!(
-        m.set_protect(s, 0x1000, PAGE, K_INHERITCOPY),
+        m.set_protect_raw(s, 0x1000, PAGE, K_INHERITCOPY),
         Err(MmError::InvalidArgument)
     );
     assert_eq!(
-        m.set_protect(s, 0x1001, PAGE, 0),
+        m.set_protect_raw(s, 0x1001, PAGE, 0),
         Err(MmError::InvalidArgument)
     );
     assert_eq!(
-        m.set_inherit(s, 0x1000, PAGE, K_WRITABLE),
+        m.set_inherit_raw(s, 0x1000, PAGE, K_WRITABLE),
         Err(MmError::InvalidArgument)
     );
     assert_eq!(
-        m.set_inherit(s, 0x1000, PAGE, K_INHERITCOPY | K_INHERITSHARE),
+        m.set_inherit_raw(s, 0x1000, PAGE, K_INHERITCOPY | K_INHERITSHARE),
         Err(MmError::InvalidArgument)
     );
-    let flush = m.set_protect(s, 0x2000, PAGE, 0).unwrap();
+    let flush = m.set_protect_raw(s, 0x2000, PAGE, 0).unwrap();
     assert!(flush.covers(s, 0x2000), "lowering unmaps at once");
     assert_eq!(
         m.resolve_fault(s, 0x2000, Access::Write),
         FaultOutcome::Violation
     );
     assert_eq!(read(&mut m, s, 0x2000), 5);
-    m.set_inherit(s, 0x3000, 0x10000, K_INHERITSHARE).unwrap();
+    m.set_inherit_raw(s, 0x3000, 0x10000, K_INHERITSHARE)
+        .unwrap();
     let st: Vec<_> = m
         .stat(s, 0, USER_LIMIT)
         .iter()
@@ -462,7 +463,7 @@ fn set_protect_and_inherit_cut_and_validate() {
             (0x3000, K_WRITABLE | K_INHERITSHARE, 11)
         ]
     );
-    m.set_protect(s, 0x2000, PAGE, K_WRITABLE | K_EXECUTABLE)
+    m.set_protect_raw(s, 0x2000, PAGE, K_WRITABLE | K_EXECUTABLE)
         .unwrap();
     resolved(m.resolve_fault(s, 0x2000, Access::Execute));
     write(&mut m, s, 0x2000, 6);
@@ -482,7 +483,7 @@ fn two_spaces(npages: u64, options: u64) -> (Memory<SimPhys>, SpaceId, SpaceId) 
 fn mclone_shares_memory_both_ways_including_untouched_pages() {
     let (mut m, a, b) = two_spaces(4, K_INHERITCOPY);
     write(&mut m, a, 0x10000, 1);
-    m.clone_range(
+    m.clone_range_raw(
         a,
         b,
         0x10000,
@@ -522,7 +523,7 @@ fn mclone_keeps_boundaries_inherit_and_makes_holes() {
     }
     let user_before = m.memstat().user_frames;
     let flush = m
-        .clone_range(a, b, 0x10000, 0x21000, 4 * PAGE, JINUE_PROT_EXEC)
+        .clone_range_raw(a, b, 0x10000, 0x21000, 4 * PAGE, JINUE_PROT_EXEC)
         .unwrap();
     assert!(flush.covers(b, 0x21000) && flush.covers(b, 0x24000) && !flush.covers(b, 0x25000));
     let st: Vec<_> = m
@@ -549,7 +550,7 @@ fn mclone_keeps_boundaries_inherit_and_makes_holes() {
         user_before - 4,
         "replaced memory released"
     );
-    m.clone_range(a, b, 0x10000, 0x30000, PAGE, JINUE_PROT_NONE)
+    m.clone_range_raw(a, b, 0x10000, 0x30000, PAGE, JINUE_PROT_NONE)
         .unwrap();
     assert_eq!(
         m.stat(b, 0x30000, PAGE)[0].options,
@@ -567,16 +568,20 @@ fn mclone_errors_and_zero_length() {
     let (mut m, a, b) = two_spaces(4, 0);
     let before = baseline(&m);
     let inval = Err(MmError::InvalidArgument);
-    assert_eq!(m.clone_range(a, b, 0x10001, 0x40000, PAGE, 1), inval);
-    assert_eq!(m.clone_range(a, b, 0x10000, 0x40000, 100, 1), inval);
-    assert_eq!(m.clone_range(a, b, 0x10000, 0x40000, PAGE, 8), inval);
-    assert_eq!(m.clone_range(a, b, 0x10000, 0, PAGE, 1), inval, "page 0");
+    assert_eq!(m.clone_range_raw(a, b, 0x10001, 0x40000, PAGE, 1), inval);
+    assert_eq!(m.clone_range_raw(a, b, 0x10000, 0x40000, 100, 1), inval);
+    assert_eq!(m.clone_range_raw(a, b, 0x10000, 0x40000, PAGE, 8), inval);
     assert_eq!(
-        m.clone_range(a, b, 0x10000, USER_LIMIT - PAGE, 2 * PAGE, 1),
+        m.clone_range_raw(a, b, 0x10000, 0, PAGE, 1),
+        inval,
+        "page 0"
+    );
+    assert_eq!(
+        m.clone_range_raw(a, b, 0x10000, USER_LIMIT - PAGE, 2 * PAGE, 1),
         inval
     );
     assert_eq!(
-        m.clone_range(a, b, 0x10000, 0x40000, 0, 1),
+        m.clone_range_raw(a, b, 0x10000, 0x40000, 0, 1),
         Ok(Flush::new())
     );
     assert_eq!(baseline(&m), before);
@@ -594,7 +599,7 @@ fn mclone_is_all_or_nothing_on_no_memory() {
     // 12 - 2 PML4 - 3 + 2 (a) - 3 + 1 (b) = 1 frame left; a far clone needs 3 tables.
     let before = baseline(&m);
     assert_eq!(
-        m.clone_range(a, b, 0x10000, 0x4000_0000_0000, 2 * PAGE, JINUE_PROT_READ),
+        m.clone_range_raw(a, b, 0x10000, 0x4000_0000_0000, 2 * PAGE, JINUE_PROT_READ),
         Err(MmError::NoMemory)
     );
     assert_eq!(baseline(&m), before);
@@ -610,7 +615,7 @@ fn mclone_overlapping_in_one_space_reads_source_first() {
     for i in 0..4 {
         write(&mut m, a, 0x10000 + i * PAGE, 10 + i as u8);
     }
-    m.clone_range(
+    m.clone_range_raw(
         a,
         a,
         0x10000,
@@ -638,17 +643,21 @@ fn mclone_overlapping_in_one_space_reads_source_first() {
 #[test]
 fn dup_checks_flags_and_empty_target() {
     let (mut m, a, b) = two_spaces(2, 0);
-    assert_eq!(m.dup(b, a, K_WRITABLE), Err(MmError::InvalidArgument));
+    assert_eq!(m.dup_raw(b, a, K_WRITABLE), Err(MmError::InvalidArgument));
     assert_eq!(
-        m.dup(b, a, K_INHERITCOPY | K_INHERITSHARE),
+        m.dup_raw(b, a, K_INHERITCOPY | K_INHERITSHARE),
         Err(MmError::InvalidArgument)
     );
-    assert_eq!(m.dup(a, b, 0), Err(MmError::Overlap), "target not empty");
-    assert_eq!(m.dup(a, a, K_INHERITCOPY), Err(MmError::Overlap));
+    assert_eq!(
+        m.dup_raw(a, b, 0),
+        Err(MmError::Overlap),
+        "target not empty"
+    );
+    assert_eq!(m.dup_raw(a, a, K_INHERITCOPY), Err(MmError::Overlap));
     let c = m.create_space().unwrap();
-    assert_eq!(m.dup(c, c, 0), Ok(Flush::new()));
+    assert_eq!(m.dup_raw(c, c, 0), Ok(Flush::new()));
     // flags 0: a region with no inherit bit is not duplicated.
-    m.dup(b, a, 0).unwrap();
+    m.dup_raw(b, a, 0).unwrap();
     assert_eq!(m.region_count(b), 0);
 }
 
@@ -662,7 +671,7 @@ fn dup_copy_is_a_snapshot_and_share_is_shared() {
     try_alloc(&mut m, a, 0x30000, PAGE, K_WRITABLE).unwrap();
     write(&mut m, a, 0x10000, 1);
     write(&mut m, a, 0x20000, 2);
-    let flush = m.dup(b, a, 0).unwrap();
+    let flush = m.dup_raw(b, a, 0).unwrap();
     assert!(
         flush.covers(a, 0x10000),
         "write-protecting the source needs a flush"
@@ -719,10 +728,10 @@ fn private_copy_of_shared_memory_is_a_snapshot_and_sharing_survives() {
     let c = m.create_space().unwrap();
     try_alloc(&mut m, a, 0x10000, 3 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
     write(&mut m, a, 0x10000, 1);
-    m.clone_range(a, c, 0x10000, 0x50000, 3 * PAGE, JINUE_PROT_WRITE)
+    m.clone_range_raw(a, c, 0x10000, 0x50000, 3 * PAGE, JINUE_PROT_WRITE)
         .unwrap();
     assert_eq!(read(&mut m, c, 0x50000), 1, "c maps the page now");
-    let flush = m.dup(b, a, 0).unwrap();
+    let flush = m.dup_raw(b, a, 0).unwrap();
     assert!(
         flush.covers(c, 0x50000),
         "every mapping of the object is write-protected"
@@ -747,7 +756,7 @@ fn private_copy_of_shared_memory_is_a_snapshot_and_sharing_survives() {
     assert_eq!(read(&mut m, c, 0x52000), 0);
     // A private copy in a, cloned to another space, stays shared through COW.
     let d = m.create_space().unwrap();
-    m.clone_range(b, d, 0x10000, 0x10000, 3 * PAGE, JINUE_PROT_WRITE)
+    m.clone_range_raw(b, d, 0x10000, 0x10000, 3 * PAGE, JINUE_PROT_WRITE)
         .unwrap();
     write(&mut m, d, 0x10000, 8);
     assert_eq!(read(&mut m, b, 0x10000), 8);
@@ -767,11 +776,11 @@ fn private_copy_of_shared_memory_is_a_snapshot_and_sharing_survives() {
 fn dup_share_and_copy_flags_override_inherit_bits() {
     let (mut m, a, b) = two_spaces(2, 0);
     write(&mut m, a, 0x10000, 1);
-    m.dup(b, a, K_INHERITSHARE).unwrap();
+    m.dup_raw(b, a, K_INHERITSHARE).unwrap();
     write(&mut m, b, 0x10000, 2);
     assert_eq!(read(&mut m, a, 0x10000), 2);
     let c = m.create_space().unwrap();
-    m.dup(c, a, K_INHERITCOPY).unwrap();
+    m.dup_raw(c, a, K_INHERITCOPY).unwrap();
     write(&mut m, c, 0x10000, 3);
     assert_eq!(read(&mut m, a, 0x10000), 2);
     assert_eq!(read(&mut m, b, 0x10000), 2);
@@ -791,12 +800,12 @@ fn dup_is_all_or_nothing_on_no_memory() {
     }
     // 24 - 2 - 3 - 8 = 11 left; a copy promises 8 + 8 and 3 tables.
     let before = baseline(&m);
-    assert_eq!(m.dup(b, a, 0), Err(MmError::NoMemory));
+    assert_eq!(m.dup_raw(b, a, 0), Err(MmError::NoMemory));
     assert_eq!(baseline(&m), before);
     assert_eq!(m.region_count(b), 0);
     m.check_invariants().unwrap();
     // Sharing needs only tables.
-    m.dup(b, a, K_INHERITSHARE).unwrap();
+    m.dup_raw(b, a, K_INHERITSHARE).unwrap();
     m.check_invariants().unwrap();
 }
 
@@ -809,7 +818,7 @@ fn copy_on_write_faults_never_fail_after_dup() {
     for i in 0..8 {
         write(&mut m, a, 0x10000 + i * PAGE, i as u8);
     }
-    m.dup(b, a, 0).unwrap();
+    m.dup_raw(b, a, 0).unwrap();
     for i in 0..8 {
         write(&mut m, a, 0x10000 + i * PAGE, 100 + i as u8);
         write(&mut m, b, 0x10000 + i * PAGE, 200 + i as u8);
@@ -837,7 +846,7 @@ fn lazy_pde_write_protection_is_pushed_down_on_first_write() {
     try_alloc(&mut m, a, 0x20_0000, 512 * PAGE, K_WRITABLE).unwrap();
     write(&mut m, a, 0x20_0000, 1);
     write(&mut m, a, 0x20_1000, 2);
-    m.dup(b, a, K_INHERITCOPY).unwrap();
+    m.dup_raw(b, a, K_INHERITCOPY).unwrap();
     assert!(!leaf(&m, a, 0x20_0000).1, "PDE R/W cleared");
     assert_ne!(leaf(&m, a, 0x20_1000).0 & 2, 0, "PTE untouched");
     write(&mut m, a, 0x20_0000, 3);
@@ -859,18 +868,18 @@ fn physical_memory_is_shared_even_under_copy() {
     let b = m.create_space().unwrap();
     let device = crate::sim::SIM_BASE + 60 * PAGE;
     assert_eq!(
-        m.map_physical(a, 0x1001, device, 1, 0),
+        m.map_physical_raw(a, 0x1001, device, 1, 0),
         Err(MmError::InvalidArgument)
     );
-    m.map_physical(a, 0x10000, device, 2, K_WRITABLE | K_INHERITCOPY)
+    m.map_physical_raw(a, 0x10000, device, 2, K_WRITABLE | K_INHERITCOPY)
         .unwrap();
     assert_eq!(
-        m.map_physical(a, 0x11000, device, 1, 0),
+        m.map_physical_raw(a, 0x11000, device, 1, 0),
         Err(MmError::Overlap)
     );
     write(&mut m, a, 0x10000, 1);
     assert_eq!(m.phys().read_u64(device) & 0xff, 1);
-    m.dup(b, a, 0).unwrap();
+    m.dup_raw(b, a, 0).unwrap();
     write(&mut m, b, 0x11000, 2);
     assert_eq!(read(&mut m, a, 0x11000), 2);
     assert_eq!(m.stat(b, 0, USER_LIMIT)[0].resident, 2);
@@ -893,7 +902,7 @@ fn repeated_forks_keep_chains_short_and_memory_bounded() {
     for round in 0..20u8 {
         write(&mut m, a, 0x10000, round);
         let child = m.create_space().unwrap();
-        m.dup(child, a, 0).unwrap();
+        m.dup_raw(child, a, 0).unwrap();
         write(&mut m, child, 0x11000, round);
         assert_eq!(read(&mut m, child, 0x10000), round);
         m.destroy_space(child);
@@ -908,7 +917,7 @@ fn unknown_spaces_are_rejected() {
     let mut m = memory(16);
     let a = m.create_space().unwrap();
     m.destroy_space(a);
-    assert_eq!(m.free(a, 0x1000, PAGE), Err(MmError::InvalidArgument));
+    assert_eq!(m.free_raw(a, 0x1000, PAGE), Err(MmError::InvalidArgument));
     assert_eq!(
         try_alloc(&mut m, a, 0x1000, PAGE, 0),
         Err(MmError::InvalidArgument)
@@ -947,7 +956,7 @@ fn aligned_physical_memory_is_mapped_with_2mib_entries() {
     let device = 0x40_0000;
     let a = m.create_space().unwrap();
     let b = m.create_space().unwrap();
-    m.map_physical(a, 0x20_0000, device, 1024, K_WRITABLE | K_INHERITSHARE)
+    m.map_physical_raw(a, 0x20_0000, device, 1024, K_WRITABLE | K_INHERITSHARE)
         .unwrap();
     let flush = resolved(m.resolve_fault(a, 0x20_5000, Access::Write));
     assert!(flush.covers(a, 0x20_0000) && flush.covers(a, 0x3f_f000));
@@ -960,11 +969,11 @@ fn aligned_physical_memory_is_mapped_with_2mib_entries() {
     );
     write(&mut m, a, 0x3f_f000, 9);
     assert_eq!(m.phys().read_u64(device + 0x1f_f000) & 0xff, 9);
-    m.dup(b, a, 0).unwrap();
+    m.dup_raw(b, a, 0).unwrap();
     assert_eq!(read(&mut m, b, 0x3f_f000), 9);
     // Cutting the region leaves the big entry to be demoted on the next fault.
-    m.set_inherit(a, 0x30_0000, PAGE, 0).unwrap();
-    let flush = m.set_protect(a, 0x30_0000, PAGE, 0).unwrap();
+    m.set_inherit_raw(a, 0x30_0000, PAGE, 0).unwrap();
+    let flush = m.set_protect_raw(a, 0x30_0000, PAGE, 0).unwrap();
     assert!(flush.covers(a, 0x20_0000), "the 2 MiB entry is gone");
     resolved(m.resolve_fault(a, 0x20_0000, Access::Read));
     assert_eq!(leaf(&m, a, 0x20_0000).0 & crate::pagetable::PTE_HUGE, 0);
@@ -993,7 +1002,7 @@ fn private_copy_hands_leaf_tables_to_the_child_until_the_first_write() {
         write(&mut m, a, 0x20_0000 + i * PAGE, i as u8);
     }
     let tables_before = m.memstat().table_frames;
-    m.dup(b, a, 0).unwrap();
+    m.dup_raw(b, a, 0).unwrap();
     m.check_invariants().unwrap();
     // The child maps the parent's leaf table read-only: reads need no fault.
     let (pte, pde_writable) = leaf(&m, b, 0x20_3000);
@@ -1034,10 +1043,10 @@ fn shared_leaf_tables_survive_unmapping_in_either_space() {
     try_alloc(&mut m, a, 0x20_0000, 512 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
     write(&mut m, a, 0x20_0000, 1);
     write(&mut m, a, 0x20_1000, 2);
-    m.dup(b, a, 0).unwrap();
-    m.dup(c, a, 0).unwrap();
+    m.dup_raw(b, a, 0).unwrap();
+    m.dup_raw(c, a, 0).unwrap();
     m.check_invariants().unwrap();
-    let flush = m.set_protect(b, 0x20_0000, PAGE, 0).unwrap();
+    let flush = m.set_protect_raw(b, 0x20_0000, PAGE, 0).unwrap();
     assert!(flush.covers(b, 0x20_0000) && !flush.covers(b, 0x20_1000));
     assert_ne!(
         leaf(&m, b, 0x20_1000).0,
@@ -1045,7 +1054,7 @@ fn shared_leaf_tables_survive_unmapping_in_either_space() {
         "b took its own copy of the table"
     );
     assert_eq!(read(&mut m, c, 0x20_1000), 2);
-    m.free(a, 0x20_0000, PAGE).unwrap();
+    m.free_raw(a, 0x20_0000, PAGE).unwrap();
     m.check_invariants().unwrap();
     assert_eq!(read(&mut m, b, 0x20_0000), 1);
     assert_eq!(read(&mut m, c, 0x20_0000), 1);
@@ -1078,13 +1087,14 @@ fn counters_return_to_baseline_after_a_child_with_shared_tables_dies() {
     let base = baseline(&m);
     for round in 0..3 {
         let child = m.create_space().unwrap();
-        m.dup(child, a, 0).unwrap();
+        m.dup_raw(child, a, 0).unwrap();
         // Both sides change entries of the shared tables in different ways.
-        m.set_protect(a, 0x20_0000 + round * PAGE, PAGE, 0).unwrap();
-        m.set_protect(a, 0x20_0000 + round * PAGE, PAGE, K_WRITABLE)
+        m.set_protect_raw(a, 0x20_0000 + round * PAGE, PAGE, 0)
+            .unwrap();
+        m.set_protect_raw(a, 0x20_0000 + round * PAGE, PAGE, K_WRITABLE)
             .unwrap();
         write(&mut m, child, 0x40_0000, 2);
-        m.free(child, 0x20_0000, PAGE).unwrap();
+        m.free_raw(child, 0x20_0000, PAGE).unwrap();
         m.check_invariants().unwrap();
         m.destroy_space(child);
         m.check_invariants().unwrap();
@@ -1142,66 +1152,70 @@ fn region_limit_refuses_every_kind_of_growth_and_changes_nothing() {
     );
     check(&m, "RGN_ALLOCATE");
     assert_eq!(
-        m.map_physical(b, 0x10000, 0, 1, K_WRITABLE),
+        m.map_physical_raw(b, 0x10000, 0, 1, K_WRITABLE),
         Err(MmError::NoMemory)
     );
     check(&m, "map_physical");
     // A hole in the middle of a region makes two of one.
-    assert_eq!(m.free(a, 0x12000, PAGE).map(|_| ()), Err(MmError::NoMemory));
+    assert_eq!(
+        m.free_raw(a, 0x12000, PAGE).map(|_| ()),
+        Err(MmError::NoMemory)
+    );
     check(&m, "RGN_FREE (hole)");
     for cut in [(0x12000, PAGE), (0x10000, PAGE), (0x17000, 2 * PAGE)] {
         assert_eq!(
-            m.set_protect(a, cut.0, cut.1, 0).map(|_| ()),
+            m.set_protect_raw(a, cut.0, cut.1, 0).map(|_| ()),
             Err(MmError::NoMemory)
         );
         check(&m, "RGN_SET_PROTECT (cut)");
         assert_eq!(
-            m.set_inherit(a, cut.0, cut.1, K_INHERITSHARE),
+            m.set_inherit_raw(a, cut.0, cut.1, K_INHERITSHARE),
             Err(MmError::NoMemory)
         );
         check(&m, "RGN_SET_INHERIT (cut)");
     }
     assert_eq!(
-        m.clone_range(a, b, 0x10000, 0x10000, PAGE, JINUE_PROT_READ)
+        m.clone_range_raw(a, b, 0x10000, 0x10000, PAGE, JINUE_PROT_READ)
             .map(|_| ()),
         Err(MmError::NoMemory)
     );
     check(&m, "MCLONE into another space");
     assert_eq!(
-        m.clone_range(a, a, 0x10000, 0x40000, 0x18000, JINUE_PROT_READ)
+        m.clone_range_raw(a, a, 0x10000, 0x40000, 0x18000, JINUE_PROT_READ)
             .map(|_| ()),
         Err(MmError::NoMemory)
     );
     check(&m, "MCLONE within the space");
-    assert_eq!(m.dup(b, a, 0).map(|_| ()), Err(MmError::NoMemory));
+    assert_eq!(m.dup_raw(b, a, 0).map(|_| ()), Err(MmError::NoMemory));
     check(&m, "RGN_DUP");
     assert_eq!(
-        m.dup(b, a, K_INHERITSHARE).map(|_| ()),
+        m.dup_raw(b, a, K_INHERITSHARE).map(|_| ()),
         Err(MmError::NoMemory)
     );
     check(&m, "RGN_DUP share");
 
     // What does not add regions still works at the limit.
-    m.set_protect(a, 0x10000, 8 * PAGE, 0).unwrap();
-    m.set_inherit(a, 0x10000, 0x18000, K_INHERITSHARE).unwrap();
+    m.set_protect_raw(a, 0x10000, 8 * PAGE, 0).unwrap();
+    m.set_inherit_raw(a, 0x10000, 0x18000, K_INHERITSHARE)
+        .unwrap();
     assert_eq!(read(&mut m, a, 0x10000), 7);
     // MCLONE replacing one region by one.
-    m.clone_range(a, a, 0x10000, 0x20000, 8 * PAGE, JINUE_PROT_READ)
+    m.clone_range_raw(a, a, 0x10000, 0x20000, 8 * PAGE, JINUE_PROT_READ)
         .unwrap();
     assert_eq!(m.region_total(), 2);
     // Freeing at an edge keeps the count; a freed region makes room.
-    m.free(a, 0x10000, PAGE).unwrap();
-    m.free(a, 0x27000, PAGE).unwrap();
+    m.free_raw(a, 0x10000, PAGE).unwrap();
+    m.free_raw(a, 0x27000, PAGE).unwrap();
     assert_eq!(m.region_total(), 2);
-    m.free(a, 0x20000, 7 * PAGE).unwrap();
+    m.free_raw(a, 0x20000, 7 * PAGE).unwrap();
     assert_eq!(m.region_total(), 1);
-    m.set_protect(a, 0x12000, PAGE, K_WRITABLE).unwrap_err();
-    m.set_inherit(a, 0x11000, PAGE, 0).unwrap();
+    m.set_protect_raw(a, 0x12000, PAGE, K_WRITABLE).unwrap_err();
+    m.set_inherit_raw(a, 0x11000, PAGE, 0).unwrap();
     assert_eq!(m.region_total(), 2);
     m.check_invariants().unwrap();
     // Raising the limit lets everything through again.
     m.set_region_limit(usize::MAX);
-    m.dup(b, a, K_INHERITCOPY).unwrap();
+    m.dup_raw(b, a, K_INHERITCOPY).unwrap();
     assert_eq!(m.region_total(), 4);
     m.destroy_space(a);
     m.destroy_space(b);
@@ -1222,7 +1236,7 @@ fn region_limit_stops_mclone_doubling() {
     let mut n = 1u64;
     let last = loop {
         let before = snapshot(&m, &[a]);
-        match m.clone_range(a, a, start, start + n * PAGE, n * PAGE, JINUE_PROT_READ) {
+        match m.clone_range_raw(a, a, start, start + n * PAGE, n * PAGE, JINUE_PROT_READ) {
             Ok(_) => n *= 2,
             Err(e) => {
                 assert_eq!(snapshot(&m, &[a]), before);
@@ -1234,7 +1248,7 @@ fn region_limit_stops_mclone_doubling() {
     assert_eq!(n, 512);
     assert_eq!(m.region_total(), 512);
     m.check_invariants().unwrap();
-    m.free(a, start + PAGE, (n - 1) * PAGE).unwrap();
+    m.free_raw(a, start + PAGE, (n - 1) * PAGE).unwrap();
     assert_eq!(baseline(&m), base);
     m.destroy_space(a);
     assert_eq!(m.region_total(), 0);
@@ -1246,14 +1260,14 @@ fn stat_of_an_empty_range_is_empty_and_chunks_resume() {
     let mut m = memory(64);
     let s = m.create_space().unwrap();
     try_alloc(&mut m, s, 0x10000, 4 * PAGE, K_WRITABLE).unwrap();
-    m.set_inherit(s, 0x11000, PAGE, K_INHERITSHARE).unwrap();
-    m.set_inherit(s, 0x13000, PAGE, K_INHERITSHARE).unwrap();
+    m.set_inherit_raw(s, 0x11000, PAGE, K_INHERITSHARE).unwrap();
+    m.set_inherit_raw(s, 0x13000, PAGE, K_INHERITSHARE).unwrap();
     // ABI §4.3: regions inside the range; an empty range holds none, even
     // at an unaligned address inside a region.
     for start in [0x10000, 0x10001, 0x11fff, 0x12800] {
         assert!(m.stat(s, start, 0).is_empty(), "{start:#x}");
-        assert_eq!(m.stat_count(s, start, 0), 0);
-        assert!(m.stat_first(s, start, 0, 10).is_empty());
+        assert_eq!(m.stat_count_raw(s, start, 0), 0);
+        assert!(m.stat_first_raw(s, start, 0, 10).is_empty());
     }
     // A non-empty unaligned range still counts the pages it touches.
     assert_eq!(m.stat(s, 0x10001, 1).len(), 1);
@@ -1261,12 +1275,12 @@ fn stat_of_an_empty_range_is_empty_and_chunks_resume() {
     // Chunks resumed from the end of the last entry give the whole list.
     let all = m.stat(s, 0x10800, 4 * PAGE);
     assert_eq!(all.len(), 4);
-    assert_eq!(m.stat_count(s, 0x10800, 4 * PAGE), 4);
+    assert_eq!(m.stat_count_raw(s, 0x10800, 4 * PAGE), 4);
     let end = 0x10800 + 4 * PAGE;
     let mut got = Vec::new();
     let mut at = 0x10800;
     loop {
-        let part = m.stat_first(s, at, end - at, 1);
+        let part = m.stat_first_raw(s, at, end - at, 1);
         let Some(last) = part.last() else { break };
         at = last.startAddr + last.size;
         got.extend(part);
@@ -1283,23 +1297,23 @@ fn object_limit_refuses_new_objects_and_changes_nothing() {
     try_alloc(&mut m, a, 0x10000, 8 * PAGE, K_WRITABLE | K_INHERITCOPY).unwrap();
     write(&mut m, a, 0x10000, 7);
     // Two regions of the same object: the copy snapshots it once.
-    m.set_inherit(a, 0x14000, PAGE, K_INHERITCOPY).unwrap();
+    m.set_inherit_raw(a, 0x14000, PAGE, K_INHERITCOPY).unwrap();
     assert_eq!(m.object_total(), 1);
     m.set_object_limit(3);
     assert_eq!(m.object_limit(), 3);
     let before = snapshot(&m, &[a, b, c]);
     // The copy of 3 regions of one object with frames: 1 snapshot + 3 copies.
-    assert_eq!(m.dup(b, a, 0).map(|_| ()), Err(MmError::NoMemory));
+    assert_eq!(m.dup_raw(b, a, 0).map(|_| ()), Err(MmError::NoMemory));
     assert_eq!(snapshot(&m, &[a, b, c]), before);
     m.check_invariants().unwrap();
     // Sharing makes no object; MCLONE neither.
-    m.dup(b, a, K_INHERITSHARE).unwrap();
-    m.clone_range(a, c, 0x10000, 0x40000, 8 * PAGE, JINUE_PROT_READ)
+    m.dup_raw(b, a, K_INHERITSHARE).unwrap();
+    m.clone_range_raw(a, c, 0x10000, 0x40000, 8 * PAGE, JINUE_PROT_READ)
         .unwrap();
     assert_eq!(m.object_total(), 1);
     m.set_object_limit(5);
     m.free_all(b);
-    m.dup(b, a, 0).unwrap();
+    m.dup_raw(b, a, 0).unwrap();
     assert_eq!(m.object_total(), 5);
     assert_eq!(read(&mut m, b, 0x10000), 7);
     let before = snapshot(&m, &[a, b, c]);
@@ -1308,7 +1322,7 @@ fn object_limit_refuses_new_objects_and_changes_nothing() {
         Err(MmError::NoMemory)
     );
     assert_eq!(
-        m.map_physical(c, 0x80000, 0, 1, K_WRITABLE),
+        m.map_physical_raw(c, 0x80000, 0, 1, K_WRITABLE),
         Err(MmError::NoMemory)
     );
     assert_eq!(snapshot(&m, &[a, b, c]), before);
@@ -1347,10 +1361,10 @@ fn deep_snapshot_chain_releases_without_recursion() {
                 // The source's own page makes every copy freeze a new level.
                 m.write_user(a, start + PAGE, &[7]).expect("write page 1");
                 let b = m.create_space().expect("space");
-                m.dup(b, a, abi::region::K_INHERITCOPY).expect("dup");
+                m.dup_raw(b, a, abi::region::K_INHERITCOPY).expect("dup");
                 // The copy keeps page 0 only, so page 1 of every snapshot
                 // level is referenced by the level below alone.
-                m.free(b, start + PAGE, PAGE).expect("free page 1");
+                m.free_raw(b, start + PAGE, PAGE).expect("free page 1");
                 copies.push(b);
             }
             // Releasing the source drops page 1 through all DEPTH levels.
@@ -1397,9 +1411,10 @@ fn resident_count_under_a_deep_chain() {
         m.write_user(a, start + page * PAGE, &[level as u8])
             .expect("write");
         let b = m.create_space().expect("space");
-        m.dup(b, a, abi::region::K_INHERITCOPY).expect("dup");
+        m.dup_raw(b, a, abi::region::K_INHERITCOPY).expect("dup");
         // The copy keeps its first page only, which holds every level.
-        m.free(b, start + PAGE, (NPAGES - 1) * PAGE).expect("free");
+        m.free_raw(b, start + PAGE, (NPAGES - 1) * PAGE)
+            .expect("free");
         copies.push(b);
     }
     let (_, region) = m.spaces[&a].find(start).expect("region");
@@ -1426,7 +1441,7 @@ fn resident_count_under_a_deep_chain() {
     let st = m.stat(a, start, NPAGES * PAGE);
     assert_eq!(st.len(), 1);
     assert_eq!(st[0].resident, per_page(0, NPAGES));
-    assert_eq!(m.stat_count(a, start, NPAGES * PAGE), 1);
+    assert_eq!(m.stat_count_raw(a, start, NPAGES * PAGE), 1);
     m.check_invariants().expect("invariants");
 }
 
@@ -1447,9 +1462,10 @@ fn fragmented_memory_copied_repeatedly_keeps_reference_counts_bounded() {
     let base = 0x100_0000;
     alloc(&mut m, a, base, 2 * N * PAGE, K_WRITABLE);
     for i in 0..N {
-        m.free(a, base + (2 * i + 1) * PAGE, PAGE).expect("hole");
+        m.free_raw(a, base + (2 * i + 1) * PAGE, PAGE)
+            .expect("hole");
     }
-    m.set_inherit(a, base, PAGE, abi::region::K_INHERITCOPY)
+    m.set_inherit_raw(a, base, PAGE, abi::region::K_INHERITCOPY)
         .expect("inherit");
     let holder = m.create_space().expect("space");
     let intervals = |m: &Memory<SimPhys>| -> usize {
@@ -1462,8 +1478,8 @@ fn fragmented_memory_copied_repeatedly_keeps_reference_counts_bounded() {
         // A write, then a copy of the first piece kept alive by `holder`.
         m.write_user(a, base, &[level as u8]).expect("write");
         let b = m.create_space().expect("space");
-        m.dup(b, a, 0).expect("dup");
-        m.clone_range(b, holder, base, 0x1000_0000 + level * PAGE, PAGE, 1)
+        m.dup_raw(b, a, 0).expect("dup");
+        m.clone_range_raw(b, holder, base, 0x1000_0000 + level * PAGE, PAGE, 1)
             .expect("keep the copy");
         m.destroy_space(b);
         m.check_invariants().expect("invariants");

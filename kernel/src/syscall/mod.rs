@@ -6,7 +6,7 @@
 //! into the caller's convention here and nowhere else. Only `rax`, `rdi`,
 //! `rsi`, `rdx` of the context are ever written.
 
-mod chorus;
+mod actors;
 mod memory;
 mod processes;
 mod system;

@@ -1,4 +1,4 @@
-//! PUTS, MEMSTAT, POWEROFF, REBOOT (ABI §3, §7).
+//! PUTS, POWEROFF, REBOOT (ABI §3, §7).
 
 use super::{Caller, Outcome, SysResult};
 use crate::console::Line;
@@ -7,7 +7,6 @@ use crate::platform::Platform;
 use crate::usercopy::UserBytes;
 use crate::Kernel;
 use abi::init::{PUTS_ERROR, PUTS_INFO, PUTS_MAX_LENGTH, PUTS_WARNING};
-use abi::types::Wire;
 use core::fmt::Write;
 use mm::PhysMem;
 
@@ -58,25 +57,6 @@ impl<P: PhysMem> Kernel<P> {
             }
             None => line.push_bytes(b"[?]"),
         }
-    }
-
-    /// MEMSTAT (96): writes the first `min(size, 48)` bytes of the statistics.
-    pub(super) fn sys_memstat(
-        &mut self,
-        caller: Caller,
-        addr: u64,
-        size: u64,
-        plat: &mut impl Platform,
-    ) -> SysResult {
-        let n = size.min(abi::memstat::MemStat::SIZE as u64) as usize;
-        if n == 0 {
-            // Nothing to write, so no buffer to check.
-            return Ok(Outcome::Return(0));
-        }
-        let mut bytes = [0u8; abi::memstat::MemStat::SIZE];
-        self.mem.memstat().to_bytes(&mut bytes);
-        UserBytes::new(addr, n as u64).write(&mut self.mem, caller.space, &bytes[..n], plat)?;
-        Ok(Outcome::Return(0))
     }
 
     /// POWEROFF (97): init only (`EPERM`); a status above 255 is `EINVAL`.

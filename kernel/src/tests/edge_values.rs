@@ -4,6 +4,7 @@
 use super::fake::{PowerOff, Rebooted};
 use super::harness::{desc, World, DATA, S, TEXT};
 use crate::Trap;
+use abi::args::{Allocation, UserRange};
 use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE, PAGE_SIZE, USER_LIMIT};
 use abi::numbers::*;
 use abi::region::*;
@@ -159,8 +160,10 @@ fn edge_values_never_panic_the_core() {
                 // (K_FREEALL, say): give it a new one, as a program would.
                 if let Some(c) = w.k.caller() {
                     if w.k.mem.check_user_writable(c.space, S, 0x300).is_err() {
-                        let _ = w.k.mem.free(c.space, S, PAGE_SIZE);
-                        let _ = w.k.mem.allocate(c.space, &desc(S, PAGE_SIZE, K_WRITABLE));
+                        let page = UserRange::rounded(S, PAGE_SIZE).expect("scratch page");
+                        let _ = w.k.mem.free(c.space, page);
+                        let scratch = Allocation::decode(&desc(S, PAGE_SIZE, K_WRITABLE));
+                        let _ = w.k.mem.allocate(c.space, &scratch.expect("scratch page"));
                         let _ = w.j(FERRITE_SYS_ACTOR_CAP, 10, S + 0x200, 0);
                     }
                     if w.k.mem.check_user_writable(c.space, S, 0x300).is_ok() {
