@@ -29,6 +29,7 @@ fn kernel_main(boot: BootInfo) -> ! {
         boot.modules.len()
     );
     kdebug!("kernel command line: '{}'", boot.cmdline);
+    kdebug!("firmware RAM ranges: {:x?}", boot.ram_ranges);
     let mut plat = X86Platform::new(boot.kernel_space.root);
     let mut memory = mm::Memory::new(
         DirectMap::new(boot.kernel_space.direct_map_end),

@@ -4,11 +4,17 @@
 use crate::iso::{self, IsoSpec};
 use crate::qemu::{Firmware, Machine, Outcome, Run};
 use crate::tests::{build_example, Expect, Job, ProgramResult};
+use crate::Images;
 
 /// Where the suite's ISOs go (one per boot).
 const TEST_ISO_DIR: &str = "target/iso/test";
 /// The protocol program the ACPI power-off boots run.
 const POWER_OFF_PROGRAM: &str = "boot";
+/// Guest memory that puts RAM on both sides of the PCI hole (below 4 GiB,
+/// `pc` keeps 3 GiB of RAM and `q35` 2 GiB; the rest is above 4 GiB).
+const ACROSS_THE_HOLE_MIB: u32 = 3584;
+/// The demo that prints MEMSTAT (`user/demo/src/bin/hello.rs`).
+const DIRECT_MAP_PROGRAM: &str = "hello";
 /// The init program that calls REBOOT (`user/c/examples/reboot.c`).
 const REBOOT_EXAMPLE: &str = "reboot";
 
@@ -20,6 +26,8 @@ pub struct On {
     pub iso: Option<Firmware>,
     /// No `isa-debug-exit`: power-off must go through ACPI.
     pub no_debug_exit: bool,
+    /// Guest memory other than the suite's default.
+    pub mem_mib: Option<u32>,
 }
 
 fn variant(job: &Job, prefix: &str, on: On) -> Job {
@@ -32,7 +40,7 @@ fn variant(job: &Job, prefix: &str, on: On) -> Job {
 
 /// Every `pc` boot again on q35, every protocol program from the ISO under
 /// SeaBIOS and OVMF, and the ACPI boots.
-pub fn jobs(base: &[Job]) -> Result<Vec<Job>, String> {
+pub fn jobs(base: &[Job], images: &Images) -> Result<Vec<Job>, String> {
     let q35 = On {
         q35: true,
         ..On::default()
@@ -44,7 +52,7 @@ pub fn jobs(base: &[Job]) -> Result<Vec<Job>, String> {
         let on = On {
             q35: true,
             iso: Some(firmware),
-            no_debug_exit: false,
+            ..On::default()
         };
         jobs.extend(
             base.iter()
@@ -60,6 +68,7 @@ pub fn jobs(base: &[Job]) -> Result<Vec<Job>, String> {
         q35,
         iso,
         no_debug_exit: true,
+        mem_mib: None,
     };
     for (name, on) in [
         ("poweroff_pc", acpi(false, None)),
@@ -89,6 +98,24 @@ pub fn jobs(base: &[Job]) -> Result<Vec<Job>, String> {
             kernel_cmdline: String::new(),
             expect: Expect::Reboot(method),
             on,
+        });
+    }
+    let hello = images
+        .user
+        .iter()
+        .find(|(package, name, _)| package == "ferrite-demo" && name == DIRECT_MAP_PROGRAM)
+        .ok_or_else(|| format!("no demo program '{DIRECT_MAP_PROGRAM}'"))?;
+    for (name, q35) in [("pc", false), ("q35", true)] {
+        jobs.push(Job {
+            label: format!("mem{ACROSS_THE_HOLE_MIB}::{name}"),
+            program: hello.2.clone(),
+            kernel_cmdline: String::new(),
+            expect: Expect::DirectMap,
+            on: On {
+                q35,
+                mem_mib: Some(ACROSS_THE_HOLE_MIB),
+                ..On::default()
+            },
         });
     }
     Ok(jobs)
@@ -151,6 +178,72 @@ pub fn judge_reboot(label: &str, method: &str, outcome: Result<Outcome, String>)
                 _ => Some(format!(
                     "expected a reset after '{expected}'; got {}; last line: {last}",
                     r.status
+                )),
+            }
+        }
+    };
+    match problem {
+        None => r.passed = 1,
+        Some(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
+    }
+    r
+}
+
+/// A number after `key` in `line` (`key` ends where the digits start).
+fn number_after(line: &str, key: &str) -> Option<u64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// RAM across the PCI hole: one case, passed when the kernel's direct-map
+/// line shows RAM above 4 GiB, MEMSTAT's total (printed by `hello`) is more
+/// than all RAM below 4 GiB (so frames above the hole are in use), no panic
+/// came and the status is 0. The map itself is checked by the kernel at
+/// every boot (`arch/x86_64/mapcheck.rs`: exactly the firmware's RAM,
+/// write-back, no large page over a hole, no identity map).
+pub fn judge_direct_map(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let problem = match outcome {
+        Err(e) => Some(format!("could not boot: {e}")),
+        Ok(o) => {
+            use crate::qemu::End;
+            r.status = match &o.end {
+                End::PowerOff(s) => format!("status {s}"),
+                End::Timeout => "timeout".into(),
+                End::Exited(_) => "no power-off".into(),
+            };
+            let map = o.console.iter().find(|l| l.contains("direct map: "));
+            let mapped_mib = map.and_then(|l| number_after(l, "direct map: "));
+            let above_mib = map.and_then(|l| number_after(l, "ranges ("));
+            let total_frames = o
+                .console
+                .iter()
+                .find_map(|l| number_after(l, "total_frames: "));
+            let panicked = o.console.iter().any(|l| l.contains("KERNEL PANIC"));
+            match (mapped_mib, above_mib, total_frames) {
+                _ if panicked || o.end != End::PowerOff(0) => Some(format!(
+                    "{}; last lines: {}",
+                    r.status,
+                    o.console.iter().rev().take(4).cloned().collect::<Vec<_>>().join(" | ")
+                )),
+                (Some(mapped), Some(above), Some(frames))
+                    if above > 0 && (frames * 4096) >> 20 > mapped - above =>
+                {
+                    None
+                }
+                other => Some(format!(
+                    "expected RAM above 4 GiB mapped and counted by MEMSTAT; (mapped MiB, above 4 GiB MiB, MEMSTAT frames) = {other:?}"
                 )),
             }
         }

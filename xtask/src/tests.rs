@@ -60,6 +60,9 @@ pub(crate) enum Expect {
     /// A reset: the last line starts with `ferrite: reboot through <text>`
     /// and QEMU (`-no-reboot`) ends on its own.
     Reboot(&'static str),
+    /// The demo `hello` on RAM across the PCI hole: the kernel's direct-map
+    /// line shows RAM above 4 GiB, and MEMSTAT's total counts it.
+    DirectMap,
 }
 
 /// The result of one test program.
@@ -156,7 +159,7 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
         }
     }
     // The same boots on q35 and from the ISO, and the ACPI power-off/reset boots.
-    match platforms::jobs(&work) {
+    match platforms::jobs(&work, &images) {
         Ok(more) => work.extend(more),
         Err(e) => {
             println!("xtask: platform boots: {e}");
@@ -291,7 +294,7 @@ fn run_parallel(
                     kernel: kernel.clone(),
                     program: job.program.clone(),
                     args: TEST_ARGS.iter().map(|s| s.to_string()).collect(),
-                    mem_mib: DEFAULT_MEM_MIB,
+                    mem_mib: job.on.mem_mib.unwrap_or(DEFAULT_MEM_MIB),
                     timeout,
                     echo: false,
                     kernel_cmdline: job.kernel_cmdline.clone(),
@@ -304,6 +307,7 @@ fn run_parallel(
                     Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome),
                     Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome),
                     Expect::Reboot(text) => platforms::judge_reboot(&job.label, text, outcome),
+                    Expect::DirectMap => platforms::judge_direct_map(&job.label, outcome),
                 };
                 result.seconds = started.elapsed().as_secs_f64();
                 println!(

@@ -6,6 +6,7 @@ mod cpu;
 mod heap;
 mod idt;
 mod lang;
+mod mapcheck;
 mod multiboot;
 mod multiboot2;
 mod paging;
@@ -58,6 +59,12 @@ pub struct BootInfo {
     pub cmdline: String,
     /// Usable RAM in bytes, as the firmware reported it.
     pub ram_bytes: u64,
+    /// The firmware's usable RAM ranges `[start, end)`, sorted, page-aligned:
+    /// exactly what the direct map covers, write-back. Physical memory
+    /// outside them (devices, firmware, ACPI) is never mapped by the kernel;
+    /// a user mapping of it must be uncached (PCD and PWT set in the entry,
+    /// PAT entry 3 = UC at reset, Intel SDM vol. 3 §12.12.2).
+    pub ram_ranges: Vec<(u64, u64)>,
     /// Kernel heap size in bytes.
     pub heap_bytes: u64,
     /// Most regions of all address spaces together, planned with the heap
@@ -115,12 +122,20 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     free.remove(kernel_start, kernel_end);
     free.remove_all(&raw.boot_data);
     free.page_align_inward();
-    let ram_end = raw.ram.max_end();
     // SAFETY: runs once, on the boot tables; `free` excludes the kernel image,
     // low memory and every byte of boot data (modules included), and
     // everything read from the identity map was copied above.
-    let kernel_space = unsafe { paging::build_and_switch(&mut free, ram_end) };
+    let kernel_space = unsafe { paging::build_and_switch(&mut free, &raw.ram) };
     free.remove(kernel_space.direct_map_end, u64::MAX);
+    let map = mapcheck::verify(kernel_space.root, &raw.ram);
+    crate::kinfo!(
+        "direct map: {} MiB of RAM in {} ranges ({} MiB above 4 GiB), {} 2-MiB and {} 4-KiB pages, write-back; nothing else mapped",
+        map.bytes >> 20,
+        map.ranges,
+        map.above_4g >> 20,
+        map.pages_2m,
+        map.pages_4k
+    );
 
     let heap_plan = heap::plan(free.total());
     let heap_bytes = heap_plan.heap_bytes;
@@ -166,6 +181,12 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         modules,
         cmdline: String::from(kernel_cmdline),
         ram_bytes: raw.ram.total(),
+        ram_ranges: {
+            let mut ram = raw.ram.clone();
+            ram.page_align_inward();
+            ram.remove(paging::DIRECT_MAP_LIMIT, u64::MAX);
+            ram.as_slice().to_vec()
+        },
         heap_bytes,
         region_limit: heap_plan.region_limit,
         object_limit: heap_plan.object_limit,

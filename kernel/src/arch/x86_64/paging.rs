@@ -3,9 +3,12 @@
 //! Layout of the upper half (PML4 entries 256..512, shared by every address
 //! space through `kernel_half`):
 //!
-//! - `DIRECT_MAP_BASE + paddr` for every physical address below the end of
-//!   RAM: 2 MiB pages, writable, no-execute, global (PML4 entry 256, so RAM up
-//!   to 512 GiB).
+//! - `DIRECT_MAP_BASE + paddr` for every page of RAM the firmware reported,
+//!   and nothing else (no device memory, no firmware or ACPI memory, no
+//!   holes): writable, no-execute, global, write-back; 2 MiB pages where a
+//!   whole aligned 2 MiB lies inside one RAM range, 4 KiB pages at the edges,
+//!   so no large page straddles a hole (PML4 entry 256, RAM up to 512 GiB).
+//!   `verify_direct_map` walks the result at boot.
 //! - `KERNEL_VMA + paddr` for the kernel image: 4 KiB pages, `.text`
 //!   read-only + executable, `.rodata` read-only + no-execute, `.data`/`.bss`
 //!   writable + no-execute, one unmapped guard page below the kernel stack
@@ -109,36 +112,26 @@ pub struct KernelSpace {
 
 /// Builds the final page tables from frames of `free` and switches to them.
 ///
-/// `ram_end` is the highest physical address of RAM; the direct map covers
-/// `[0, ram_end)` rounded up to 2 MiB.
+/// `ram` is the firmware's usable RAM: the direct map covers exactly its
+/// whole pages (below `DIRECT_MAP_LIMIT`), write-back, with a 2 MiB page
+/// wherever a whole aligned 2 MiB lies inside one RAM range and 4 KiB pages
+/// elsewhere; holes (the BIOS area, the PCI/APIC hole, ACPI and firmware
+/// memory) stay unmapped.
 ///
 /// # Safety
 ///
 /// Must run once, on the boot page tables, with `free` holding only frames
 /// nothing else uses. After it returns only the upper half is mapped.
-pub unsafe fn build_and_switch(free: &mut Ranges, ram_end: u64) -> KernelSpace {
-    let direct_map_end = ram_end.next_multiple_of(2 << 20).min(DIRECT_MAP_LIMIT);
+pub unsafe fn build_and_switch(free: &mut Ranges, ram: &Ranges) -> KernelSpace {
+    let mut mapped = ram.clone();
+    mapped.page_align_inward();
+    mapped.remove(DIRECT_MAP_LIMIT, u64::MAX);
+    let direct_map_end = mapped.max_end();
     let pml4 = BootFrame::new(free);
     let mut kernel_half = [0u64; 256];
 
-    // Direct map: PML4[256] -> one PDPT -> one PD per GiB of 2 MiB pages.
-    let pdpt = BootFrame::new(free);
-    let gibs = direct_map_end.div_ceil(1 << 30);
-    for gib in 0..gibs {
-        let pd = BootFrame::new(free);
-        for i in 0..512u64 {
-            let paddr = (gib << 30) | (i << 21);
-            if paddr < direct_map_end {
-                pd.set(
-                    i as usize,
-                    paddr | PRESENT | WRITABLE | HUGE | GLOBAL | NO_EXECUTE,
-                );
-            }
-        }
-        pdpt.set(gib as usize, pd.0 | PRESENT | WRITABLE);
-    }
+    let pdpt = map_direct(free, &mapped);
     kernel_half[((DIRECT_MAP_BASE >> 39) & 511) as usize - 256] = pdpt.0 | PRESENT | WRITABLE;
-
     // Kernel image: PML4[511] -> PDPT -> PDs -> 4 KiB page tables.
     let layout = image_layout();
     let kpdpt = BootFrame::new(free);
@@ -194,6 +187,50 @@ pub unsafe fn build_and_switch(free: &mut Ranges, ram_end: u64) -> KernelSpace {
         kernel_half,
         direct_map_end,
     }
+}
+
+/// Direct-map entries: writable, no-execute, global, write-back (PCD, PWT
+/// and PAT clear select PAT entry 0, WB at reset: Intel SDM vol. 3 §12.12.2).
+const DIRECT: u64 = PRESENT | WRITABLE | GLOBAL | NO_EXECUTE;
+const SIZE_2M: u64 = 2 << 20;
+
+/// The direct map's PDPT: every page of `ranges` (page-aligned, sorted,
+/// below `DIRECT_MAP_LIMIT`) at `DIRECT_MAP_BASE + paddr`, 2 MiB pages where
+/// a whole aligned 2 MiB lies in one range.
+fn map_direct(free: &mut Ranges, ranges: &Ranges) -> BootFrame {
+    let pdpt = BootFrame::new(free);
+    // Ranges are sorted, so the page directory and page table in use only move forward.
+    let mut pd: Option<(u64, BootFrame)> = None;
+    let mut pt: Option<(u64, BootFrame)> = None;
+    for &(start, end) in ranges.as_slice() {
+        let mut paddr = start;
+        while paddr < end {
+            let gib = paddr >> 30;
+            if pd.as_ref().map(|p| p.0) != Some(gib) {
+                let frame = BootFrame::new(free);
+                pdpt.set(gib as usize, frame.0 | PRESENT | WRITABLE);
+                pd = Some((gib, frame));
+            }
+            let Some((_, dir)) = &pd else { unreachable!() };
+            let pd_index = ((paddr >> 21) & 511) as usize;
+            if paddr.is_multiple_of(SIZE_2M) && end - paddr >= SIZE_2M {
+                dir.set(pd_index, paddr | DIRECT | HUGE);
+                paddr += SIZE_2M;
+                continue;
+            }
+            let block = paddr >> 21;
+            if pt.as_ref().map(|p| p.0) != Some(block) {
+                let frame = BootFrame::new(free);
+                dir.set(pd_index, frame.0 | PRESENT | WRITABLE);
+                pt = Some((block, frame));
+            }
+            if let Some((_, table)) = &pt {
+                table.set(((paddr >> 12) & 511) as usize, paddr | DIRECT);
+            }
+            paddr += PAGE_SIZE;
+        }
+    }
+    pdpt
 }
 
 /// The direct-map virtual address of a physical address.
