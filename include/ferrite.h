@@ -23,6 +23,9 @@
 #define JINUE_SYS_CREATE_THREAD 4
 #define JINUE_SYS_YIELD_THREAD 5
 #define JINUE_SYS_SET_THREAD_LOCAL 6
+#define JINUE_SYS_CREATE_ENDPOINT 9
+#define JINUE_SYS_RECEIVE 10
+#define JINUE_SYS_REPLY 11
 #define JINUE_SYS_EXIT_THREAD 12
 #define JINUE_SYS_CREATE_PROCESS 14
 #define JINUE_SYS_MCLONE 15
@@ -32,16 +35,12 @@
 #define JINUE_SYS_MINT 19
 #define JINUE_SYS_START_THREAD 20
 #define JINUE_SYS_AWAIT_THREAD 21
+#define JINUE_SYS_REPLY_ERROR 22
 #define FERRITE_SYS_MEMSTAT 96
 #define FERRITE_SYS_POWEROFF 97
 #define FERRITE_SYS_ACTOR_CAP 98
 #define JINUE_SYS_GET_ADDRESS_MAP 8
-#define JINUE_SYS_CREATE_ENDPOINT 9
-#define JINUE_SYS_RECEIVE 10
-#define JINUE_SYS_REPLY 11
 #define JINUE_SYS_MMAP 13
-#define JINUE_SYS_REPLY_ERROR 22
-#define JINUE_SYS_USER_BASE 4096
 
 /* Function numbers, ChorusOS convention (ABI 4.3) */
 #define K_SYS_RGN_ALLOCATE 64
@@ -77,6 +76,13 @@
 #define K_ENOMEM (-4)
 #define K_EOVERLAP (-5)
 #define K_EMAPPER (-6)
+
+/* IPC: SEND numbers and message limits (ABI 3.2) */
+#define JINUE_SYS_USER_BASE 4096
+#define FERRITE_SYS_SEND_LAST 0x7fffffff
+#define JINUE_MAX_MESSAGE_SIZE 2048
+#define JINUE_MAX_BUFFERS_IN_ARRAY 256
+#define JINUE_MAX_BUFFER_SIZE 67108864
 
 /* Descriptor permissions (ABI 2) */
 #define JINUE_PERM_SEND 0x1
@@ -193,7 +199,7 @@ _Static_assert(offsetof(jinue_mint_args_t, perms) == 8, "jinue_mint_args_t.perms
 _Static_assert(offsetof(jinue_mint_args_t, _pad) == 12, "jinue_mint_args_t._pad: offset");
 _Static_assert(offsetof(jinue_mint_args_t, cookie) == 16, "jinue_mint_args_t.cookie: offset");
 
-/* A user buffer (RGN_STAT output, ABI 4.1). */
+/* A user buffer (RGN_STAT output, IPC messages; ABI 3.2, 4.1). */
 typedef struct jinue_buffer_t {
     uint64_t addr;
     uint64_t size;
@@ -202,6 +208,26 @@ _Static_assert(sizeof(jinue_buffer_t) == 16, "jinue_buffer_t: size");
 _Static_assert(_Alignof(jinue_buffer_t) == 8, "jinue_buffer_t: alignment");
 _Static_assert(offsetof(jinue_buffer_t, addr) == 0, "jinue_buffer_t.addr: offset");
 _Static_assert(offsetof(jinue_buffer_t, size) == 8, "jinue_buffer_t.size: offset");
+
+/* SEND/RECEIVE/REPLY message: buffer arrays in, three RECEIVE outputs (ABI 3.2). */
+typedef struct jinue_message_t {
+    uint64_t send_buffers;
+    uint64_t send_buffers_length;
+    uint64_t recv_buffers;
+    uint64_t recv_buffers_length;
+    uint64_t recv_function;
+    uint64_t recv_cookie;
+    uint64_t reply_max_size;
+} jinue_message_t;
+_Static_assert(sizeof(jinue_message_t) == 56, "jinue_message_t: size");
+_Static_assert(_Alignof(jinue_message_t) == 8, "jinue_message_t: alignment");
+_Static_assert(offsetof(jinue_message_t, send_buffers) == 0, "jinue_message_t.send_buffers: offset");
+_Static_assert(offsetof(jinue_message_t, send_buffers_length) == 8, "jinue_message_t.send_buffers_length: offset");
+_Static_assert(offsetof(jinue_message_t, recv_buffers) == 16, "jinue_message_t.recv_buffers: offset");
+_Static_assert(offsetof(jinue_message_t, recv_buffers_length) == 24, "jinue_message_t.recv_buffers_length: offset");
+_Static_assert(offsetof(jinue_message_t, recv_function) == 32, "jinue_message_t.recv_function: offset");
+_Static_assert(offsetof(jinue_message_t, recv_cookie) == 40, "jinue_message_t.recv_cookie: offset");
+_Static_assert(offsetof(jinue_message_t, reply_max_size) == 48, "jinue_message_t.reply_max_size: offset");
 
 /* ChorusOS unique identifier (ABI 4.1). */
 typedef struct KnUniqueId {

@@ -15,6 +15,7 @@ use core::mem::{align_of, offset_of, size_of};
 
 use crate::errors::{ChorusError, JinueError, K_OK};
 use crate::init::*;
+use crate::ipc::*;
 use crate::layout::*;
 use crate::memstat::MemStat;
 use crate::numbers::*;
@@ -93,6 +94,7 @@ c_name! {
     KnRgnDesc => "KnRgnDesc",
     KnRgnStat => "KnRgnStat",
     MemStat => "memstat",
+    JinueMessage => "jinue_message_t",
 }
 
 struct CField {
@@ -143,8 +145,12 @@ const STRUCTS: &[CStruct] = &[
     c_struct!(MintArgs, "MINT arguments (ABI 3); _pad is padding.", {
         process: i32, fd: i32, perms: i32, _pad: u32, cookie: u64,
     }),
-    c_struct!(JinueBuffer, "A user buffer (RGN_STAT output, ABI 4.1).", {
+    c_struct!(JinueBuffer, "A user buffer (RGN_STAT output, IPC messages; ABI 3.2, 4.1).", {
         addr: u64, size: u64,
+    }),
+    c_struct!(JinueMessage, "SEND/RECEIVE/REPLY message: buffer arrays in, three RECEIVE outputs (ABI 3.2).", {
+        send_buffers: u64, send_buffers_length: u64, recv_buffers: u64, recv_buffers_length: u64,
+        recv_function: u64, recv_cookie: u64, reply_max_size: u64,
     }),
     c_struct!(KnUniqueId, "ChorusOS unique identifier (ABI 4.1).", {
         head: u32, tail: u32,
@@ -175,6 +181,9 @@ const fn jinue_call_name(call: JinueCall) -> &'static str {
         JinueCall::CreateThread => "JINUE_SYS_CREATE_THREAD",
         JinueCall::YieldThread => "JINUE_SYS_YIELD_THREAD",
         JinueCall::SetThreadLocal => "JINUE_SYS_SET_THREAD_LOCAL",
+        JinueCall::CreateEndpoint => "JINUE_SYS_CREATE_ENDPOINT",
+        JinueCall::Receive => "JINUE_SYS_RECEIVE",
+        JinueCall::Reply => "JINUE_SYS_REPLY",
         JinueCall::ExitThread => "JINUE_SYS_EXIT_THREAD",
         JinueCall::CreateProcess => "JINUE_SYS_CREATE_PROCESS",
         JinueCall::Mclone => "JINUE_SYS_MCLONE",
@@ -184,6 +193,7 @@ const fn jinue_call_name(call: JinueCall) -> &'static str {
         JinueCall::Mint => "JINUE_SYS_MINT",
         JinueCall::StartThread => "JINUE_SYS_START_THREAD",
         JinueCall::AwaitThread => "JINUE_SYS_AWAIT_THREAD",
+        JinueCall::ReplyError => "JINUE_SYS_REPLY_ERROR",
         JinueCall::MemStat => "FERRITE_SYS_MEMSTAT",
         JinueCall::PowerOff => "FERRITE_SYS_POWEROFF",
         JinueCall::ActorCap => "FERRITE_SYS_ACTOR_CAP",
@@ -209,15 +219,19 @@ const RESERVED_CALLS: &[Define] = &[
         "JINUE_SYS_GET_ADDRESS_MAP",
         Lit::Dec(JINUE_SYS_GET_ADDRESS_MAP),
     ),
-    d(
-        "JINUE_SYS_CREATE_ENDPOINT",
-        Lit::Dec(JINUE_SYS_CREATE_ENDPOINT),
-    ),
-    d("JINUE_SYS_RECEIVE", Lit::Dec(JINUE_SYS_RECEIVE)),
-    d("JINUE_SYS_REPLY", Lit::Dec(JINUE_SYS_REPLY)),
     d("JINUE_SYS_MMAP", Lit::Dec(JINUE_SYS_MMAP)),
-    d("JINUE_SYS_REPLY_ERROR", Lit::Dec(JINUE_SYS_REPLY_ERROR)),
+];
+
+/// SEND's range of function numbers and the message limits (ABI 3.2).
+const IPC: &[Define] = &[
     d("JINUE_SYS_USER_BASE", Lit::Dec(JINUE_SYS_USER_BASE)),
+    d("FERRITE_SYS_SEND_LAST", Lit::Hex(JINUE_SYS_SEND_LAST)),
+    d("JINUE_MAX_MESSAGE_SIZE", Lit::Dec(JINUE_MAX_MESSAGE_SIZE)),
+    d(
+        "JINUE_MAX_BUFFERS_IN_ARRAY",
+        Lit::Dec(JINUE_MAX_BUFFERS_IN_ARRAY),
+    ),
+    d("JINUE_MAX_BUFFER_SIZE", Lit::Dec(JINUE_MAX_BUFFER_SIZE)),
 ];
 
 const PERMISSIONS: &[Define] = &[
@@ -493,6 +507,7 @@ pub fn write_c_header<W: Write>(out: &mut W) -> fmt::Result {
         writeln!(out, "#define {} {}", e.name(), Lit::Neg(e.code()))?;
     }
 
+    write_defines(out, "IPC: SEND numbers and message limits (ABI 3.2)", IPC)?;
     write_defines(out, "Descriptor permissions (ABI 2)", PERMISSIONS)?;
     write_defines(out, "Protections for MCLONE (ABI 6.3)", PROTECTIONS)?;
     write_defines(out, "Region options (ABI 4.2)", REGION_OPTIONS)?;
@@ -599,6 +614,13 @@ mod tests {
             "_Static_assert(offsetof(jinue_mint_args_t, cookie) == 16, \"jinue_mint_args_t.cookie: offset\");\n",
             "_Static_assert(offsetof(KnRgnStat, resident) == 40, \"KnRgnStat.resident: offset\");\n",
             "_Static_assert(sizeof(memstat) == 48, \"memstat: size\");\n",
+            "#define JINUE_SYS_RECEIVE 10\n",
+            "#define JINUE_SYS_REPLY_ERROR 22\n",
+            "#define JINUE_MAX_MESSAGE_SIZE 2048\n",
+            "#define JINUE_MAX_BUFFERS_IN_ARRAY 256\n",
+            "#define JINUE_MAX_BUFFER_SIZE 67108864\n",
+            "_Static_assert(sizeof(jinue_message_t) == 56, \"jinue_message_t: size\");\n",
+            "_Static_assert(offsetof(jinue_message_t, reply_max_size) == 48, \"jinue_message_t.reply_max_size: offset\");\n",
         ] {
             assert!(text.contains(line), "missing: {line}");
         }

@@ -9,6 +9,7 @@ pub mod args;
 pub mod c_header;
 pub mod errors;
 pub mod init;
+pub mod ipc;
 pub mod layout;
 pub mod memstat;
 pub mod numbers;

@@ -9,6 +9,9 @@ pub enum JinueCall {
     CreateThread = 4,
     YieldThread = 5,
     SetThreadLocal = 6,
+    CreateEndpoint = 9,
+    Receive = 10,
+    Reply = 11,
     ExitThread = 12,
     CreateProcess = 14,
     Mclone = 15,
@@ -18,6 +21,7 @@ pub enum JinueCall {
     Mint = 19,
     StartThread = 20,
     AwaitThread = 21,
+    ReplyError = 22,
     MemStat = 96,
     PowerOff = 97,
     ActorCap = 98,
@@ -42,6 +46,10 @@ pub const JINUE_SYS_PUTS: u64 = JinueCall::Puts as u64;
 pub const JINUE_SYS_CREATE_THREAD: u64 = JinueCall::CreateThread as u64;
 pub const JINUE_SYS_YIELD_THREAD: u64 = JinueCall::YieldThread as u64;
 pub const JINUE_SYS_SET_THREAD_LOCAL: u64 = JinueCall::SetThreadLocal as u64;
+pub const JINUE_SYS_CREATE_ENDPOINT: u64 = JinueCall::CreateEndpoint as u64;
+pub const JINUE_SYS_RECEIVE: u64 = JinueCall::Receive as u64;
+pub const JINUE_SYS_REPLY: u64 = JinueCall::Reply as u64;
+pub const JINUE_SYS_REPLY_ERROR: u64 = JinueCall::ReplyError as u64;
 pub const JINUE_SYS_EXIT_THREAD: u64 = JinueCall::ExitThread as u64;
 pub const JINUE_SYS_CREATE_PROCESS: u64 = JinueCall::CreateProcess as u64;
 pub const JINUE_SYS_MCLONE: u64 = JinueCall::Mclone as u64;
@@ -64,15 +72,13 @@ pub const K_SYS_RGN_DUP: u64 = ChorusCall::RgnDup as u64;
 pub const K_SYS_ACTOR_SELF: u64 = ChorusCall::ActorSelf as u64;
 pub const K_SYS_ACTOR_DELETE: u64 = ChorusCall::ActorDelete as u64;
 
-/// Reserved Jinue numbers (IPC, physical memory): `ENOSYS` until implemented.
+/// Reserved Jinue numbers (physical memory): `ENOSYS` until implemented.
 pub const JINUE_SYS_GET_ADDRESS_MAP: u64 = 8;
-pub const JINUE_SYS_CREATE_ENDPOINT: u64 = 9;
-pub const JINUE_SYS_RECEIVE: u64 = 10;
-pub const JINUE_SYS_REPLY: u64 = 11;
 pub const JINUE_SYS_MMAP: u64 = 13;
-pub const JINUE_SYS_REPLY_ERROR: u64 = 22;
-/// First `SEND` number; every number from here up is a SEND.
+/// First `SEND` number; every number from here to [`JINUE_SYS_SEND_LAST`] is a SEND.
 pub const JINUE_SYS_USER_BASE: u64 = 4096;
+/// Last `SEND` number (ABI §3): numbers above it are `ENOSYS`.
+pub const JINUE_SYS_SEND_LAST: u64 = 0x7FFF_FFFF;
 
 /// Which return convention a function number uses (ABI §1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +92,8 @@ pub enum Convention {
 pub enum Function {
     Jinue(JinueCall),
     Chorus(ChorusCall),
+    /// SEND (ABI §3.2) with this function number (4096 … `0x7FFF_FFFF`).
+    Send(u64),
     /// Negative as `i64`: `JINUE_EINVAL`.
     Negative,
     /// Names no implemented function (reserved ones included): `JINUE_ENOSYS`.
@@ -93,12 +101,15 @@ pub enum Function {
 }
 
 impl JinueCall {
-    pub const ALL: [JinueCall; 17] = [
+    pub const ALL: [JinueCall; 21] = [
         Self::Reboot,
         Self::Puts,
         Self::CreateThread,
         Self::YieldThread,
         Self::SetThreadLocal,
+        Self::CreateEndpoint,
+        Self::Receive,
+        Self::Reply,
         Self::ExitThread,
         Self::CreateProcess,
         Self::Mclone,
@@ -108,6 +119,7 @@ impl JinueCall {
         Self::Mint,
         Self::StartThread,
         Self::AwaitThread,
+        Self::ReplyError,
         Self::MemStat,
         Self::PowerOff,
         Self::ActorCap,
@@ -132,6 +144,9 @@ impl Function {
     pub fn decode(arg0: u64) -> Function {
         if (arg0 as i64) < 0 {
             return Function::Negative;
+        }
+        if (JINUE_SYS_USER_BASE..=JINUE_SYS_SEND_LAST).contains(&arg0) {
+            return Function::Send(arg0);
         }
         if let Some(c) = JinueCall::ALL.iter().find(|c| **c as u64 == arg0) {
             return Function::Jinue(*c);
@@ -166,9 +181,13 @@ mod tests {
         assert_eq!(Function::decode(98), Function::Jinue(JinueCall::ActorCap));
         assert_eq!(Function::decode(u64::MAX), Function::Negative);
         assert_eq!(Function::decode(1 << 63), Function::Negative);
-        for reserved in [0, 1, 7, 8, 9, 10, 11, 13, 22, 71, 95, 99, 4096, 5000] {
+        for reserved in [0, 1, 7, 8, 13, 23, 71, 95, 99, 4095, 0x8000_0000, 1 << 40] {
             assert_eq!(Function::decode(reserved), Function::Unknown, "{reserved}");
         }
+        assert_eq!(Function::decode(10), Function::Jinue(JinueCall::Receive));
+        assert_eq!(Function::decode(22), Function::Jinue(JinueCall::ReplyError));
+        assert_eq!(Function::decode(4096), Function::Send(4096));
+        assert_eq!(Function::decode(0x7FFF_FFFF), Function::Send(0x7FFF_FFFF));
     }
 
     #[test]

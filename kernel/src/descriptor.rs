@@ -1,9 +1,10 @@
 //! Per-process descriptor tables: caller-chosen slots naming objects with permissions (ABI §2).
 
+use crate::endpoint::EndpointId;
 use crate::error::Error;
 use crate::process::ProcessId;
 use crate::thread::ThreadId;
-use abi::perms::{descriptor_index, PROCESS_PERMS, THREAD_PERMS};
+use abi::perms::{descriptor_index, ENDPOINT_PERMS, PROCESS_PERMS, THREAD_PERMS};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
@@ -12,6 +13,7 @@ use alloc::vec::Vec;
 pub enum Object {
     Process(ProcessId),
     Thread(ThreadId),
+    Endpoint(EndpointId),
 }
 
 impl Object {
@@ -20,6 +22,7 @@ impl Object {
         match self {
             Object::Process(_) => PROCESS_PERMS,
             Object::Thread(_) => THREAD_PERMS,
+            Object::Endpoint(_) => ENDPOINT_PERMS,
         }
     }
 }
@@ -31,7 +34,7 @@ pub struct Descriptor {
     pub perms: u32,
     /// The descriptor named when the object was created (DESTROY, MINT need it).
     pub owner: bool,
-    /// MINT's cookie (kept for endpoints, which come later).
+    /// MINT's cookie: RECEIVE reports it for messages sent through this descriptor.
     pub cookie: u64,
 }
 

@@ -37,6 +37,10 @@ pub enum Error {
     Unreachable,
     /// The address range overlaps existing regions / the target is not empty.
     Overlap,
+    /// A message or reply is larger than the other side takes (IPC).
+    TooBig,
+    /// The thread holds no message to answer (IPC).
+    NoMessage,
 }
 
 impl From<abi::args::Invalid> for Error {
@@ -71,6 +75,8 @@ impl Error {
             Error::Busy => JinueError::Busy,
             Error::NoSuchThread => JinueError::Srch,
             Error::Deadlock => JinueError::DeadLk,
+            Error::TooBig => JinueError::TooBig,
+            Error::NoMessage => JinueError::NoMsg,
         }
     }
 
@@ -87,7 +93,9 @@ impl Error {
             | Error::Permission
             | Error::Busy
             | Error::NoSuchThread
-            | Error::Deadlock => ChorusError::Inval,
+            | Error::Deadlock
+            | Error::TooBig
+            | Error::NoMessage => ChorusError::Inval,
         }
     }
 }

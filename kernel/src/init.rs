@@ -1,21 +1,19 @@
 //! Loading the init program (ABI §8): regions for its segments and stack, the initial stack, descriptors 0 and 1.
 
 use crate::descriptor::{Descriptor, Object, Slot};
-use crate::elf_image::{self, build_stack, split_args, Image, InitError, InitialStack};
+use crate::elf_image::{initial_stack, split_args, InitError, InitialStack};
 use crate::error::Error;
 use crate::platform::{Next, Platform};
 use crate::thread::ThreadState;
 use crate::usercopy::UserBytes;
 use crate::{Kernel, UserContext};
 use abi::args::{Allocation, Prot, UserRange};
-use abi::init::{
-    AT_ENTRY, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, INIT_SELF_DESCRIPTOR, INIT_THREAD_DESCRIPTOR,
-    JINUE_AT_HOWSYSCALL, JINUE_AT_STACKBASE,
-};
-use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE, PAGE_SIZE};
+use abi::init::{INIT_SELF_DESCRIPTOR, INIT_THREAD_DESCRIPTOR};
+use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE};
 use abi::perms::{JINUE_PERM_AWAIT, JINUE_PERM_START, PROCESS_PERMS};
 use abi::region::{K_INHERITCOPY, K_WRITABLE};
 use abi::types::KnRgnDesc;
+use loader::Program;
 use mm::{PhysMem, SpaceId};
 
 impl<P: PhysMem> Kernel<P> {
@@ -33,25 +31,15 @@ impl<P: PhysMem> Kernel<P> {
         how_syscall: u64,
         plat: &mut impl Platform,
     ) -> Result<Next, InitError> {
-        let image = elf_image::parse(elf)?;
-        let argv = split_args(cmdline);
-        let auxv = [
-            (AT_PHDR, image.phdr_vaddr),
-            (AT_PHENT, image.phent),
-            (AT_PHNUM, image.phnum),
-            (AT_PAGESZ, PAGE_SIZE),
-            (AT_ENTRY, image.entry),
-            (JINUE_AT_STACKBASE, JINUE_STACK_BASE),
-            (JINUE_AT_HOWSYSCALL, how_syscall),
-        ];
-        let stack = build_stack(JINUE_STACK_BASE, &argv, &auxv)?;
+        let program = Program::parse(elf)?;
+        let stack = initial_stack(&program, &split_args(cmdline), how_syscall)?;
         let pid = self.create_process(plat).map_err(|_| InitError::NoMemory)?;
         let space = self
             .processes
             .get(pid.0)
             .map(|p| p.space)
             .ok_or(InitError::NoMemory)?;
-        let tid = match self.populate(space, &image, elf, &stack, plat) {
+        let tid = match self.populate(space, &program, &stack, plat) {
             Ok(()) => self.create_thread(pid),
             Err(e) => Err(e),
         };
@@ -86,7 +74,7 @@ impl<P: PhysMem> Kernel<P> {
                 cookie: 0,
             },
         );
-        self.start_thread(tid, UserContext::fresh(image.entry, stack.rsp));
+        self.start_thread(tid, UserContext::fresh(program.entry(), stack.rsp));
         // It runs at once: take it off the run queue and make it current.
         self.sched.remove(tid);
         if let Some(t) = self.threads.get_mut(tid.0) {
@@ -101,25 +89,27 @@ impl<P: PhysMem> Kernel<P> {
     fn populate(
         &mut self,
         space: SpaceId,
-        image: &Image,
-        elf: &[u8],
+        program: &Program,
         stack: &InitialStack,
         plat: &mut impl Platform,
     ) -> Result<(), Error> {
         // Regions are created writable so the kernel's checked copy can fill
         // them, then get their final protection.
-        for r in &image.regions {
-            self.allocate_for_init(space, r.start, r.end - r.start)?;
+        for r in program.regions() {
+            self.allocate_for_init(space, r.start, r.len())?;
         }
-        for c in &image.copies {
-            let end = c.file_offset.checked_add(c.len).ok_or(Error::Invalid)?;
-            let bytes = elf.get(c.file_offset..end).ok_or(Error::Invalid)?;
-            UserBytes::new(c.vaddr, c.len as u64).write(&mut self.mem, space, bytes, plat)?;
+        for s in program.segments().filter(|s| !s.bytes.is_empty()) {
+            UserBytes::new(s.vaddr, s.bytes.len() as u64).write(
+                &mut self.mem,
+                space,
+                s.bytes,
+                plat,
+            )?;
         }
-        for r in &image.regions {
-            if r.protection != K_WRITABLE {
-                let range = UserRange::rounded(r.start, r.end - r.start)?;
-                let prot = Prot::from_options(r.protection)?;
+        for r in program.regions() {
+            if r.options() != K_WRITABLE {
+                let range = UserRange::rounded(r.start, r.len())?;
+                let prot = Prot::from_options(r.options())?;
                 self.mem.set_protect(space, range, prot)?;
             }
         }

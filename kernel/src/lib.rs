@@ -1,8 +1,8 @@
 //! Ferrite kernel core: object model, scheduler, system calls and init loader, portable and host-testable.
 //!
-//! Trust level: `#![forbid(unsafe_code)]`; depends on `abi`, `mm`, and two
-//! `no_std` crates (`elf` to parse the init program, `rand_chacha` for
-//! capability keys). The arch layer (`arch/`, `main.rs`, not part of this
+//! Trust level: `#![forbid(unsafe_code)]`; depends on `abi`, `mm`, `loader`
+//! (to read the init program and build its stack) and one `no_std` crate
+//! (`rand_chacha` for capability keys). The arch layer (`arch/`, `main.rs`, not part of this
 //! library) saves the user state into a [`UserContext`], calls
 //! [`Kernel::handle_trap`], and returns to user mode with whatever context
 //! the core left there (contract: `doc/internals.md`).
@@ -22,9 +22,11 @@ pub mod console;
 pub mod context;
 pub mod descriptor;
 pub mod elf_image;
+pub mod endpoint;
 pub mod error;
 pub mod fault;
 mod init;
+pub mod ipc;
 mod lifecycle;
 pub mod platform;
 pub mod process;
@@ -42,6 +44,7 @@ pub use platform::{Next, Platform, Trap};
 
 use arena::Arena;
 use capability::{KeySource, Stamps};
+use endpoint::Endpoint;
 use mm::{Memory, PhysMem, SpaceId};
 use process::{Process, ProcessId};
 use sched::Scheduler;
@@ -52,12 +55,15 @@ pub const MAX_PROCESSES: usize = 64;
 /// Most thread objects alive at once (including ended ones still named by a
 /// descriptor): CREATE_THREAD beyond it is `ENOMEM`.
 pub const MAX_THREADS: usize = 256;
+/// Most endpoints alive at once: CREATE_ENDPOINT beyond it is `EAGAIN`.
+pub const MAX_ENDPOINTS: usize = 512;
 
 /// The kernel core's whole state.
 pub struct Kernel<P: PhysMem> {
     mem: Memory<P>,
     processes: Arena<Process>,
     threads: Arena<Thread>,
+    endpoints: Arena<Endpoint>,
     /// Live actors by stamp (ABI §4.1).
     actors: alloc::collections::BTreeMap<u32, ProcessId>,
     stamps: Stamps,
@@ -87,6 +93,7 @@ impl<P: PhysMem> Kernel<P> {
             mem: memory,
             processes: Arena::new(MAX_PROCESSES),
             threads: Arena::new(MAX_THREADS),
+            endpoints: Arena::new(MAX_ENDPOINTS),
             actors: alloc::collections::BTreeMap::new(),
             stamps: Stamps::new(),
             keys: KeySource::new(plat),
@@ -168,9 +175,18 @@ impl<P: PhysMem> Kernel<P> {
         plat: &mut impl Platform,
     ) -> Next {
         let state = self.threads.get(current.0).map(|t| t.state);
+        let handoff = self.sched.handoff.take();
         match state {
             Some(ThreadState::Running) => {
-                if wants_yield && self.sched.has_ready() {
+                if let Some(next) = handoff {
+                    // IPC woke a thread to run next: the caller stays ready.
+                    self.save_current(current, ctx);
+                    if let Some(t) = self.threads.get_mut(current.0) {
+                        t.state = ThreadState::Ready;
+                    }
+                    self.sched.enqueue(current);
+                    self.switch_to(next, ctx, plat)
+                } else if wants_yield && self.sched.has_ready() {
                     self.save_current(current, ctx);
                     if let Some(t) = self.threads.get_mut(current.0) {
                         t.state = ThreadState::Ready;
@@ -181,18 +197,50 @@ impl<P: PhysMem> Kernel<P> {
                     Next::RunUser
                 }
             }
-            Some(ThreadState::Awaiting(_)) => {
-                // Parked by AWAIT_THREAD: its return registers are written
-                // into the saved context when it is woken.
+            Some(ThreadState::Awaiting(_) | ThreadState::Ipc(_)) => {
+                // Parked by AWAIT_THREAD, SEND or RECEIVE: its return
+                // registers are written into the saved context when woken.
                 self.save_current(current, ctx);
-                self.run_next(ctx, plat)
+                match handoff {
+                    Some(next) => self.switch_to(next, ctx, plat),
+                    None => self.run_next(ctx, plat),
+                }
             }
             _ => {
                 // Ended (exit, fault, its process destroyed) or gone.
                 self.sched.current = None;
+                if let Some(next) = handoff {
+                    self.sched.enqueue(next);
+                }
                 self.run_next(ctx, plat)
             }
         }
+    }
+
+    /// Makes `next` (ready, not queued) current at once: IPC's direct
+    /// switch. Falls back to the run queue if it cannot run any more.
+    fn switch_to(
+        &mut self,
+        next: ThreadId,
+        ctx: &mut UserContext,
+        plat: &mut impl Platform,
+    ) -> Next {
+        let Some(t) = self.threads.get_mut(next.0) else {
+            return self.run_next(ctx, plat);
+        };
+        if t.state != ThreadState::Ready {
+            return self.run_next(ctx, plat);
+        }
+        t.state = ThreadState::Running;
+        *ctx = *t.context;
+        let process = t.process;
+        self.sched.current = Some(next);
+        let space = self
+            .processes
+            .get(process.0)
+            .map_or(self.idle_space, |p| p.space);
+        self.activate(space, plat);
+        Next::RunUser
     }
 
     /// Stores the live context into the thread object; it is no longer current.
@@ -234,24 +282,22 @@ impl<P: PhysMem> Kernel<P> {
         plat.activate_space(root);
     }
 
-    /// Nothing is ready. Every live thread is parked in AWAIT_THREAD (or
-    /// created and never started), and no event source other than threads
-    /// ending exists yet (no IPC, no timers for user programs), so nothing
-    /// can ever run again: report the deadlock and power off with status 1
-    /// instead of hanging.
+    /// Nothing is ready. Every live thread is parked in AWAIT_THREAD, SEND
+    /// or RECEIVE (or created and never started), and only threads can wake
+    /// them (no timers or interrupts for user programs), so nothing can ever
+    /// run again: report the deadlock and power off with status 1 instead
+    /// of hanging.
     fn no_thread_ready(&mut self, plat: &mut impl Platform) -> Next {
         let parked = self
             .threads
             .ids()
-            .filter(|id| {
-                self.threads
-                    .get(*id)
-                    .is_some_and(|t| matches!(t.state, ThreadState::Awaiting(_)))
-            })
+            .filter(|id| self.threads.get(*id).is_some_and(|t| t.is_parked()))
             .count();
         console::line(
             plat,
-            format_args!("ferrite: deadlock: no thread can run ({parked} parked in AWAIT_THREAD)"),
+            format_args!(
+                "ferrite: deadlock: no thread can run ({parked} parked in AWAIT_THREAD, SEND or RECEIVE)"
+            ),
         );
         plat.power_off(1)
     }

@@ -77,8 +77,12 @@ impl<P: PhysMem> Kernel<P> {
         }
     }
 
-    /// Forgets a descriptor that was taken out of a table.
+    /// Forgets a descriptor that was taken out of a table. Closing an
+    /// endpoint's owner descriptor destroys the endpoint (ABI §2).
     pub(crate) fn drop_descriptor(&mut self, d: Descriptor) {
+        if let (Object::Endpoint(e), true) = (d.object, d.owner) {
+            self.destroy_endpoint(e);
+        }
         if let Object::Thread(t) = d.object {
             if let Some(th) = self.threads.get_mut(t.0) {
                 th.references = th.references.saturating_sub(1);
@@ -161,6 +165,7 @@ impl<P: PhysMem> Kernel<P> {
             }
             _ => {}
         }
+        self.ipc_thread_ended(t, previous);
         if let Some(w) = waiter {
             self.wake_awaiter(w, status.await_value());
         }

@@ -6,6 +6,9 @@ use alloc::collections::VecDeque;
 /// The current thread (if any) and the threads ready to run, oldest first.
 pub struct Scheduler {
     pub current: Option<ThreadId>,
+    /// A thread a call made ready to run right after it, without a trip
+    /// through the run queue (IPC's direct switch).
+    pub handoff: Option<ThreadId>,
     ready: VecDeque<ThreadId>,
 }
 
@@ -14,6 +17,7 @@ impl Scheduler {
     pub fn new(max_threads: usize) -> Self {
         Self {
             current: None,
+            handoff: None,
             ready: VecDeque::with_capacity(max_threads),
         }
     }

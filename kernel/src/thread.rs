@@ -39,6 +39,8 @@ pub enum ThreadState {
     Running,
     /// Parked in AWAIT_THREAD on the given thread.
     Awaiting(ThreadId),
+    /// Blocked in SEND or RECEIVE (ABI §3.2).
+    Ipc(crate::ipc::IpcWait),
     /// Ended (or, if never started, stopped with its process); never runs again.
     Ended(ExitStatus),
 }
@@ -66,6 +68,8 @@ pub struct Thread {
     pub references: u32,
     /// User state while not running.
     pub context: Box<UserContext>,
+    /// Messages, receive buffers and queue links (ABI §3.2).
+    pub ipc: crate::ipc::ThreadIpc,
 }
 
 impl Thread {
@@ -78,6 +82,7 @@ impl Thread {
             awaited: AwaitState::NotAwaited,
             references: 0,
             context: Box::new(UserContext::zeroed()),
+            ipc: crate::ipc::ThreadIpc::default(),
         }
     }
 
@@ -85,8 +90,16 @@ impl Thread {
     pub const fn is_active(&self) -> bool {
         matches!(
             self.state,
-            ThreadState::Ready | ThreadState::Running | ThreadState::Awaiting(_)
+            ThreadState::Ready
+                | ThreadState::Running
+                | ThreadState::Awaiting(_)
+                | ThreadState::Ipc(_)
         )
+    }
+
+    /// Whether it is blocked in a call (AWAIT_THREAD, SEND, RECEIVE).
+    pub const fn is_parked(&self) -> bool {
+        matches!(self.state, ThreadState::Awaiting(_) | ThreadState::Ipc(_))
     }
 
     /// Whether it can be freed: no descriptor names it and it can never run.

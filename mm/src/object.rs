@@ -144,8 +144,8 @@ impl Objects {
     /// anonymous object are promised a frame (the caller has checked the
     /// pool); newly live pages of a child reference its parent.
     pub(crate) fn add_ref(&mut self, frames: &mut FramePool, id: ObjId, start: u64, end: u64) {
-        // A work list instead of recursion: snapshot chains can be as deep as
-        // the object limit, far deeper than the kernel stack allows.
+        // A work list instead of recursion: the kernel stack use stays flat
+        // (chains are at most MAX_CHAIN_DEPTH frozen levels deep anyway).
         let mut work = vec![(id, start, end)];
         while let Some((id, start, end)) = work.pop() {
             let mut newly = Vec::new();
@@ -177,8 +177,8 @@ impl Objects {
             Drop(ObjId, u64, u64),
             Destroy(ObjId),
         }
-        // A stack instead of recursion: snapshot chains can be as deep as the
-        // object limit, far deeper than the kernel stack allows.
+        // A stack instead of recursion: the kernel stack use stays flat
+        // (chains are at most MAX_CHAIN_DEPTH frozen levels deep anyway).
         let mut steps = vec![Step::Drop(id, start, end)];
         while let Some(step) = steps.pop() {
             let (id, start, end) = match step {

@@ -9,7 +9,6 @@ use super::{Caller, Outcome, SysResult};
 use crate::descriptor::Slot;
 use crate::error::Error;
 use crate::platform::Platform;
-use crate::process::ProcessId;
 use crate::usercopy::{apply_flush, UserBytes, UserPtr};
 use crate::Kernel;
 use abi::args::{Allocation, DupMode, Inherit, MClone, PageRange, Prot, UserRange};
@@ -18,7 +17,7 @@ use abi::perms::JINUE_PERM_MAP;
 use abi::region::{K_ANYWHERE, K_FREEALL};
 use abi::types::{JinueBuffer, KnRgnDesc, KnRgnStat, MCloneArgs, Wire};
 use alloc::vec;
-use mm::PhysMem;
+use mm::{Flush, PhysMem, SpaceId};
 
 /// Most `KnRgnStat` entries RGN_STAT builds at once (12 KiB of kernel heap).
 const STAT_CHUNK: usize = 256;
@@ -59,21 +58,28 @@ impl<P: PhysMem> Kernel<P> {
         let src_space = self.space_of(src)?;
         let dest_space = self.space_of(dest)?;
         let flush = self.mem.clone_range(src_space, dest_space, &request)?;
-        apply_flush(&self.mem, &flush, plat);
+        self.flushed(&flush, plat)
+    }
+
+    /// Success after the TLB ranges an `mm` operation reported are flushed.
+    fn flushed(&self, flush: &Flush, plat: &mut impl Platform) -> SysResult {
+        apply_flush(&self.mem, flush, plat);
         Ok(Outcome::Return(0))
     }
 
-    /// Reads the capability and the region descriptor, then resolves the actor.
-    fn cap_and_desc(
+    /// Reads the capability and the region descriptor, then resolves the
+    /// actor: its address space and the descriptor.
+    fn space_and_desc(
         &mut self,
         caller: Caller,
         cap_ptr: u64,
         desc_ptr: u64,
         plat: &mut impl Platform,
-    ) -> Result<(ProcessId, KnRgnDesc), Error> {
+    ) -> Result<(SpaceId, KnRgnDesc), Error> {
         let cap = self.read_cap(caller, cap_ptr, plat)?;
         let desc: KnRgnDesc = UserPtr::new(desc_ptr).read(&mut self.mem, caller.space, plat)?;
-        Ok((self.resolve(caller, cap)?, desc))
+        let actor = self.resolve(caller, cap)?;
+        Ok((self.space_of(actor)?, desc))
     }
 
     /// RGN_ALLOCATE (64): the descriptor decoded by [`Allocation::decode`]
@@ -87,8 +93,7 @@ impl<P: PhysMem> Kernel<P> {
         desc_ptr: u64,
         plat: &mut impl Platform,
     ) -> SysResult {
-        let (actor, desc) = self.cap_and_desc(caller, cap_ptr, desc_ptr, plat)?;
-        let space = self.space_of(actor)?;
+        let (space, desc) = self.space_and_desc(caller, cap_ptr, desc_ptr, plat)?;
         let out = UserPtr::<KnRgnDesc>::new(desc_ptr);
         let anywhere = desc.options & K_ANYWHERE != 0;
         if anywhere {
@@ -123,8 +128,7 @@ impl<P: PhysMem> Kernel<P> {
         desc_ptr: u64,
         plat: &mut impl Platform,
     ) -> SysResult {
-        let (actor, desc) = self.cap_and_desc(caller, cap_ptr, desc_ptr, plat)?;
-        let space = self.space_of(actor)?;
+        let (space, desc) = self.space_and_desc(caller, cap_ptr, desc_ptr, plat)?;
         let flush = match desc.options {
             K_FREEALL => self.mem.free_all(space),
             0 => {
@@ -133,8 +137,7 @@ impl<P: PhysMem> Kernel<P> {
             }
             _ => return Err(Error::Invalid),
         };
-        apply_flush(&self.mem, &flush, plat);
-        Ok(Outcome::Return(0))
+        self.flushed(&flush, plat)
     }
 
     /// RGN_STAT (66): writes as many `KnRgnStat` as fit in the buffer and
@@ -205,8 +208,7 @@ impl<P: PhysMem> Kernel<P> {
         desc_ptr: u64,
         plat: &mut impl Platform,
     ) -> SysResult {
-        let (actor, desc) = self.cap_and_desc(caller, cap_ptr, desc_ptr, plat)?;
-        let space = self.space_of(actor)?;
+        let (space, desc) = self.space_and_desc(caller, cap_ptr, desc_ptr, plat)?;
         let inherit = Inherit::from_options(desc.options)?;
         let range = UserRange::rounded(desc.startAddr, desc.size)?;
         self.mem.set_inherit(space, range, inherit)?;
@@ -223,13 +225,11 @@ impl<P: PhysMem> Kernel<P> {
         desc_ptr: u64,
         plat: &mut impl Platform,
     ) -> SysResult {
-        let (actor, desc) = self.cap_and_desc(caller, cap_ptr, desc_ptr, plat)?;
-        let space = self.space_of(actor)?;
+        let (space, desc) = self.space_and_desc(caller, cap_ptr, desc_ptr, plat)?;
         let prot = Prot::from_options(desc.options)?;
         let range = UserRange::rounded(desc.startAddr, desc.size)?;
         let flush = self.mem.set_protect(space, range, prot)?;
-        apply_flush(&self.mem, &flush, plat);
-        Ok(Outcome::Return(0))
+        self.flushed(&flush, plat)
     }
 
     /// RGN_DUP (69): errors in exactly the ABI §4.4 order: `K_EFAULT`
@@ -252,8 +252,7 @@ impl<P: PhysMem> Kernel<P> {
         let target_space = self.space_of(target)?;
         let source_space = self.space_of(source)?;
         let flush = self.mem.dup(target_space, source_space, mode)?;
-        apply_flush(&self.mem, &flush, plat);
-        Ok(Outcome::Return(0))
+        self.flushed(&flush, plat)
     }
 
     /// MEMSTAT (96): writes the first `min(size, 48)` bytes of the

@@ -7,6 +7,7 @@
 //! `rsi`, `rdx` of the context are ever written.
 
 mod actors;
+mod ipc;
 mod memory;
 mod processes;
 mod system;
@@ -62,6 +63,10 @@ impl<P: PhysMem> Kernel<P> {
                 Convention::Chorus,
                 self.chorus_call(call, caller, &args, plat),
             ),
+            Function::Send(function) => (
+                Convention::Jinue,
+                self.sys_send(caller, function, args.arg1, args.arg2, plat),
+            ),
         };
         match result {
             Ok(Outcome::Return(value)) => {
@@ -106,6 +111,10 @@ impl<P: PhysMem> Kernel<P> {
             JinueCall::MemStat => self.sys_memstat(caller, a.arg1, a.arg2, plat),
             JinueCall::PowerOff => self.sys_poweroff(caller, a.arg1, plat),
             JinueCall::ActorCap => self.sys_actor_cap(caller, a.arg1, a.arg2, plat),
+            JinueCall::CreateEndpoint => self.sys_create_endpoint(caller, a.arg1),
+            JinueCall::Receive => self.sys_receive(caller, a.arg1, a.arg2, plat),
+            JinueCall::Reply => self.sys_reply(caller, a.arg2, plat),
+            JinueCall::ReplyError => self.sys_reply_error(caller, a.arg1),
         }
     }
 
@@ -163,7 +172,7 @@ impl<P: PhysMem> Kernel<P> {
                 Some(proc) if !proc.dying => Ok(p),
                 _ => Err(Error::Dead),
             },
-            Object::Thread(_) => Err(Error::BadDescriptor),
+            Object::Thread(_) | Object::Endpoint(_) => Err(Error::BadDescriptor),
         }
     }
 
@@ -175,7 +184,7 @@ impl<P: PhysMem> Kernel<P> {
         match d.object {
             Object::Thread(t) if self.threads.get(t.0).is_some() => Ok(t),
             Object::Thread(_) => Err(Error::Dead),
-            Object::Process(_) => Err(Error::BadDescriptor),
+            Object::Process(_) | Object::Endpoint(_) => Err(Error::BadDescriptor),
         }
     }
 

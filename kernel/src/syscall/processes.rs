@@ -59,6 +59,14 @@ impl<P: PhysMem> Kernel<P> {
                 }
                 return Err(Error::BadDescriptor);
             }
+            Object::Endpoint(_) => {
+                let e = self.endpoint_of(&d)?;
+                if !d.owner {
+                    return Err(Error::Permission);
+                }
+                self.destroy_endpoint(e);
+                return Ok(Outcome::Return(0));
+            }
         };
         if !d.owner {
             return Err(Error::Permission);
@@ -185,6 +193,7 @@ impl<P: PhysMem> Kernel<P> {
         match d.object {
             Object::Process(_) => self.process_of(d).map(|_| ()),
             Object::Thread(_) => self.thread_of(d).map(|_| ()),
+            Object::Endpoint(_) => self.endpoint_of(d).map(|_| ()),
         }
     }
 }

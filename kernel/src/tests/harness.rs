@@ -3,7 +3,6 @@
 //! read or write the current process's memory.
 
 use super::fake::{quiet_power_off, FakePlat, PowerOff};
-use crate::elf_image::tests::make_elf;
 use crate::{Kernel, Next, Trap, UserContext};
 use abi::layout::JINUE_STACK_BASE;
 use abi::memstat::MemStat;
@@ -12,6 +11,7 @@ use abi::region::*;
 use abi::regs::SyscallArgs;
 use abi::types::{KnCap, KnRgnDesc, Wire};
 use elf::abi::{ET_EXEC, PF_R, PF_W, PF_X};
+use loader::sample::make_elf;
 use mm::sim::SimPhys;
 use mm::Memory;
 use std::panic::{catch_unwind, AssertUnwindSafe};

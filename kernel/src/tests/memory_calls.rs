@@ -367,3 +367,61 @@ fn region_limit_and_long_region_stat() {
     assert_eq!(w.k.mem.region_total(), regions);
     w.k.mem.check_invariants().unwrap();
 }
+
+/// RGN_STAT and MEMSTAT check the whole output buffer they are given before
+/// anything else (ABI §1.2), even when they would write nothing into it:
+/// RGN_STAT answers `K_EFAULT`, MEMSTAT `JINUE_EINVAL`, and nothing is
+/// written. An empty buffer is never refused.
+#[test]
+fn output_buffers_are_checked_whole_first() {
+    let mut w = World::boot();
+    let r = S + 0x100;
+    let b = S + 0x200;
+    let empty_range = desc(DATA, 0, 0);
+    let one_region = desc(DATA, PAGE_SIZE, 0);
+    let stat = |w: &mut World, range: &KnRgnDesc, addr: u64, size: u64| {
+        w.put(r, range);
+        w.put(b, &JinueBuffer { addr, size });
+        w.c(K_SYS_RGN_STAT, K_MYACTOR, r, b)
+    };
+    // Nothing to write (empty range), but a bad buffer all the same.
+    assert_eq!(stat(&mut w, &empty_range, KERNEL_ADDR, 48), Err(K_EFAULT));
+    assert_eq!(stat(&mut w, &empty_range, 0, 48), Err(K_EFAULT), "NULL");
+    assert_eq!(
+        stat(&mut w, &empty_range, TEXT, 48),
+        Err(K_EFAULT),
+        "read-only"
+    );
+    assert_eq!(
+        stat(&mut w, &one_region, S + 0x300, u64::MAX),
+        Err(K_EFAULT)
+    );
+    // The first entry would fit in writable memory, the rest of the buffer is unmapped.
+    let edge = DATA + DATA_LEN - 48;
+    w.poke(edge, &[0xaa; 48]);
+    assert_eq!(stat(&mut w, &one_region, edge, 96), Err(K_EFAULT));
+    assert_eq!(w.peek(edge, 48), [0xaa; 48], "nothing written");
+    // Pointers are checked before the capability is resolved.
+    w.put(r, &one_region);
+    w.put(b, &JinueBuffer { addr: 0, size: 48 });
+    assert_eq!(w.c(K_SYS_RGN_STAT, K_SVACTOR, r, b), Err(K_EFAULT));
+    // An empty buffer is never accessed, so never refused; a good one works.
+    assert_eq!(stat(&mut w, &one_region, 0, 0), Ok(1));
+    assert_eq!(stat(&mut w, &empty_range, S + 0x300, 48), Ok(0));
+    assert_eq!(stat(&mut w, &one_region, S + 0x300, 4 * 48), Ok(1));
+
+    // MEMSTAT: the whole [addr, addr + size), not only its first 48 bytes.
+    assert_eq!(w.j(FERRITE_SYS_MEMSTAT, edge, 96, 0), Err(JINUE_EINVAL));
+    assert_eq!(w.peek(edge, 48), [0xaa; 48], "nothing written");
+    assert_eq!(
+        w.j(FERRITE_SYS_MEMSTAT, S, u64::MAX, 0),
+        Err(JINUE_EINVAL),
+        "the end wraps"
+    );
+    assert_eq!(w.j(FERRITE_SYS_MEMSTAT, KERNEL_ADDR, 0, 0), OK);
+    assert_eq!(
+        w.j(FERRITE_SYS_MEMSTAT, S, 4096, 0),
+        OK,
+        "larger than 48 bytes"
+    );
+}

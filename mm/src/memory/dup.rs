@@ -3,7 +3,7 @@
 use super::Memory;
 use crate::flush::Flush;
 use crate::object::Kind;
-use crate::pagetable::{self, Walk};
+use crate::pagetable;
 use crate::space::Region;
 use crate::{MmError, PhysMem, SpaceId, VirtAddr};
 use abi::args::{DupMode, Inherit};
@@ -102,21 +102,12 @@ impl<P: PhysMem> Memory<P> {
         // The snapshotted objects' frames now belong to frozen snapshots:
         // no mapping of those objects, anywhere, may write them any more.
         if !snapshotted.is_empty() {
-            for (&sid, sp) in &self.spaces {
-                let mut walk = Walk::new(
-                    &mut self.phys,
-                    &mut self.frames,
-                    &mut self.tables,
-                    sid,
-                    sp.root,
-                );
-                for (&s, r) in &sp.regions {
-                    if snapshotted.contains(&r.obj) {
-                        let (a, b) = walk.write_protect(s, s + r.len_bytes());
-                        flush.add(sid, a, b);
-                    }
+            self.for_each_mapping(|walk, sid, s, r| {
+                if snapshotted.contains(&r.obj) {
+                    let (a, b) = walk.write_protect(s, s + r.len_bytes());
+                    flush.add(sid, a, b);
                 }
-            }
+            });
         }
         let src_root = self.spaces[&source].root;
         let mut walk = self.walk(target);

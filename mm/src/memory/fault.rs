@@ -3,7 +3,7 @@
 use super::{allows, Memory};
 use crate::flush::Flush;
 use crate::object::{Kind, ObjId};
-use crate::pagetable::{self, Walk};
+use crate::pagetable;
 use crate::space::Region;
 use crate::{Access, FaultOutcome, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 
@@ -109,14 +109,8 @@ impl<P: PhysMem> Memory<P> {
         if changed {
             self.unmap_other_mappers(obj_id, idx, hit.space, vaddr, flush);
         }
-        let mut walk = Walk::new(
-            &mut self.phys,
-            &mut self.frames,
-            &mut self.tables,
-            hit.space,
-            hit.root,
-        );
         let executable = region.prot.exec_bit();
+        let mut walk = self.walk_at(hit.space, hit.root);
         if walk.map_page(vaddr, paddr, map_writable, executable) {
             let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
             flush.add(hit.space, span, span + pagetable::PT_SPAN_BYTES);
@@ -149,14 +143,7 @@ impl<P: PhysMem> Memory<P> {
         }
         let entry =
             pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit());
-        let mut walk = Walk::new(
-            &mut self.phys,
-            &mut self.frames,
-            &mut self.tables,
-            hit.space,
-            hit.root,
-        );
-        if !walk.map_huge(span, entry) {
+        if !self.walk_at(hit.space, hit.root).map_huge(span, entry) {
             return None;
         }
         flush.add(hit.space, span, span_end);
@@ -176,26 +163,17 @@ impl<P: PhysMem> Memory<P> {
         if self.objects.get(obj).map_count <= 1 {
             return;
         }
-        for (&sid, sp) in &self.spaces {
-            let mut walk = Walk::new(
-                &mut self.phys,
-                &mut self.frames,
-                &mut self.tables,
-                sid,
-                sp.root,
-            );
-            for (&s, r) in &sp.regions {
-                if r.obj != obj || idx < r.obj_off || idx >= r.obj_off + r.npages {
-                    continue;
-                }
-                let v = s + (idx - r.obj_off) * PAGE_SIZE;
-                if (sid, v) == (space, vaddr) {
-                    continue;
-                }
-                if let Some((a, b)) = walk.clear_leaves(v, v + PAGE_SIZE) {
-                    flush.add(sid, a, b);
-                }
+        self.for_each_mapping(|walk, sid, s, r| {
+            if r.obj != obj || idx < r.obj_off || idx >= r.obj_off + r.npages {
+                return;
             }
-        }
+            let v = s + (idx - r.obj_off) * PAGE_SIZE;
+            if (sid, v) == (space, vaddr) {
+                return;
+            }
+            if let Some((a, b)) = walk.clear_leaves(v, v + PAGE_SIZE) {
+                flush.add(sid, a, b);
+            }
+        });
     }
 }

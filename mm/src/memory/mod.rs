@@ -27,8 +27,8 @@ use crate::flush::Flush;
 use crate::frames::FramePool;
 use crate::object::Objects;
 use crate::pagetable::{TableBooks, Walk, KERNEL_HALF_FIRST};
-use crate::space::Space;
-use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, PAGE_SIZE};
+use crate::space::{Region, Space};
+use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::args::Prot;
 use abi::memstat::MemStat;
 use alloc::collections::BTreeMap;
@@ -197,6 +197,11 @@ impl<P: PhysMem> Memory<P> {
     /// The page-table context of `space` (which exists).
     fn walk(&mut self, space: SpaceId) -> Walk<'_, P> {
         let root = self.spaces[&space].root;
+        self.walk_at(space, root)
+    }
+
+    /// The page-table context of `space`, whose PML4 is `root`.
+    fn walk_at(&mut self, space: SpaceId, root: PhysAddr) -> Walk<'_, P> {
         Walk::new(
             &mut self.phys,
             &mut self.frames,
@@ -204,6 +209,27 @@ impl<P: PhysMem> Memory<P> {
             space,
             root,
         )
+    }
+
+    /// Calls `f(walk, space, start, region)` for every region of every
+    /// space, with the page-table context of that space (the mappings of
+    /// one object may be anywhere).
+    fn for_each_mapping(
+        &mut self,
+        mut f: impl FnMut(&mut Walk<'_, P>, SpaceId, VirtAddr, &Region),
+    ) {
+        for (&sid, sp) in &self.spaces {
+            let mut walk = Walk::new(
+                &mut self.phys,
+                &mut self.frames,
+                &mut self.tables,
+                sid,
+                sp.root,
+            );
+            for (&s, r) in &sp.regions {
+                f(&mut walk, sid, s, r);
+            }
+        }
     }
 
     /// A new, empty address space: a PML4 whose upper half is `kernel_half`.

@@ -132,6 +132,26 @@ impl<P: PhysMem> Memory<P> {
         self.spaces[&space].starts_in(start, end)
     }
 
+    /// The starts of the regions inside `range` once `space` is cut at its
+    /// edges (RGN_SET_*: nothing for an empty range).
+    ///
+    /// # Errors
+    /// `NoMemory` if the cuts would pass the region limit (nothing is cut
+    /// then); `InvalidArgument` for an unknown space.
+    fn regions_cut_to(
+        &mut self,
+        space: SpaceId,
+        range: UserRange,
+    ) -> Result<Vec<VirtAddr>, MmError> {
+        let (start, end) = (range.start(), range.end());
+        let sp = self.space(space)?;
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check_growth(Self::cut_growth(sp, start, end, false))?;
+        Ok(self.cut_range(space, start, end))
+    }
+
     /// Gives up the tables (or their promises) of the spans of `ranges` (the
     /// sorted ranges of removed regions) that no region of `space` uses any more.
     pub(super) fn release_tables(&mut self, space: SpaceId, ranges: &[(VirtAddr, VirtAddr)]) {
@@ -237,14 +257,8 @@ impl<P: PhysMem> Memory<P> {
         range: UserRange,
         prot: Prot,
     ) -> Result<Flush, MmError> {
-        let (start, end) = (range.start(), range.end());
-        let sp = self.space(space)?;
         let mut flush = Flush::new();
-        if range.is_empty() {
-            return Ok(flush);
-        }
-        self.check_growth(Self::cut_growth(sp, start, end, false))?;
-        for s in self.cut_range(space, start, end) {
+        for s in self.regions_cut_to(space, range)? {
             let sp = self.spaces.get_mut(&space).expect("space");
             let region = sp.regions.get_mut(&s).expect("region");
             if region.prot != prot {
@@ -269,13 +283,7 @@ impl<P: PhysMem> Memory<P> {
         range: UserRange,
         inherit: Inherit,
     ) -> Result<(), MmError> {
-        let (start, end) = (range.start(), range.end());
-        let sp = self.space(space)?;
-        if range.is_empty() {
-            return Ok(());
-        }
-        self.check_growth(Self::cut_growth(sp, start, end, false))?;
-        for s in self.cut_range(space, start, end) {
+        for s in self.regions_cut_to(space, range)? {
             let sp = self.spaces.get_mut(&space).expect("space");
             sp.regions.get_mut(&s).expect("region").inherit = inherit;
         }

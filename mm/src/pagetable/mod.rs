@@ -81,10 +81,8 @@ pub(crate) fn find_pde<P: PhysMem>(
     root: PhysAddr,
     vaddr: VirtAddr,
 ) -> Option<(PhysAddr, u64)> {
-    let pd = find_pd(phys, root, vaddr)?;
-    let pde_paddr = entry_paddr(pd, vaddr, SHIFT_PD);
-    let pde = phys.read_u64(pde_paddr);
-    (pde & PTE_PRESENT != 0 && pde & PTE_HUGE == 0).then_some((pde_paddr, pde))
+    let (slot, pde) = find_pde_slot(phys, root, vaddr)?;
+    (pde & PTE_PRESENT != 0 && pde & PTE_HUGE == 0).then_some((slot, pde))
 }
 
 /// The PDE slot covering `vaddr` and its value (empty, a leaf table, or a

@@ -2,6 +2,7 @@
 
 use abi::errors::{ChorusError, JinueError};
 use core::fmt;
+use loader::ElfError;
 
 /// Why a runtime operation (thread, fork, spawn) failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub enum Error {
     /// The runtime ran out of descriptor numbers.
     NoDescriptor,
     /// The ELF image is malformed or unsupported (what is wrong).
-    BadElf(&'static str),
+    BadElf(ElfError),
     /// The arguments do not fit in the new program's stack.
     TooBig,
 }
@@ -21,6 +22,12 @@ pub enum Error {
 impl From<JinueError> for Error {
     fn from(e: JinueError) -> Self {
         Error::Jinue(e)
+    }
+}
+
+impl From<ElfError> for Error {
+    fn from(e: ElfError) -> Self {
+        Error::BadElf(e)
     }
 }
 

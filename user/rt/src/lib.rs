@@ -2,7 +2,8 @@
 //!
 //! Trust level: `unsafe` only for the system-call instructions, the entry code,
 //! the `mem*` functions and raw memory the runtime itself allocated. Depends
-//! on `abi` only. With feature `image` it also provides `_start`, the panic
+//! on `abi` and `loader` (the ELF reader and stack builder it shares with the
+//! kernel). With feature `image` it also provides `_start`, the panic
 //! handler and the symbols a freestanding image needs.
 #![no_std]
 
@@ -12,9 +13,9 @@ extern crate std;
 pub mod api;
 pub mod console;
 pub mod desc;
-pub mod elf;
 pub mod error;
 pub mod fork;
+pub mod ipc;
 pub mod spawn;
 pub mod startup;
 pub mod sys;

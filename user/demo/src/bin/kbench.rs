@@ -36,6 +36,13 @@
 //! of 1000 calls, per call) and `fork` at `pages=0` (a tiny process: only the
 //! program's own small regions).
 //!
+//! Before the sizes, two IPC cases (ABI §3.2), independent of N:
+//! `ipc_rtt_0b` and `ipc_rtt_64b`, one round trip between two processes on
+//! one CPU: the client's SEND (0 or 64 bytes) → the server's RECEIVE
+//! returns → its REPLY (as many bytes) → the client's SEND returns; the
+//! server loops on RECEIVE. Medians over repetitions of [`IPC_ROUND_TRIPS`]
+//! round trips each (after as many untimed ones), per round trip.
+//!
 //! The source is this program's own space: the measured region (N pages,
 //! all written before timing starts) plus the program's few small regions
 //! (text, data, stack), which the program reports once. After every case the
@@ -62,6 +69,10 @@ use ferrite_rt::api::{self, rgn, Actor};
 use ferrite_rt::{fork, println, Fork, Startup};
 
 ferrite_rt::entry!(main);
+
+#[path = "../kbench_ipc.rs"]
+mod kbench_ipc;
+use kbench_ipc::bench_ipc;
 
 /// Where the measured region lives: 2 MiB-aligned, as in the host benchmark.
 const REGION: u64 = 0x4000_0000;
@@ -461,7 +472,7 @@ fn main(start: &Startup) -> i32 {
         "kbench: calibration: a loop of {} instructions read {loop_ticks} ticks",
         2 * CALIBRATION_ITERATIONS
     );
-    if bench_small(reps).is_err() {
+    if bench_small(reps).is_err() || bench_ipc(reps).is_err() {
         return 1;
     }
     for &npages in &sizes[..nsizes] {

@@ -10,10 +10,10 @@ use abi::perms::JINUE_PERM_AWAIT;
 use abi::region::*;
 use abi::types::KnRgnStat;
 use ferrite_rt::api::{self, rgn, Actor};
-use ferrite_rt::elf::{PF_W, PF_X, PHDR_SIZE, PT_LOAD};
 use ferrite_rt::image::{ENTRY_REGISTER_NAMES, ENTRY_REGS};
 use ferrite_rt::{fork, println, Fork, Startup};
 use ferrite_tests::*;
+use loader::{PF_W, PF_X, PHDR_SIZE, PT_LOAD};
 
 ferrite_rt::entry!(main);
 
@@ -361,13 +361,9 @@ fn main(start: &Startup) -> i32 {
     s.isolated("reserved_and_unknown_numbers", |c| {
         let enosys = [
             JINUE_SYS_GET_ADDRESS_MAP,
-            JINUE_SYS_CREATE_ENDPOINT,
-            JINUE_SYS_RECEIVE,
-            JINUE_SYS_REPLY,
             JINUE_SYS_MMAP,
-            JINUE_SYS_REPLY_ERROR,
-            JINUE_SYS_USER_BASE,
-            JINUE_SYS_USER_BASE + 1,
+            JINUE_SYS_USER_BASE - 1,
+            JINUE_SYS_SEND_LAST + 1,
             0,
             1,
             7,
@@ -419,7 +415,7 @@ fn main(start: &Startup) -> i32 {
         for via_syscall in [1u64, 0] {
             for (func, want) in [
                 (JINUE_SYS_YIELD_THREAD, (0i64, 0u64)),
-                (JINUE_SYS_CREATE_ENDPOINT, (-1, JINUE_ENOSYS)),
+                (7, (-1, JINUE_ENOSYS)),
             ] {
                 let mut out = [0u64; 49];
                 // SAFETY: `out` has the 49 slots and `xmm_in` the 256 bytes the

@@ -688,6 +688,61 @@ fn cases(s: &mut Suite) {
         }
         let _ = free(at, 12 * PG);
     });
+    // ABI §1.2: the whole described output buffer is checked before
+    // anything, even when nothing would be written into it.
+    s.isolated("output_buffer_checked_whole", |c| {
+        let empty = rgn(0x1000, 0, 0);
+        let ep = &empty as *const KnRgnDesc as u64;
+        let at = hole_of(1);
+        check_eq!(c, alloc_at(at, 1, K_WRITABLE), Ok(()));
+        let one = rgn(at, PG, 0);
+        let op = &one as *const KnRgnDesc as u64;
+        let stat_into = |range: u64, addr: u64, size: u64| {
+            let buf = abi::types::JinueBuffer { addr, size };
+            kraw(K_SYS_RGN_STAT, K_MYACTOR, range, &buf as *const _ as u64)
+        };
+        for (what, range, addr, size) in [
+            ("kernel half, empty range", ep, USER_LIMIT, 48),
+            ("NULL, empty range", ep, 0, 48),
+            ("read-only, empty range", ep, RO_DESC.as_ptr() as u64, 48),
+            ("size 2^64-1", op, at, u64::MAX),
+        ] {
+            check_eq!(c, stat_into(range, addr, size), Err(Fault), "{}", what);
+        }
+        check_eq!(c, RO_DESC, [0x77; 48], "read-only memory unchanged");
+        check_eq!(c, stat_into(op, 0, 0), Ok(1), "an empty buffer: the count");
+        let mut st = [KnRgnStat::default(); 2];
+        let good = st.as_mut_ptr() as u64;
+        check_eq!(c, stat_into(op, good, 96), Ok(1));
+        check_eq!(c, (st[0].startAddr, st[0].size), (at, PG));
+        // MEMSTAT: all of [addr, addr + size), not only the 48 bytes it writes.
+        if let Ok(edge) = Region::anywhere(2, K_WRITABLE) {
+            let _ = api::rgn_set_protect(Actor::Me, &rgn(edge.page(1), PG, 0));
+            let start = edge.page(1) - 48;
+            poke(start, 0x55);
+            let r = jraw(FERRITE_SYS_MEMSTAT, start, 96, 0);
+            check_eq!(
+                c,
+                r,
+                Err(abi::errors::JinueError::Inval),
+                "runs into read-only"
+            );
+            check_eq!(c, peek(start), 0x55, "nothing written");
+            check_eq!(
+                c,
+                jraw(FERRITE_SYS_MEMSTAT, start, u64::MAX, 0),
+                Err(abi::errors::JinueError::Inval)
+            );
+            check_eq!(c, jraw(FERRITE_SYS_MEMSTAT, start, 48, 0), Ok(0));
+        }
+        check_eq!(
+            c,
+            jraw(FERRITE_SYS_MEMSTAT, USER_LIMIT, 0, 0),
+            Ok(0),
+            "empty"
+        );
+        let _ = free(at, PG);
+    });
     s.isolated("commitment_limit", |c| {
         touch_stack();
         let base = usage();

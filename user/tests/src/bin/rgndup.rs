@@ -945,8 +945,8 @@ fn cases(s: &mut Suite) {
         // The new process's layout: the segments and the stack, each K_INHERITCOPY.
         let (n, st) = stat_all(Actor::Cap(&cap));
         let (_, mine) = stat_all(Actor::Me);
-        let parsed = ferrite_rt::elf::Elf::parse(elf);
-        let loads = parsed.map(|e| e.loads().count() as u64).unwrap_or(0);
+        let parsed = loader::Program::parse(elf);
+        let loads = parsed.map(|p| p.regions().count() as u64).unwrap_or(0);
         check_eq!(c, n, Ok(loads + 1), "segments + stack");
         let seg_same = st.iter().take(loads as usize).all(|t| {
             mine.iter()

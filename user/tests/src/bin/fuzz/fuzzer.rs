@@ -322,7 +322,20 @@ impl Fuzzer {
         c
     }
 
+    /// A function number; the IPC calls that block a single-threaded fuzzer
+    /// (RECEIVE, SEND) or make endpoints outside its slots (CREATE_ENDPOINT)
+    /// become REPLY_ERROR, which does neither.
     pub(super) fn number(&mut self) -> u64 {
+        let n = self.any_number();
+        match Function::decode(n) {
+            Function::Send(_) | Function::Jinue(JinueCall::Receive | JinueCall::CreateEndpoint) => {
+                JINUE_SYS_REPLY_ERROR
+            }
+            _ => n,
+        }
+    }
+
+    fn any_number(&mut self) -> u64 {
         match self.rng.below(16) {
             0..=7 => self.rng.below(23),
             8..=10 => 64 + self.rng.below(9),

@@ -45,6 +45,16 @@ fn jinue_errors(call: JinueCall) -> &'static [u64] {
         JinueCall::MemStat => &[JINUE_EINVAL],
         JinueCall::PowerOff => &[JINUE_EPERM, JINUE_EINVAL],
         JinueCall::ActorCap => &[JINUE_EBADF, JINUE_EIO, JINUE_EPERM, JINUE_EINVAL],
+        JinueCall::CreateEndpoint => &[JINUE_EBADF, JINUE_EAGAIN],
+        JinueCall::Receive => &[
+            JINUE_EBADF,
+            JINUE_EINVAL,
+            JINUE_EIO,
+            JINUE_EPERM,
+            JINUE_EBUSY,
+        ],
+        JinueCall::Reply => &[JINUE_EINVAL, JINUE_ENOMSG, JINUE_E2BIG],
+        JinueCall::ReplyError => &[JINUE_ENOMSG],
     }
 }
 
@@ -98,6 +108,7 @@ pub(super) fn check_return(p: &Probe, num: u64) -> Option<&'static str> {
                 (a0 != 0).then_some("Jinue success: arg0 not 0")
             }
         }
+        Function::Send(_) => Some("SEND is not in the random mix (it blocks)"),
         Function::Chorus(call) => {
             if a1 != 0 || a2 != 0 || a3 != 0 {
                 return Some("ChorusOS: arg1..arg3 not 0");
