@@ -225,3 +225,32 @@ pub fn under_qemu() -> bool {
     signature[8..].copy_from_slice(&d.to_le_bytes());
     &signature == b"TCGTCGTCGTCG" || &signature == b"KVMKVMKVM\0\0\0"
 }
+
+/// Loads ds, es, fs and gs with user selectors (already checked to be null
+/// or the user data/code segments). In 64-bit mode the kernel uses none of
+/// them (flat segments, no fs/gs-relative data); loading fs and gs resets
+/// their bases, so the caller writes the fs base afterwards.
+pub fn load_user_data_segments(ds: u16, es: u16, fs: u16, gs: u16) {
+    // SAFETY: null selectors and the DPL-3 user data/code descriptors
+    // (readable) are valid data-segment loads at CPL 0 (Intel SDM vol. 3
+    // §5.6.1); the kernel does not depend on these registers.
+    unsafe {
+        asm!(
+            "mov ds, {0:x}", "mov es, {1:x}", "mov fs, {2:x}", "mov gs, {3:x}",
+            in(reg) ds, in(reg) es, in(reg) fs, in(reg) gs,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+/// FXSAVE64 into a 512-byte image (Intel SDM vol. 2 FXSAVE).
+pub fn fxsave(image: &mut [u8; 512]) {
+    // The image must be 16-byte aligned (FXSAVE faults otherwise).
+    assert!(
+        (image.as_ptr() as usize).is_multiple_of(16),
+        "FXSAVE image not 16-byte aligned"
+    );
+    // SAFETY: writes exactly the 512 bytes of `image`, aligned (checked);
+    // CR4.OSFXSR is set at boot.
+    unsafe { asm!("fxsave64 [{}]", in(reg) image.as_mut_ptr(), options(nostack, preserves_flags)) }
+}
