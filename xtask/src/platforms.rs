@@ -32,6 +32,8 @@ pub struct On {
     pub no_debug_exit: bool,
     /// Guest memory other than the suite's default.
     pub mem_mib: Option<u32>,
+    /// QEMU waits for gdb on this port (`gdb_case`).
+    pub gdb_port: Option<u16>,
 }
 
 fn variant(job: &Job, prefix: &str, on: On) -> Job {
@@ -72,7 +74,7 @@ pub fn jobs(base: &[Job], images: &Images) -> Result<Vec<Job>, String> {
         q35,
         iso,
         no_debug_exit: true,
-        mem_mib: None,
+        ..On::default()
     };
     for (name, on) in [
         ("poweroff_pc", acpi(false, None)),
@@ -122,7 +124,23 @@ pub fn jobs(base: &[Job], images: &Images) -> Result<Vec<Job>, String> {
             },
         });
     }
+    // gdb attaches with the symbols of the kernel and of init (README).
+    jobs.push(Job {
+        label: "gdb::attach".into(),
+        program: hello.2.clone(),
+        kernel_cmdline: String::new(),
+        expect: Expect::Gdb,
+        on: On {
+            gdb_port: Some(gdb_port()),
+            ..On::default()
+        },
+    });
     Ok(jobs)
+}
+
+/// A port for the suite's gdb boot that other runs on this machine are unlikely to use.
+fn gdb_port() -> u16 {
+    20_000 + (std::process::id() % 20_000) as u16
 }
 
 /// The QEMU machine of a job; builds its ISO first when it boots from one.
@@ -150,7 +168,7 @@ pub fn machine(job: &Job, run: &Run) -> Result<Machine, String> {
         q35: job.on.q35 || iso.is_some(),
         iso,
         no_debug_exit: job.on.no_debug_exit,
-        gdb: false,
+        gdb: job.on.gdb_port,
     })
 }
 
@@ -255,6 +273,83 @@ pub fn judge_direct_map(label: &str, outcome: Result<Outcome, String>) -> Progra
     match problem {
         None => r.passed = 1,
         Some(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
+    }
+    r
+}
+
+/// gdb's commands: attach, stop in the kernel's Rust entry (hardware
+/// breakpoint: the CPU is still in 32-bit mode when gdb attaches), then at
+/// init's `_start` (init's symbols), then let the program finish.
+fn gdb_script(port: u16, init: &std::path::Path) -> Vec<String> {
+    [
+        "set confirm off".to_string(),
+        "set pagination off".to_string(),
+        "set tcp auto-retry on".to_string(),
+        "set tcp connect-timeout 60".to_string(),
+        format!("target remote 127.0.0.1:{port}"),
+        format!("add-symbol-file {}", init.display()),
+        "hbreak ferrite_boot_main".to_string(),
+        "continue".to_string(),
+        "backtrace 3".to_string(),
+        "delete".to_string(),
+        "break _start".to_string(),
+        "continue".to_string(),
+        "info symbol $pc".to_string(),
+        "delete".to_string(),
+        "continue".to_string(),
+    ]
+    .to_vec()
+}
+
+/// `gdb::attach`: boots with QEMU waiting for gdb, runs gdb as the README
+/// says (kernel symbols, `add-symbol-file` for init), and passes when gdb
+/// stopped in the kernel's entry and at init's `_start`, and the program
+/// then ran to its power-off with status 0.
+pub fn gdb_case(label: &str, job: &Job, run: &Run) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let problem = (|| -> Result<(), String> {
+        crate::tools::ensure_packages(&[crate::tools::Need::Command("gdb", "gdb")])?;
+        let port = job.on.gdb_port.ok_or("no gdb port")?;
+        let machine = machine(job, run)?;
+        let mut gdb = std::process::Command::new("gdb");
+        gdb.args(["-batch", "-nx"]);
+        for command in gdb_script(port, &run.program) {
+            gdb.arg("-ex").arg(command);
+        }
+        gdb.arg(&run.kernel);
+        let debugger = std::thread::spawn(move || gdb.output());
+        let outcome = crate::qemu::boot_with(run, &machine, crate::qemu::DEFAULT_CPU)?;
+        let output = debugger
+            .join()
+            .map_err(|_| "the gdb thread panicked".to_string())?
+            .map_err(|e| format!("cannot run gdb: {e}"))?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        let stopped_in_kernel = text.contains("ferrite_boot_main");
+        let stopped_in_init = text.lines().any(|l| l.contains("_start in section .text"));
+        r.status = format!("{:?}", outcome.end);
+        match (stopped_in_kernel, stopped_in_init, &outcome.end) {
+            (true, true, crate::qemu::End::PowerOff(0)) => Ok(()),
+            _ => Err(format!(
+                "kernel stop {stopped_in_kernel}, init stop {stopped_in_init}, end {:?}; gdb said: {}",
+                outcome.end,
+                text.lines().rev().take(8).collect::<Vec<_>>().join(" | ")
+            )),
+        }
+    })();
+    match problem {
+        Ok(()) => r.passed = 1,
+        Err(p) => {
             r.failed = 1;
             r.failures.push(p);
         }

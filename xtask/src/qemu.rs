@@ -51,8 +51,8 @@ pub struct Machine {
     pub iso: Option<(PathBuf, Firmware)>,
     /// Leave out `isa-debug-exit`: the kernel must power off through ACPI.
     pub no_debug_exit: bool,
-    /// `-s -S`: QEMU waits for a debugger on TCP port 1234.
-    pub gdb: bool,
+    /// `-gdb tcp:127.0.0.1:PORT -S`: QEMU waits for a debugger on this port.
+    pub gdb: Option<u16>,
 }
 
 /// OVMF images (code and variables in one file) of Debian's `ovmf` package.
@@ -180,8 +180,8 @@ fn loader_args(run: &Run, machine: &Machine, module: &str) -> Result<Vec<String>
             "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
         ]);
     }
-    if machine.gdb {
-        args.extend(["-s".into(), "-S".into()]);
+    if let Some(port) = machine.gdb {
+        args.extend(["-gdb".into(), format!("tcp:127.0.0.1:{port}"), "-S".into()]);
     }
     Ok(args)
 }

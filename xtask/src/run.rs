@@ -8,7 +8,7 @@ use crate::qemu::{self, Firmware, Machine};
 use crate::{build_all, no_extra, parse_number, take_flag, take_value, Images};
 use crate::{DEFAULT_MEM_MIB, DEFAULT_RUN_TIMEOUT_SECS};
 
-/// Port QEMU's gdb stub listens on with `-s`.
+/// Port QEMU's gdb stub listens on (gdb's usual, as QEMU's `-s`).
 const GDB_PORT: u16 = 1234;
 /// Where `run --iso` puts its image.
 const RUN_ISO: &str = "target/iso/run.iso";
@@ -141,7 +141,7 @@ pub fn cmd_run(args: &[String]) -> Result<u8, String> {
         q35,
         iso,
         no_debug_exit,
-        gdb,
+        gdb: gdb.then_some(GDB_PORT),
     };
     let outcome = qemu::boot_with(&run, &machine, qemu::DEFAULT_CPU)?;
     match outcome.end {

@@ -60,6 +60,8 @@ pub(crate) enum Expect {
     /// A reset: the last line starts with `ferrite: reboot through <text>`
     /// and QEMU (`-no-reboot`) ends on its own.
     Reboot(&'static str),
+    /// QEMU waits for gdb, which stops in the kernel and in init (`platforms::gdb_case`).
+    Gdb,
     /// The demo `hello` on RAM across the PCI hole: the kernel's direct-map
     /// line shows RAM above 4 GiB, and MEMSTAT's total counts it.
     DirectMap,
@@ -300,14 +302,17 @@ fn run_parallel(
                     kernel_cmdline: job.kernel_cmdline.clone(),
                     icount: false,
                 };
-                let outcome = platforms::machine(&job, &run)
-                    .and_then(|machine| qemu::boot_with(&run, &machine, qemu::DEFAULT_CPU));
+                let outcome = || {
+                    platforms::machine(&job, &run)
+                        .and_then(|machine| qemu::boot_with(&run, &machine, qemu::DEFAULT_CPU))
+                };
                 let mut result = match job.expect {
-                    Expect::Protocol => judge(&job.label, outcome),
-                    Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome),
-                    Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome),
-                    Expect::Reboot(text) => platforms::judge_reboot(&job.label, text, outcome),
-                    Expect::DirectMap => platforms::judge_direct_map(&job.label, outcome),
+                    Expect::Gdb => platforms::gdb_case(&job.label, &job, &run),
+                    Expect::Protocol => judge(&job.label, outcome()),
+                    Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome()),
+                    Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome()),
+                    Expect::Reboot(text) => platforms::judge_reboot(&job.label, text, outcome()),
+                    Expect::DirectMap => platforms::judge_direct_map(&job.label, outcome()),
                 };
                 result.seconds = started.elapsed().as_secs_f64();
                 println!(
