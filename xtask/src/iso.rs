@@ -49,6 +49,10 @@ fn grub_cfg(init_name: &str, args: &[String], kernel_cmdline: &str) -> String {
         "# Ferrite: made by `cargo xtask iso`\n\
          set timeout=0\n\
          set default=0\n\
+         # Hand the screen over as the firmware set it up (VGA text on BIOS,\n\
+         # the GOP framebuffer on UEFI): the kernel mirrors its console there.\n\
+         insmod all_video\n\
+         set gfxpayload=keep\n\
          menuentry \"Ferrite\" {{\n\
          \x20   multiboot2 /boot/ferrite-kernel {kernel_cmdline}\n\
          \x20   module2 {module_line}\n\

@@ -124,6 +124,20 @@ pub fn jobs(base: &[Job], images: &Images) -> Result<Vec<Job>, String> {
             },
         });
     }
+    // The kernel mirrors its console on the screen GRUB hands over.
+    for (name, firmware) in [("iso_bios", Firmware::Bios), ("iso_uefi", Firmware::Uefi)] {
+        jobs.push(Job {
+            label: format!("screen::{name}"),
+            program: hello.2.clone(),
+            kernel_cmdline: String::new(),
+            expect: Expect::Screen,
+            on: On {
+                q35: true,
+                iso: Some(firmware),
+                ..On::default()
+            },
+        });
+    }
     // gdb attaches with the symbols of the kernel and of init (README).
     jobs.push(Job {
         label: "gdb::attach".into(),
@@ -350,6 +364,44 @@ pub fn gdb_case(label: &str, job: &Job, run: &Run) -> ProgramResult {
     match problem {
         Ok(()) => r.passed = 1,
         Err(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
+    }
+    r
+}
+
+/// A boot from the ISO: one case, passed when the kernel took the screen
+/// GRUB handed over (its `screen console:` line), no panic came, and the
+/// program ended with status 0. (That the text is visible was checked with
+/// QEMU's `screendump`; the runner has no monitor to take screenshots.)
+pub fn judge_screen(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let problem = match outcome {
+        Err(e) => Some(format!("could not boot: {e}")),
+        Ok(o) => {
+            r.status = format!("{:?}", o.end);
+            let screen = o.console.iter().any(|l| l.contains("screen console: "));
+            let panicked = o.console.iter().any(|l| l.contains("KERNEL PANIC"));
+            match (screen, panicked, &o.end) {
+                (true, false, crate::qemu::End::PowerOff(0)) => None,
+                _ => Some(format!(
+                    "screen console line {screen}, panic {panicked}, end {:?}",
+                    o.end
+                )),
+            }
+        }
+    };
+    match problem {
+        None => r.passed = 1,
+        Some(p) => {
             r.failed = 1;
             r.failures.push(p);
         }

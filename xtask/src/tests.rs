@@ -60,6 +60,8 @@ pub(crate) enum Expect {
     /// A reset: the last line starts with `ferrite: reboot through <text>`
     /// and QEMU (`-no-reboot`) ends on its own.
     Reboot(&'static str),
+    /// From the ISO: the kernel mirrors its console on GRUB's screen.
+    Screen,
     /// QEMU waits for gdb, which stops in the kernel and in init (`platforms::gdb_case`).
     Gdb,
     /// The demo `hello` on RAM across the PCI hole: the kernel's direct-map
@@ -313,6 +315,7 @@ fn run_parallel(
                     Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome()),
                     Expect::Reboot(text) => platforms::judge_reboot(&job.label, text, outcome()),
                     Expect::DirectMap => platforms::judge_direct_map(&job.label, outcome()),
+                    Expect::Screen => platforms::judge_screen(&job.label, outcome()),
                 };
                 result.seconds = started.elapsed().as_secs_f64();
                 println!(

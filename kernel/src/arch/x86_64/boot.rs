@@ -60,6 +60,10 @@ ferrite_multiboot2_header:
     .long 12
     .long ferrite_boot32
     .p2align 3
+    .short 5, 1                               /* framebuffer tag, optional: any mode */
+    .long 20
+    .long 0, 0, 0
+    .p2align 3
     .short 0, 0                               /* end tag */
     .long 8
 ferrite_multiboot2_end:

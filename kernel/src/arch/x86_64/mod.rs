@@ -3,6 +3,7 @@
 mod acpi;
 mod boot;
 mod cpu;
+mod fbcon;
 mod heap;
 mod idt;
 mod lang;
@@ -122,10 +123,30 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     free.remove(kernel_start, kernel_end);
     free.remove_all(&raw.boot_data);
     free.page_align_inward();
+    let screen = raw.screen;
+    let screen_range = screen.map(|s| (s.phys, s.phys + s.bytes()));
     // SAFETY: runs once, on the boot tables; `free` excludes the kernel image,
     // low memory and every byte of boot data (modules included), and
     // everything read from the identity map was copied above.
-    let kernel_space = unsafe { paging::build_and_switch(&mut free, &raw.ram) };
+    let kernel_space = unsafe { paging::build_and_switch(&mut free, &raw.ram, screen_range) };
+    if let (Some(screen), Some(base)) = (screen, kernel_space.device) {
+        // SAFETY: `build_and_switch` mapped the whole buffer writable at
+        // `base`, in the device window nothing else uses; boot, interrupts off.
+        unsafe { fbcon::init(screen, base) };
+        crate::kinfo!(
+            "screen console: {}x{} {} at {:#x} (uncached)",
+            screen.width,
+            screen.height,
+            match screen.kind {
+                fbcon::ScreenKind::Text => "VGA text",
+                fbcon::ScreenKind::Rgb {
+                    bytes_per_pixel: 3, ..
+                } => "RGB 24-bit",
+                fbcon::ScreenKind::Rgb { .. } => "RGB 32-bit",
+            },
+            screen.phys
+        );
+    }
     free.remove(kernel_space.direct_map_end, u64::MAX);
     let map = mapcheck::verify(kernel_space.root, &raw.ram);
     crate::kinfo!(

@@ -36,6 +36,8 @@ pub struct RawBootInfo {
     pub cmdline: u64,
     /// A copy of the ACPI RSDP the bootloader handed over (Multiboot 2), 0 if none.
     pub rsdp: u64,
+    /// The screen the bootloader set up (Multiboot 2), if it is one `fbcon` can draw on.
+    pub screen: Option<super::fbcon::Screen>,
 }
 
 pub fn read_u32(paddr: u64) -> u32 {
@@ -81,6 +83,7 @@ pub fn parse(info: u64) -> RawBootInfo {
         module_count: 0,
         cmdline: 0,
         rsdp: 0,
+        screen: None,
     };
     boot.boot_data.add(info, info + 120);
     assert!(flags & INFO_MMAP != 0, "the bootloader gave no memory map");

@@ -5,6 +5,7 @@
 //! area, so power-off needs it. The result is the same [`RawBootInfo`] the
 //! Multiboot 1 reader gives.
 
+use super::fbcon::{Screen, ScreenKind};
 use super::multiboot::{
     c_str_len, read_u32, read_u64, RawBootInfo, RawModule, MAX_MODULES, MMAP_AVAILABLE,
 };
@@ -18,6 +19,7 @@ const TAG_END: u32 = 0;
 const TAG_CMDLINE: u32 = 1;
 const TAG_MODULE: u32 = 3;
 const TAG_MMAP: u32 = 6;
+const TAG_FRAMEBUFFER: u32 = 8;
 const TAG_ACPI_OLD: u32 = 14;
 const TAG_ACPI_NEW: u32 = 15;
 /// Longest information structure accepted (a sanity bound on `total_size`).
@@ -41,6 +43,7 @@ pub fn parse(info: u64) -> RawBootInfo {
         module_count: 0,
         cmdline: 0,
         rsdp: 0,
+        screen: None,
     };
     boot.boot_data.add(info, info + total);
     let mut have_mmap = false;
@@ -82,6 +85,7 @@ pub fn parse(info: u64) -> RawBootInfo {
                     entry += entry_size;
                 }
             }
+            TAG_FRAMEBUFFER => boot.screen = screen(tag),
             // The newer copy (ACPI 2.0+, with the XSDT) wins over the old one.
             TAG_ACPI_NEW => boot.rsdp = tag + 8,
             TAG_ACPI_OLD if boot.rsdp == 0 => boot.rsdp = tag + 8,
@@ -99,4 +103,46 @@ pub fn parse(info: u64) -> RawBootInfo {
         );
     }
     boot
+}
+
+/// Framebuffer types (Multiboot 2 spec §3.6.12).
+const FRAMEBUFFER_RGB: u8 = 1;
+const FRAMEBUFFER_EGA_TEXT: u8 = 2;
+
+/// The framebuffer tag at `tag`, if `fbcon` can draw on it (VGA text, or 24/32-bit RGB).
+fn screen(tag: u64) -> Option<Screen> {
+    let phys = read_u64(tag + 8);
+    let pitch = read_u32(tag + 16);
+    let width = read_u32(tag + 20);
+    let height = read_u32(tag + 24);
+    let word = read_u32(tag + 28);
+    let bpp = word as u8;
+    let kind = (word >> 8) as u8;
+    let kind = match (kind, bpp) {
+        (FRAMEBUFFER_EGA_TEXT, _) => ScreenKind::Text,
+        (FRAMEBUFFER_RGB, 24 | 32) => {
+            // Colour layout: red, green, blue (field position, mask size).
+            let layout = read_u64(tag + 32).to_le_bytes();
+            let channel = |position: u8, size: u8| -> u32 {
+                let mask = 1u32
+                    .checked_shl(u32::from(size))
+                    .map_or(u32::MAX, |m| m - 1);
+                mask.checked_shl(u32::from(position)).unwrap_or(0)
+            };
+            ScreenKind::Rgb {
+                bytes_per_pixel: bpp / 8,
+                white: channel(layout[0], layout[1])
+                    | channel(layout[2], layout[3])
+                    | channel(layout[4], layout[5]),
+            }
+        }
+        _ => return None,
+    };
+    (phys != 0 && pitch != 0).then_some(Screen {
+        phys,
+        pitch,
+        width,
+        height,
+        kind,
+    })
 }

@@ -26,6 +26,14 @@ pub const DIRECT_MAP_BASE: u64 = 0xFFFF_8000_0000_0000;
 pub const KERNEL_VMA: u64 = 0xFFFF_FFFF_8000_0000;
 /// Largest physical address the direct map can cover (one PDPT).
 pub const DIRECT_MAP_LIMIT: u64 = 512 << 30;
+/// Virtual base of the device window: device memory the kernel itself uses
+/// (the boot screen), mapped uncached on request, never in the direct map
+/// (PML4 entry 510).
+pub const DEVICE_BASE: u64 = 0xFFFF_FF00_0000_0000;
+/// Size of the device window (one page directory).
+const DEVICE_WINDOW: u64 = 1 << 30;
+/// PWT and PCD: PAT entry 3, uncached (UC) at reset (Intel SDM vol. 3 §12.12.2).
+const UNCACHED: u64 = (1 << 3) | (1 << 4);
 
 // Page-table entry bits (Intel SDM vol. 3 §4.5, tables 4-14 to 4-19).
 const PRESENT: u64 = 1 << 0;
@@ -108,6 +116,8 @@ pub struct KernelSpace {
     pub kernel_half: [u64; 256],
     /// End of the direct map (physical addresses below it are mapped).
     pub direct_map_end: u64,
+    /// Where the device range given to `build_and_switch` is mapped (uncached).
+    pub device: Option<u64>,
 }
 
 /// Builds the final page tables from frames of `free` and switches to them.
@@ -118,11 +128,19 @@ pub struct KernelSpace {
 /// elsewhere; holes (the BIOS area, the PCI/APIC hole, ACPI and firmware
 /// memory) stay unmapped.
 ///
+/// `device` is a physical range of device memory to map uncached in the
+/// device window (the boot screen); its virtual address is returned in
+/// `KernelSpace::device`.
+///
 /// # Safety
 ///
 /// Must run once, on the boot page tables, with `free` holding only frames
 /// nothing else uses. After it returns only the upper half is mapped.
-pub unsafe fn build_and_switch(free: &mut Ranges, ram: &Ranges) -> KernelSpace {
+pub unsafe fn build_and_switch(
+    free: &mut Ranges,
+    ram: &Ranges,
+    device: Option<(u64, u64)>,
+) -> KernelSpace {
     let mut mapped = ram.clone();
     mapped.page_align_inward();
     mapped.remove(DIRECT_MAP_LIMIT, u64::MAX);
@@ -132,6 +150,11 @@ pub unsafe fn build_and_switch(free: &mut Ranges, ram: &Ranges) -> KernelSpace {
 
     let pdpt = map_direct(free, &mapped);
     kernel_half[((DIRECT_MAP_BASE >> 39) & 511) as usize - 256] = pdpt.0 | PRESENT | WRITABLE;
+    let device = device.and_then(|(start, end)| {
+        let (pdpt, vaddr) = map_device_window(free, start, end)?;
+        kernel_half[((DEVICE_BASE >> 39) & 511) as usize - 256] = pdpt.0 | PRESENT | WRITABLE;
+        Some(vaddr)
+    });
     // Kernel image: PML4[511] -> PDPT -> PDs -> 4 KiB page tables.
     let layout = image_layout();
     let kpdpt = BootFrame::new(free);
@@ -186,6 +209,7 @@ pub unsafe fn build_and_switch(free: &mut Ranges, ram: &Ranges) -> KernelSpace {
         root: pml4.0,
         kernel_half,
         direct_map_end,
+        device,
     }
 }
 
@@ -231,6 +255,39 @@ fn map_direct(free: &mut Ranges, ranges: &Ranges) -> BootFrame {
         }
     }
     pdpt
+}
+
+/// Maps device memory `[start, end)` uncached at `DEVICE_BASE` with 4 KiB
+/// pages; returns the window's PDPT and the virtual address of `start`.
+/// `None` if the range is empty or larger than the window.
+fn map_device_window(free: &mut Ranges, start: u64, end: u64) -> Option<(BootFrame, u64)> {
+    let first = start & !(PAGE_SIZE - 1);
+    let last = end.checked_next_multiple_of(PAGE_SIZE)?;
+    if first >= last || last - first > DEVICE_WINDOW {
+        return None;
+    }
+    let pdpt = BootFrame::new(free);
+    let pd = BootFrame::new(free);
+    pdpt.set(0, pd.0 | PRESENT | WRITABLE);
+    let mut pt: Option<(u64, BootFrame)> = None;
+    let mut paddr = first;
+    while paddr < last {
+        let offset = paddr - first;
+        let pd_index = offset >> 21;
+        if pt.as_ref().map(|p| p.0) != Some(pd_index) {
+            let frame = BootFrame::new(free);
+            pd.set(pd_index as usize, frame.0 | PRESENT | WRITABLE);
+            pt = Some((pd_index, frame));
+        }
+        if let Some((_, table)) = &pt {
+            table.set(
+                ((offset >> 12) & 511) as usize,
+                paddr | PRESENT | WRITABLE | GLOBAL | NO_EXECUTE | UNCACHED,
+            );
+        }
+        paddr += PAGE_SIZE;
+    }
+    Some((pdpt, DEVICE_BASE + (start - first)))
 }
 
 /// The direct-map virtual address of a physical address.
