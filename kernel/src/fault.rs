@@ -82,7 +82,17 @@ impl<P: mm::PhysMem> crate::Kernel<P> {
             if let mm::FaultOutcome::Resolved(flush) =
                 self.mem.resolve_fault(caller.space, fault_addr, access)
             {
-                crate::usercopy::apply_flush(&self.mem, &flush, plat);
+                // The faulting thread's space is the loaded one (activated
+                // when the thread was switched in): its root needs no lookup.
+                debug_assert_eq!(self.active_root, self.mem.root(caller.space));
+                for (space, start, end) in flush.ranges() {
+                    let root = if space == caller.space {
+                        self.active_root
+                    } else {
+                        self.mem.root(space)
+                    };
+                    plat.flush(root, start, end);
+                }
                 return;
             }
         }

@@ -21,6 +21,8 @@ pub mod sim;
 mod space;
 
 #[cfg(test)]
+mod mmap_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod raw;
@@ -44,6 +46,25 @@ pub const PAGE_SIZE: u64 = abi::layout::PAGE_SIZE;
 pub trait PhysMem {
     fn read_u64(&self, paddr: PhysAddr) -> u64;
     fn write_u64(&mut self, paddr: PhysAddr, value: u64);
+    /// For `i` in `0..n`: `f(u64 at src + 8i)`, and where that is `Some(v)`,
+    /// writes `v` at `dst + 8i`. Both runs are 8-byte aligned, each inside
+    /// one frame, and disjoint: one bounds check per run of page-table
+    /// entries instead of one per entry.
+    fn map_u64s(
+        &mut self,
+        dst: PhysAddr,
+        src: PhysAddr,
+        n: u64,
+        mut f: impl FnMut(u64) -> Option<u64>,
+    ) where
+        Self: Sized,
+    {
+        for i in 0..n {
+            if let Some(v) = f(self.read_u64(src + 8 * i)) {
+                self.write_u64(dst + 8 * i, v);
+            }
+        }
+    }
     fn read_bytes(&self, paddr: PhysAddr, out: &mut [u8]);
     fn write_bytes(&mut self, paddr: PhysAddr, data: &[u8]);
     fn zero_frame(&mut self, paddr: PhysAddr);

@@ -61,18 +61,34 @@ impl<P: PhysMem> Memory<P> {
         let writable = region.prot.write_bit();
         let obj_id = region.obj;
         let obj = self.objects.get(obj_id);
-        if let Kind::Phys { base_paddr } = obj.kind {
-            if let Some(paddr) = self.map_huge(hit, vaddr, base_paddr, flush) {
+        let cache_bits = match obj.kind {
+            Kind::Phys { uncached: true, .. } => pagetable::PTE_UNCACHED,
+            _ => 0,
+        };
+        if let Kind::Phys { base_paddr, .. } = obj.kind {
+            if let Some(paddr) = self.map_huge(hit, vaddr, base_paddr, cache_bits, flush) {
                 return paddr;
             }
         }
         let obj = self.objects.get(obj_id);
-        let (paddr, map_writable, changed) = match obj.kind {
-            Kind::Phys { base_paddr } => (base_paddr + idx * PAGE_SIZE, writable, false),
+        // `was_mapped`: whether a translation of `vaddr` may be cached. A
+        // page neither the object nor an ancestor holds was never mapped
+        // (mappings are a cache of the objects), and the CPU caches no
+        // not-present entry (Intel SDM vol. 3 §4.10.2.3), so mapping a
+        // fresh zeroed page needs no TLB flush, as in Linux.
+        let (paddr, map_writable, changed, was_mapped) = match obj.kind {
+            Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false, true),
             Kind::Anon => match obj.pages.get(idx) {
-                Some(paddr) => (paddr, writable, false),
-                None => match (self.objects.lookup(obj_id, idx), access) {
-                    (Some(found), Access::Read | Access::Execute) => (found.paddr, false, false),
+                Some(paddr) => (paddr, writable, false, true),
+                // Not in the object itself: look in its ancestors.
+                None => match (
+                    obj.parent
+                        .and_then(|(parent, off)| self.objects.lookup(parent, idx + off)),
+                    access,
+                ) {
+                    (Some(found), Access::Read | Access::Execute) => {
+                        (found.paddr, false, false, true)
+                    }
                     (Some(found), Access::Write) => {
                         let direct_parent = obj.parent.map(|(p, _)| p) == Some(found.owner);
                         let paddr = if direct_parent
@@ -93,7 +109,7 @@ impl<P: PhysMem> Memory<P> {
                             obj.reserved_npages -= 1;
                             new
                         };
-                        (paddr, true, true)
+                        (paddr, true, true, true)
                     }
                     (None, _) => {
                         let new = self.frames.alloc_user_reserved();
@@ -101,7 +117,7 @@ impl<P: PhysMem> Memory<P> {
                         let obj = self.objects.get_mut(obj_id);
                         obj.pages.insert(idx, new);
                         obj.reserved_npages -= 1;
-                        (new, writable, true)
+                        (new, writable, true, false)
                     }
                 },
             },
@@ -111,11 +127,13 @@ impl<P: PhysMem> Memory<P> {
         }
         let executable = region.prot.exec_bit();
         let mut walk = self.walk_at(hit.space, hit.root);
-        if walk.map_page(vaddr, paddr, map_writable, executable) {
+        if walk.map_page(vaddr, paddr, map_writable, executable, cache_bits) {
             let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
             flush.add(hit.space, span, span + pagetable::PT_SPAN_BYTES);
         }
-        flush.add(hit.space, vaddr, vaddr + PAGE_SIZE);
+        if was_mapped {
+            flush.add(hit.space, vaddr, vaddr + PAGE_SIZE);
+        }
         paddr
     }
 
@@ -123,12 +141,13 @@ impl<P: PhysMem> Memory<P> {
     /// region (physical memory at `base_paddr`) covers it whole, the
     /// physical side is 2 MiB-aligned too, and no leaf table is there yet;
     /// returns the frame of `vaddr` if it did. Reached through regions of
-    /// [`Memory::map_physical`].
+    /// [`Memory::map_physical`] and [`Memory::mmap`].
     fn map_huge(
         &mut self,
         hit: &Hit,
         vaddr: VirtAddr,
         base_paddr: PhysAddr,
+        cache_bits: u64,
         flush: &mut Flush,
     ) -> Option<PhysAddr> {
         let region = &hit.region;
@@ -142,7 +161,8 @@ impl<P: PhysMem> Memory<P> {
             return None;
         }
         let entry =
-            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit());
+            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit())
+                | cache_bits;
         if !self.walk_at(hit.space, hit.root).map_huge(span, entry) {
             return None;
         }

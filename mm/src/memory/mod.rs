@@ -32,6 +32,7 @@ use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::args::Prot;
 use abi::memstat::MemStat;
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 /// The frame pool, the memory objects and the address spaces.
 pub struct Memory<P: PhysMem> {
@@ -42,7 +43,8 @@ pub struct Memory<P: PhysMem> {
     pub(crate) objects: Objects,
     pub(crate) spaces: BTreeMap<SpaceId, Space>,
     next_space: u64,
-    kernel_half: [u64; 256],
+    /// The kernel half's present PML4 entries: (index in the PML4, entry).
+    kernel_half: Vec<(u64, u64)>,
     /// Regions of every space together (kept equal to the sum of
     /// `Space::regions.len()`; checked by `check_invariants`).
     pub(crate) region_total: usize,
@@ -81,7 +83,12 @@ impl<P: PhysMem> Memory<P> {
             objects: Objects::default(),
             spaces: BTreeMap::new(),
             next_space: 1,
-            kernel_half: *kernel_half,
+            kernel_half: kernel_half
+                .iter()
+                .enumerate()
+                .filter(|&(_, &entry)| entry != 0)
+                .map(|(i, &entry)| (KERNEL_HALF_FIRST + i as u64, entry))
+                .collect(),
             region_total: 0,
             region_limit: usize::MAX,
             object_limit: usize::MAX,
@@ -240,9 +247,10 @@ impl<P: PhysMem> Memory<P> {
         self.check_frames(1)?;
         let root = self.frames.alloc_table();
         self.phys.zero_frame(root);
-        for (i, &entry) in self.kernel_half.iter().enumerate() {
-            self.phys
-                .write_u64(root + 8 * (KERNEL_HALF_FIRST + i as u64), entry);
+        // The root was just cleared: only the kernel half's present entries
+        // (a handful of its 256) need writing.
+        for &(index, entry) in &self.kernel_half {
+            self.phys.write_u64(root + 8 * index, entry);
         }
         let id = SpaceId(self.next_space);
         self.next_space += 1;

@@ -101,6 +101,13 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     /// does). A 2 MiB leaf in the way is dropped (mappings are a cache);
     /// returns whether one was.
     fn ensure_leaf_table(&mut self, vaddr: VirtAddr) -> (PhysAddr, bool) {
+        let (_, pt, demoted) = self.ensure_leaf_table_slot(vaddr);
+        (pt, demoted)
+    }
+
+    /// [`Self::ensure_leaf_table`], also returning the PDE's address:
+    /// (PDE slot, leaf table, whether a 2 MiB leaf was dropped).
+    fn ensure_leaf_table_slot(&mut self, vaddr: VirtAddr) -> (PhysAddr, PhysAddr, bool) {
         let pd = self.ensure_pd(vaddr);
         let slot = entry_paddr(pd, vaddr, SHIFT_PD);
         let pde = self.phys.read_u64(slot);
@@ -110,10 +117,10 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         }
         let pt = self.ensure_next(pd, vaddr, SHIFT_PD);
         if !self.books.shared.is_shared(pt) {
-            return (pt, demoted);
+            return (slot, pt, demoted);
         }
         let pde = self.phys.read_u64(slot);
-        (self.make_private(slot, pde), demoted)
+        (slot, self.make_private(slot, pde), demoted)
     }
 
     /// Maps page `vaddr` to `paddr` with a 4 KiB leaf. A writable entry in a
@@ -126,12 +133,12 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         paddr: PhysAddr,
         writable: bool,
         executable: bool,
+        cache_bits: u64,
     ) -> bool {
-        let (_, demoted) = self.ensure_leaf_table(vaddr);
-        let entry = super::leaf_entry(paddr, writable, executable);
+        let (pde_paddr, pt, demoted) = self.ensure_leaf_table_slot(vaddr);
+        let entry = super::leaf_entry(paddr, writable, executable) | cache_bits;
         let phys = &mut *self.phys;
-        let (pde_paddr, pde) = find_pde(phys, self.root, vaddr).expect("leaf table of a region");
-        let pt = pde & PTE_ADDR_MASK;
+        let pde = phys.read_u64(pde_paddr);
         if entry & PTE_WRITABLE != 0 && pde & PTE_WRITABLE == 0 {
             for i in 0..super::ENTRIES_PER_TABLE {
                 let slot = pt + 8 * i;
@@ -298,17 +305,16 @@ impl<'a, P: PhysMem> Walk<'a, P> {
                 let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
                 let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
                 let dst_slot = pte_paddr(dst_pt, dst);
-                for i in 0..run {
-                    let entry = self.phys.read_u64(src_slot + 8 * i);
-                    if entry & PTE_PRESENT != 0 {
-                        let new = (entry & PTE_ADDR_MASK)
+                self.phys.map_u64s(dst_slot, src_slot, run, |entry| {
+                    (entry & PTE_PRESENT != 0).then_some(
+                        (entry & PTE_ADDR_MASK)
                             | PTE_PRESENT
                             | PTE_USER
                             | (entry & keep_run)
-                            | nx;
-                        self.phys.write_u64(dst_slot + 8 * i, new);
-                    }
-                }
+                            | (entry & super::PTE_UNCACHED)
+                            | nx,
+                    )
+                });
             }
             done += run;
         }

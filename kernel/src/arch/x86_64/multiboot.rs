@@ -11,6 +11,9 @@ const INFO_MMAP: u32 = 1 << 6;
 /// Memory map entry type of usable RAM (the same in Multiboot 2).
 pub const MMAP_AVAILABLE: u32 = 1;
 
+/// At most this many firmware memory-map entries are kept (GET_ADDRESS_MAP).
+pub const MAX_MAP_ENTRIES: usize = 64;
+
 /// At most this many boot modules are taken.
 pub const MAX_MODULES: usize = 16;
 
@@ -38,6 +41,10 @@ pub struct RawBootInfo {
     pub rsdp: u64,
     /// The screen the bootloader set up (Multiboot 2), if it is one `fbcon` can draw on.
     pub screen: Option<super::fbcon::Screen>,
+    /// The firmware memory map as given, `(addr, size, type)` (Multiboot
+    /// types are the E820 ones, which Jinue's address-map types follow).
+    pub firmware_map: [(u64, u64, u32); MAX_MAP_ENTRIES],
+    pub firmware_map_len: usize,
 }
 
 pub fn read_u32(paddr: u64) -> u32 {
@@ -81,6 +88,8 @@ pub fn parse(info: u64) -> RawBootInfo {
         boot_data: Ranges::new(),
         modules: [RawModule::default(); MAX_MODULES],
         module_count: 0,
+        firmware_map: [(0, 0, 0); MAX_MAP_ENTRIES],
+        firmware_map_len: 0,
         cmdline: 0,
         rsdp: 0,
         screen: None,
@@ -96,6 +105,10 @@ pub fn parse(info: u64) -> RawBootInfo {
         let base = read_u64(entry + 4);
         let len = read_u64(entry + 12);
         let kind = read_u32(entry + 20);
+        if boot.firmware_map_len < MAX_MAP_ENTRIES {
+            boot.firmware_map[boot.firmware_map_len] = (base, len, kind);
+            boot.firmware_map_len += 1;
+        }
         if kind == MMAP_AVAILABLE {
             if let Some(end) = base.checked_add(len) {
                 boot.ram.add(base, end);

@@ -7,7 +7,8 @@
 
 use super::fbcon::{Screen, ScreenKind};
 use super::multiboot::{
-    c_str_len, read_u32, read_u64, RawBootInfo, RawModule, MAX_MODULES, MMAP_AVAILABLE,
+    c_str_len, read_u32, read_u64, RawBootInfo, RawModule, MAX_MAP_ENTRIES, MAX_MODULES,
+    MMAP_AVAILABLE,
 };
 use super::ranges::Ranges;
 
@@ -41,6 +42,8 @@ pub fn parse(info: u64) -> RawBootInfo {
         boot_data: Ranges::new(),
         modules: [RawModule::default(); MAX_MODULES],
         module_count: 0,
+        firmware_map: [(0, 0, 0); MAX_MAP_ENTRIES],
+        firmware_map_len: 0,
         cmdline: 0,
         rsdp: 0,
         screen: None,
@@ -77,7 +80,12 @@ pub fn parse(info: u64) -> RawBootInfo {
                 while entry + entry_size <= tag + size {
                     let base = read_u64(entry);
                     let len = read_u64(entry + 8);
-                    if read_u32(entry + 16) == MMAP_AVAILABLE {
+                    let kind = read_u32(entry + 16);
+                    if boot.firmware_map_len < MAX_MAP_ENTRIES {
+                        boot.firmware_map[boot.firmware_map_len] = (base, len, kind);
+                        boot.firmware_map_len += 1;
+                    }
+                    if kind == MMAP_AVAILABLE {
                         if let Some(end) = base.checked_add(len) {
                             boot.ram.add(base, end);
                         }

@@ -98,6 +98,30 @@ impl PhysMem for DirectMap {
         unsafe { p.write_volatile(value) }
     }
 
+    fn map_u64s(
+        &mut self,
+        dst: PhysAddr,
+        src: PhysAddr,
+        n: u64,
+        mut f: impl FnMut(u64) -> Option<u64>,
+    ) {
+        assert!(
+            dst.is_multiple_of(8) && src.is_multiple_of(8),
+            "unaligned physical u64 run"
+        );
+        let d = self.virt(dst, 8 * n) as *mut u64;
+        let s = self.virt(src, 8 * n) as *const u64;
+        for i in 0..n as usize {
+            // SAFETY: `virt` checked both runs of `n` u64 lie in the direct
+            // map; both are 8-byte aligned; `mm` owns the tables it writes.
+            unsafe {
+                if let Some(v) = f(s.add(i).read_volatile()) {
+                    d.add(i).write_volatile(v);
+                }
+            }
+        }
+    }
+
     fn read_bytes(&self, paddr: PhysAddr, out: &mut [u8]) {
         let p = self.virt(paddr, out.len() as u64) as *const u8;
         // SAFETY: the source range is in the direct map; `out` is a distinct kernel buffer.
