@@ -11,7 +11,7 @@ const TEST_ISO_DIR: &str = "target/iso/test";
 /// The protocol programs booted from the ISO under each firmware (the whole
 /// suite runs on `pc` and on `q35` with `-kernel`; these show that GRUB's
 /// hand-over on BIOS and UEFI gives the same machine).
-const ISO_PROGRAMS: [&str; 3] = ["boot", "cpu_state", "c/abi_test"];
+const ISO_PROGRAMS: [&str; 4] = ["boot", "cpu_state", "physmem", "c/abi_test"];
 /// The protocol program the ACPI power-off boots run.
 const POWER_OFF_PROGRAM: &str = "boot";
 /// Guest memory that puts RAM on both sides of the PCI hole (below 4 GiB,
