@@ -17,6 +17,7 @@ mod object;
 mod pagemap;
 mod pagetable;
 mod ranges;
+mod segment;
 pub mod sim;
 mod space;
 
@@ -31,6 +32,7 @@ mod tests;
 
 pub use flush::Flush;
 pub use memory::Memory;
+pub use memory::SegmentId;
 
 /// A physical address.
 pub type PhysAddr = u64;
@@ -103,4 +105,8 @@ pub enum FaultOutcome {
     Resolved(Flush),
     /// No region, or the access violates its protection: kill the thread.
     Violation,
+    /// The page lies in a segment's cache that does not hold it yet: the
+    /// kernel pulls page `page` of `segment` in from its mapper, then the
+    /// access is retried (ABI §4.5).
+    PullIn { segment: SegmentId, page: u64 },
 }

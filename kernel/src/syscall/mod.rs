@@ -11,6 +11,7 @@ mod ipc;
 mod memory;
 mod physmem;
 mod processes;
+mod segments;
 mod system;
 mod threads;
 
@@ -115,7 +116,8 @@ impl<P: PhysMem> Kernel<P> {
             JinueCall::CreateEndpoint => self.sys_create_endpoint(caller, a.arg1),
             JinueCall::Receive => self.sys_receive(caller, a.arg1, a.arg2, plat),
             JinueCall::Reply => self.sys_reply(caller, a.arg2, plat),
-            JinueCall::ReplyError => self.sys_reply_error(caller, a.arg1),
+            JinueCall::ReplyError => self.sys_reply_error(caller, a.arg1, plat),
+            JinueCall::EndpointUi => self.sys_endpoint_ui(caller, a.arg1, a.arg2, plat),
             JinueCall::GetAddressMap => self.sys_get_address_map(caller, a.arg1, a.arg2, plat),
             JinueCall::Mmap => self.sys_mmap(caller, a.arg1, a.arg2, plat),
         }
@@ -137,6 +139,8 @@ impl<P: PhysMem> Kernel<P> {
             ChorusCall::RgnDup => self.sys_rgn_dup(caller, a.arg1, a.arg2, a.arg3, plat),
             ChorusCall::ActorSelf => self.sys_actor_self(caller, a.arg1, plat),
             ChorusCall::ActorDelete => self.sys_actor_delete(caller, a.arg1, plat),
+            ChorusCall::RgnMap => self.sys_rgn_map(caller, (a.arg1, a.arg2, a.arg3), plat),
+            ChorusCall::RgnInit => self.sys_rgn_init(caller, (a.arg1, a.arg2, a.arg3), plat),
         }
     }
 

@@ -35,6 +35,13 @@ impl<P: PhysMem> Memory<P> {
         if !allows(region.prot, access) {
             return FaultOutcome::Violation;
         }
+        let idx = region.obj_off + (vaddr - start) / PAGE_SIZE;
+        if self.segment_page_missing(region.obj, idx) {
+            return FaultOutcome::PullIn {
+                segment: super::SegmentId(region.obj),
+                page: idx,
+            };
+        }
         let hit = Hit {
             space,
             root: sp.root,
@@ -76,10 +83,16 @@ impl<P: PhysMem> Memory<P> {
         // (mappings are a cache of the objects), and the CPU caches no
         // not-present entry (Intel SDM vol. 3 §4.10.2.3), so mapping a
         // fresh zeroed page needs no TLB flush, as in Linux.
+        // A segment page is writable in the tables only once written, so
+        // that its first write marks it for write-back.
+        let clean_segment_page = obj
+            .segment
+            .as_ref()
+            .is_some_and(|books| access != Access::Write && !books.dirty.contains(&idx));
         let (paddr, map_writable, changed, was_mapped) = match obj.kind {
             Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false, true),
             Kind::Anon => match obj.pages.get(idx) {
-                Some(paddr) => (paddr, writable, false, true),
+                Some(paddr) => (paddr, writable && !clean_segment_page, false, true),
                 // Not in the object itself: look in its ancestors.
                 None => match (
                     obj.parent
@@ -124,6 +137,11 @@ impl<P: PhysMem> Memory<P> {
         };
         if changed {
             self.unmap_other_mappers(obj_id, idx, hit.space, vaddr, flush);
+        }
+        if access == Access::Write {
+            if let Some(books) = self.objects.get_mut(obj_id).segment.as_mut() {
+                books.dirty.insert(idx);
+            }
         }
         let executable = region.prot.exec_bit();
         let mut walk = self.walk_at(hit.space, hit.root);

@@ -13,12 +13,14 @@
 //! | `stat.rs` | RGN_STAT |
 //! | `share.rs` | MCLONE |
 //! | `dup.rs` | RGN_DUP |
+//! | `segment.rs` | segment caches: RGN_MAP, RGN_INIT, pull-in, write-back |
 //! | `fault.rs` | page faults |
 //! | `usercopy.rs` | the kernel's copies from and to user memory |
 
 mod dup;
 mod fault;
 mod regions;
+mod segment;
 mod share;
 mod stat;
 mod usercopy;
@@ -33,6 +35,7 @@ use abi::args::Prot;
 use abi::memstat::MemStat;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+pub use segment::SegmentId;
 
 /// The frame pool, the memory objects and the address spaces.
 pub struct Memory<P: PhysMem> {
@@ -52,6 +55,13 @@ pub struct Memory<P: PhysMem> {
     region_limit: usize,
     /// Most live memory objects ([`Memory::set_object_limit`]).
     object_limit: usize,
+    /// The last space whose root a user copy looked up, and that root (space
+    /// ids are never reused; `destroy_space` forgets it): spares the user
+    /// copies' fast path a map lookup per call.
+    root_cache: core::cell::Cell<(SpaceId, PhysAddr)>,
+    /// Segment caches that lost their last region since the kernel last
+    /// asked ([`Memory::take_unmapped_segments`]).
+    pub(crate) unmapped_segments: alloc::vec::Vec<crate::object::ObjId>,
 }
 
 impl<P: PhysMem> core::fmt::Debug for Memory<P> {
@@ -92,7 +102,20 @@ impl<P: PhysMem> Memory<P> {
             region_total: 0,
             region_limit: usize::MAX,
             object_limit: usize::MAX,
+            root_cache: core::cell::Cell::new((SpaceId(0), 0)),
+            unmapped_segments: alloc::vec::Vec::new(),
         }
+    }
+
+    /// The root of a live space, through the one-entry cache.
+    pub(crate) fn cached_root(&self, space: SpaceId) -> Option<PhysAddr> {
+        let (id, root) = self.root_cache.get();
+        if id == space && id != SpaceId(0) {
+            return Some(root);
+        }
+        let root = self.spaces.get(&space)?.root;
+        self.root_cache.set((space, root));
+        Some(root)
     }
 
     /// Caps the regions of all spaces together at `limit` (no cap until
@@ -271,6 +294,9 @@ impl<P: PhysMem> Memory<P> {
             return Flush::new();
         }
         let flush = self.free_all(space);
+        if self.root_cache.get().0 == space {
+            self.root_cache.set((SpaceId(0), 0));
+        }
         let sp = self.spaces.remove(&space).expect("space");
         self.tables.promises.close(&mut self.frames, space);
         self.frames.free_table(sp.root);

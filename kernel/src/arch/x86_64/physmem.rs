@@ -14,7 +14,8 @@ const FRAME_QWORDS: u64 = FRAME_SIZE / 8;
 // which on real hardware run the same fast-string microcode for an aligned
 // 4 KiB block, so the quadword forms lose nothing there, while under QEMU's
 // `-icount` (which counts every `rep` iteration) they count 512 instead of
-// 4096. The kernel's general `memcpy`/`memset` (lang.rs) keep the byte forms.
+// 4096. The kernel's general `memcpy`/`memset` (lang.rs) likewise move whole
+// quadwords, then the bytes left.
 
 /// Fills the frame at `p` with zeros (`rep stosq`).
 ///
