@@ -29,7 +29,7 @@ pub mod fault;
 mod init;
 pub mod ipc;
 mod lifecycle;
-pub mod mapper;
+mod mapper;
 pub mod platform;
 pub mod process;
 pub mod sched;
