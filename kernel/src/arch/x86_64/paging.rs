@@ -32,6 +32,10 @@ pub const DIRECT_MAP_LIMIT: u64 = 512 << 30;
 pub const DEVICE_BASE: u64 = 0xFFFF_FF00_0000_0000;
 /// Size of the device window (one page directory).
 const DEVICE_WINDOW: u64 = 1 << 30;
+/// The last page of the device window: `DirectMap` maps one device page
+/// there, uncached, when the kernel copies to or from a user's MMAP of
+/// device memory (which the direct map never covers).
+pub const SCRATCH_VADDR: u64 = DEVICE_BASE + DEVICE_WINDOW - PAGE_SIZE;
 /// PWT and PCD: PAT entry 3, uncached (UC) at reset (Intel SDM vol. 3 §12.12.2).
 const UNCACHED: u64 = (1 << 3) | (1 << 4);
 
@@ -118,6 +122,8 @@ pub struct KernelSpace {
     pub direct_map_end: u64,
     /// Where the device range given to `build_and_switch` is mapped (uncached).
     pub device: Option<u64>,
+    /// Physical address of the scratch page's entry (`SCRATCH_VADDR`).
+    pub scratch_pte: u64,
 }
 
 /// Builds the final page tables from frames of `free` and switches to them.
@@ -150,11 +156,8 @@ pub unsafe fn build_and_switch(
 
     let pdpt = map_direct(free, &mapped);
     kernel_half[((DIRECT_MAP_BASE >> 39) & 511) as usize - 256] = pdpt.0 | PRESENT | WRITABLE;
-    let device = device.and_then(|(start, end)| {
-        let (pdpt, vaddr) = map_device_window(free, start, end)?;
-        kernel_half[((DEVICE_BASE >> 39) & 511) as usize - 256] = pdpt.0 | PRESENT | WRITABLE;
-        Some(vaddr)
-    });
+    let (window, device, scratch_pte) = map_device_window(free, device);
+    kernel_half[((DEVICE_BASE >> 39) & 511) as usize - 256] = window.0 | PRESENT | WRITABLE;
     // Kernel image: PML4[511] -> PDPT -> PDs -> 4 KiB page tables.
     let layout = image_layout();
     let kpdpt = BootFrame::new(free);
@@ -210,6 +213,7 @@ pub unsafe fn build_and_switch(
         kernel_half,
         direct_map_end,
         device,
+        scratch_pte,
     }
 }
 
@@ -257,18 +261,32 @@ fn map_direct(free: &mut Ranges, ranges: &Ranges) -> BootFrame {
     pdpt
 }
 
-/// Maps device memory `[start, end)` uncached at `DEVICE_BASE` with 4 KiB
-/// pages; returns the window's PDPT and the virtual address of `start`.
-/// `None` if the range is empty or larger than the window.
-fn map_device_window(free: &mut Ranges, start: u64, end: u64) -> Option<(BootFrame, u64)> {
-    let first = start & !(PAGE_SIZE - 1);
-    let last = end.checked_next_multiple_of(PAGE_SIZE)?;
-    if first >= last || last - first > DEVICE_WINDOW {
-        return None;
-    }
+/// The device window: `device` (`[start, end)`, the boot screen) mapped
+/// uncached from `DEVICE_BASE` with 4 KiB pages, and the scratch page at
+/// `SCRATCH_VADDR`, unmapped until `DirectMap` points it at a device page.
+/// Returns the window's PDPT, the virtual address of `start` (if `device`
+/// fits), and the physical address of the scratch page's entry.
+fn map_device_window(
+    free: &mut Ranges,
+    device: Option<(u64, u64)>,
+) -> (BootFrame, Option<u64>, u64) {
     let pdpt = BootFrame::new(free);
     let pd = BootFrame::new(free);
     pdpt.set(0, pd.0 | PRESENT | WRITABLE);
+    let scratch_pt = BootFrame::new(free);
+    pd.set(511, scratch_pt.0 | PRESENT | WRITABLE);
+    let scratch_pte = scratch_pt.0 + 8 * 511;
+    let Some((start, end)) = device else {
+        return (pdpt, None, scratch_pte);
+    };
+    let first = start & !(PAGE_SIZE - 1);
+    let Some(last) = end.checked_next_multiple_of(PAGE_SIZE) else {
+        return (pdpt, None, scratch_pte);
+    };
+    // The last 2 MiB of the window hold the scratch page.
+    if first >= last || last - first > DEVICE_WINDOW - SIZE_2M {
+        return (pdpt, None, scratch_pte);
+    }
     let mut pt: Option<(u64, BootFrame)> = None;
     let mut paddr = first;
     while paddr < last {
@@ -287,7 +305,13 @@ fn map_device_window(free: &mut Ranges, start: u64, end: u64) -> Option<(BootFra
         }
         paddr += PAGE_SIZE;
     }
-    Some((pdpt, DEVICE_BASE + (start - first)))
+    (pdpt, Some(DEVICE_BASE + (start - first)), scratch_pte)
+}
+
+/// The scratch page's entry for device page `paddr`: writable, no-execute,
+/// uncached, not global (so it is not kept across address spaces).
+pub fn scratch_entry(paddr: u64) -> u64 {
+    (paddr & !(PAGE_SIZE - 1)) | PRESENT | WRITABLE | NO_EXECUTE | UNCACHED
 }
 
 /// The direct-map virtual address of a physical address.
