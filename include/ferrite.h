@@ -54,6 +54,8 @@
 #define K_SYS_ACTOR_DELETE 72
 #define K_SYS_RGN_MAP 73
 #define K_SYS_RGN_INIT 74
+#define K_SYS_RGN_MAP_FROM_ACTOR 75
+#define K_SYS_RGN_INIT_FROM_ACTOR 76
 
 /* Jinue error numbers, in arg1 after arg0 = -1 (ABI 6.1) */
 #define JINUE_ENOMEM 1

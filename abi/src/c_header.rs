@@ -256,6 +256,8 @@ const fn chorus_call_name(call: ChorusCall) -> &'static str {
         ChorusCall::ActorDelete => "K_SYS_ACTOR_DELETE",
         ChorusCall::RgnMap => "K_SYS_RGN_MAP",
         ChorusCall::RgnInit => "K_SYS_RGN_INIT",
+        ChorusCall::RgnMapFromActor => "K_SYS_RGN_MAP_FROM_ACTOR",
+        ChorusCall::RgnInitFromActor => "K_SYS_RGN_INIT_FROM_ACTOR",
     }
 }
 

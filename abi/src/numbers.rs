@@ -44,6 +44,8 @@ pub enum ChorusCall {
     ActorDelete = 72,
     RgnMap = 73,
     RgnInit = 74,
+    RgnMapFromActor = 75,
+    RgnInitFromActor = 76,
 }
 
 pub const JINUE_SYS_REBOOT: u64 = JinueCall::Reboot as u64;
@@ -79,6 +81,8 @@ pub const K_SYS_ACTOR_SELF: u64 = ChorusCall::ActorSelf as u64;
 pub const K_SYS_ACTOR_DELETE: u64 = ChorusCall::ActorDelete as u64;
 pub const K_SYS_RGN_MAP: u64 = ChorusCall::RgnMap as u64;
 pub const K_SYS_RGN_INIT: u64 = ChorusCall::RgnInit as u64;
+pub const K_SYS_RGN_MAP_FROM_ACTOR: u64 = ChorusCall::RgnMapFromActor as u64;
+pub const K_SYS_RGN_INIT_FROM_ACTOR: u64 = ChorusCall::RgnInitFromActor as u64;
 
 pub const JINUE_SYS_GET_ADDRESS_MAP: u64 = JinueCall::GetAddressMap as u64;
 pub const JINUE_SYS_MMAP: u64 = JinueCall::Mmap as u64;
@@ -137,7 +141,7 @@ impl JinueCall {
 }
 
 impl ChorusCall {
-    pub const ALL: [ChorusCall; 10] = [
+    pub const ALL: [ChorusCall; 12] = [
         Self::RgnAllocate,
         Self::RgnFree,
         Self::RgnStat,
@@ -148,6 +152,8 @@ impl ChorusCall {
         Self::ActorDelete,
         Self::RgnMap,
         Self::RgnInit,
+        Self::RgnMapFromActor,
+        Self::RgnInitFromActor,
     ];
 }
 
@@ -193,7 +199,7 @@ mod tests {
         assert_eq!(Function::decode(98), Function::Jinue(JinueCall::ActorCap));
         assert_eq!(Function::decode(u64::MAX), Function::Negative);
         assert_eq!(Function::decode(1 << 63), Function::Negative);
-        for reserved in [0, 1, 7, 23, 71, 75, 95, 100, 4095, 0x8000_0000, 1 << 40] {
+        for reserved in [0, 1, 7, 23, 71, 77, 95, 100, 4095, 0x8000_0000, 1 << 40] {
             assert_eq!(Function::decode(reserved), Function::Unknown, "{reserved}");
         }
         assert_eq!(Function::decode(10), Function::Jinue(JinueCall::Receive));

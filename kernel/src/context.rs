@@ -35,10 +35,12 @@ pub struct UserContext {
     pub rip: u64,
     pub rflags: u64,
     pub fs_base: u64,
-    /// The segment selectors `ds`, `es`, `fs`, `gs`, in that order: each
-    /// thread has its own (ABI §1). 0 (null) in a new thread. Also keeps
-    /// `fpu` 16-byte aligned (FXSAVE/FXRSTOR need it, Intel SDM vol. 2).
-    pub selectors: [u16; 4],
+    /// Data segment selectors (ABI §1: each thread has its own); with `fs`
+    /// and `gs` they also keep `fpu` 16-byte aligned (FXSAVE/FXRSTOR need it).
+    pub ds: u16,
+    pub es: u16,
+    pub fs: u16,
+    pub gs: u16,
     /// FXSAVE image (Intel SDM vol. 1 §10.5.1), 16-byte aligned by the struct.
     pub fpu: [u8; 512],
 }
@@ -66,7 +68,10 @@ impl UserContext {
             rip: 0,
             rflags: 0,
             fs_base: 0,
-            selectors: [0; 4],
+            ds: 0,
+            es: 0,
+            fs: 0,
+            gs: 0,
             fpu: [0; 512],
         }
     }
@@ -117,7 +122,7 @@ mod tests {
         assert_eq!(offset_of!(UserContext, rip), 128);
         assert_eq!(offset_of!(UserContext, rflags), 136);
         assert_eq!(offset_of!(UserContext, fs_base), 144);
-        assert_eq!(offset_of!(UserContext, selectors), 152);
+        assert_eq!(offset_of!(UserContext, ds), 152);
         assert_eq!(offset_of!(UserContext, fpu), 160);
         assert_eq!(align_of::<UserContext>(), 16);
         assert_eq!(size_of::<UserContext>(), 672);

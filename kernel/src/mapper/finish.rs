@@ -117,6 +117,11 @@ impl<P: PhysMem> Kernel<P> {
                         Ok(Some(v)) => Ok(v),
                         Err(e) => Err(e),
                     },
+                    PendingCall::Range(range) => match self.range_call_or_pull_in(w, range, plat) {
+                        Ok(None) => return,
+                        Ok(Some(v)) => Ok(v),
+                        Err(e) => Err(e),
+                    },
                 };
                 self.wake(w, crate::error::encode(Convention::Chorus, result));
             }

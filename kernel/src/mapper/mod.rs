@@ -107,6 +107,8 @@ pub enum PendingCall {
         source: SpaceId,
         mode: DupMode,
     },
+    /// RGN_INIT_FROM_ACTOR.
+    Range(crate::syscall::RangeCall),
 }
 
 /// What a parked thread waits for.

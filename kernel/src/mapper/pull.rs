@@ -64,7 +64,9 @@ impl<P: PhysMem> Kernel<P> {
     /// someone else are waited for, not asked again.
     ///
     /// # Errors
-    /// `Mapper` (nothing parked, nothing sent) if a segment's mapper is gone.
+    /// `Mapper` if a segment's mapper is gone (nothing parked, nothing
+    /// sent), or if a request ended at once against the protocol (the
+    /// caller is running again).
     pub(crate) fn call_pull_ins(
         &mut self,
         t: ThreadId,
@@ -136,6 +138,16 @@ impl<P: PhysMem> Kernel<P> {
                 vec![t],
                 plat,
             );
+        }
+        if let Some(th) = self.threads.get_mut(t.0) {
+            if th.state == ThreadState::Ready {
+                // A request ended at once (a receiver too small for it) and
+                // woke the caller, which is still running this call: take it
+                // back and fail the call the ordinary way.
+                th.state = ThreadState::Running;
+                self.sched.remove(t);
+                return Err(Error::Mapper);
+            }
         }
         Ok(())
     }

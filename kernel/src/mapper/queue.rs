@@ -88,12 +88,6 @@ impl<P: PhysMem> Kernel<P> {
                 .threads
                 .get(r.0)
                 .map_or(0, |t| t.ipc.landing.capacity());
-            if capacity < KnMpRequest::SIZE as u64 {
-                // Classified when a receiver next meets it in RECEIVE: ending
-                // it here could wake the thread whose fault or call is
-                // sending it, before its state is saved.
-                break;
-            }
             match self.take_request(segment.endpoint, r, capacity, plat) {
                 Ok(Some(n)) => {
                     if let Some(ep) = self.endpoints.get_mut(segment.endpoint.0) {

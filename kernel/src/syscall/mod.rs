@@ -7,10 +7,12 @@
 //! `rsi`, `rdx` of the context are ever written.
 
 mod actors;
+mod from_actor;
 mod ipc;
 mod memory;
 mod physmem;
 mod processes;
+pub(crate) use from_actor::RangeCall;
 mod segments;
 mod system;
 mod threads;
@@ -141,6 +143,8 @@ impl<P: PhysMem> Kernel<P> {
             ChorusCall::ActorDelete => self.sys_actor_delete(caller, a.arg1, plat),
             ChorusCall::RgnMap => self.sys_rgn_map(caller, (a.arg1, a.arg2, a.arg3), plat),
             ChorusCall::RgnInit => self.sys_rgn_init(caller, (a.arg1, a.arg2, a.arg3), plat),
+            ChorusCall::RgnMapFromActor => self.sys_rgn_from_actor(caller, a.arg1, false, plat),
+            ChorusCall::RgnInitFromActor => self.sys_rgn_from_actor(caller, a.arg1, true, plat),
         }
     }
 

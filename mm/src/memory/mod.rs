@@ -14,11 +14,13 @@
 //! | `share.rs` | MCLONE |
 //! | `dup.rs` | RGN_DUP |
 //! | `segment.rs` | segment caches: RGN_MAP, RGN_INIT, pull-in, write-back |
+//! | `from_actor.rs` | RGN_MAP_FROM_ACTOR, RGN_INIT_FROM_ACTOR |
 //! | `fault.rs` | page faults |
 //! | `usercopy.rs` | the kernel's copies from and to user memory |
 
 mod dup;
 mod fault;
+mod from_actor;
 mod regions;
 mod segment;
 mod share;

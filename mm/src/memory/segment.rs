@@ -60,7 +60,11 @@ impl<P: PhysMem> Memory<P> {
     }
 
     /// Where a new region of `req` goes in `space`, and the tables it needs.
-    fn place(&self, space: SpaceId, req: &Allocation) -> Result<(VirtAddr, u64), MmError> {
+    pub(super) fn place(
+        &self,
+        space: SpaceId,
+        req: &Allocation,
+    ) -> Result<(VirtAddr, u64), MmError> {
         let len = req.npages * PAGE_SIZE;
         let sp = self.space(space)?;
         let start = match req.place {
@@ -231,7 +235,7 @@ impl<P: PhysMem> Memory<P> {
     }
 
     /// Write-protects every mapping of `obj`, whose frames just moved into a snapshot.
-    fn write_protect_mappings_of(&mut self, obj: ObjId, flush: &mut Flush) {
+    pub(super) fn write_protect_mappings_of(&mut self, obj: ObjId, flush: &mut Flush) {
         for (&sid, sp) in &self.spaces {
             let mut walk = Walk::new(
                 &mut self.phys,
@@ -350,6 +354,12 @@ impl<P: PhysMem> Memory<P> {
             self.objects.drop_ref(&mut self.frames, seg.0, s, e);
         }
         true
+    }
+
+    /// Whether some segment cache lost its last region since the last
+    /// [`Memory::take_unmapped_segments`] (a check that allocates nothing).
+    pub fn has_unmapped_segments(&self) -> bool {
+        !self.unmapped_segments.is_empty()
     }
 
     /// The caches that lost their last region (or were only held) since

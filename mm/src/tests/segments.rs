@@ -234,3 +234,71 @@ fn no_overcommit_for_segment_windows() {
     assert!(m.segment_drop(seg));
     m.check_invariants().unwrap();
 }
+
+#[test]
+fn range_calls_share_or_snapshot_a_source_range() {
+    let mut m = memory(128);
+    let base = counters(&m);
+    let a = m.create_space().unwrap();
+    let b = m.create_space().unwrap();
+    m.allocate(a, &req(0x10000, 2, K_WRITABLE)).unwrap();
+    m.allocate(a, &req(0x12000, 2, K_WRITABLE | K_INHERITSHARE))
+        .unwrap();
+    m.write_user(a, 0x11000, b"one").unwrap();
+    m.write_user(a, 0x12000, b"two").unwrap();
+    // Holes and overlap are refused, nothing changes.
+    assert_eq!(
+        m.range_call_check(b, &req(0x40000, 4, 0), a, 0x20000, false, 16),
+        Err(MmError::InvalidArgument)
+    );
+    m.allocate(b, &req(0x40000, 1, 0)).unwrap();
+    assert_eq!(
+        m.range_call(b, &req(0x40000, 2, 0), a, 0x11000, false)
+            .map(|_| ()),
+        Err(MmError::Overlap)
+    );
+    // Share: one target region per source piece, options from the request.
+    let (at, _) = m
+        .range_call(b, &req(0x50000, 2, K_WRITABLE), a, 0x11000, false)
+        .unwrap();
+    assert_eq!(at, 0x50000);
+    assert_eq!(m.region_count(b), 3);
+    m.write_user(b, 0x51000, b"TWO").unwrap();
+    let mut out = [0u8; 3];
+    m.read_user(a, 0x12000, &mut out).unwrap();
+    assert_eq!(&out, b"TWO", "shared: the source sees the target's write");
+    // Copy: a snapshot.
+    let (cp, _) = m
+        .range_call(b, &req(0x60000, 2, K_WRITABLE), a, 0x11000, true)
+        .unwrap();
+    m.write_user(a, 0x11000, b"ONE").unwrap();
+    m.read_user(b, cp, &mut out).unwrap();
+    assert_eq!(&out, b"one", "copied: later writes are not seen");
+    m.check_invariants().unwrap();
+    // A copy of a segment range needs its pages in the cache first.
+    let (_, seg) = m.segment_map(a, &req(0x80000, 2, 0), None, 0).unwrap();
+    assert_eq!(
+        m.range_call_check(b, &req(0x70000, 2, 0), a, 0x80000, true, 16),
+        Ok(alloc::vec![(seg, 0, 2)])
+    );
+    assert_eq!(
+        m.range_call(b, &req(0x70000, 2, 0), a, 0x80000, true)
+            .map(|_| ()),
+        Err(MmError::InvalidArgument)
+    );
+    assert!(m.segment_fill(seg, 0, &page(1)));
+    assert!(m.segment_fill(seg, 1, &page(2)));
+    let (c2, _) = m
+        .range_call(b, &req(0x70000, 2, 0), a, 0x80000, true)
+        .unwrap();
+    m.read_user(b, c2 + PAGE_SIZE, &mut out).unwrap();
+    assert_eq!(out, [2; 3]);
+    m.check_invariants().unwrap();
+    m.destroy_space(a);
+    m.destroy_space(b);
+    for s in m.take_unmapped_segments() {
+        assert!(m.segment_drop(s));
+    }
+    m.check_invariants().unwrap();
+    assert_eq!(counters(&m), base);
+}

@@ -1,4 +1,4 @@
-//! Segments and mappers (ABI §4.5): typed wrappers for ENDPOINT_UI, RGN_MAP, RGN_INIT, and a mapper loop.
+//! Segments and mappers (ABI §4.5): typed wrappers for ENDPOINT_UI, RGN_MAP, RGN_INIT, the range calls RGN_MAP/INIT_FROM_ACTOR (§4.3), and a mapper loop.
 //!
 //! A mapper implements [`Mapper`] and calls [`run`] on its endpoint: the
 //! loop receives the kernel's requests (and, if the mapper wants them,
@@ -11,9 +11,13 @@ use crate::ipc::{receive, reply, reply_error, Received};
 use abi::errors::JinueError;
 use abi::layout::PAGE_SIZE;
 use abi::mapper::{
-    KnMpReply, KnMpRequest, KnObjDesc, MP_MAX_REQUEST, MP_PULL_IN, MP_PUSH_OUT, MP_RELEASE,
+    KnMpReply, KnMpRequest, KnObjDesc, KnRgnFromActorArgs, MP_MAX_REQUEST, MP_PULL_IN, MP_PUSH_OUT,
+    MP_RELEASE,
 };
-use abi::numbers::{FERRITE_SYS_ENDPOINT_UI, K_SYS_RGN_INIT, K_SYS_RGN_MAP};
+use abi::numbers::{
+    FERRITE_SYS_ENDPOINT_UI, K_SYS_RGN_INIT, K_SYS_RGN_INIT_FROM_ACTOR, K_SYS_RGN_MAP,
+    K_SYS_RGN_MAP_FROM_ACTOR,
+};
 use abi::region::{K_ANYWHERE, K_WRITABLE};
 use abi::types::{KnCap, KnKey, KnRgnDesc, KnUniqueId, Wire};
 
@@ -92,6 +96,50 @@ pub fn rgn_init(actor: Actor, desc: &mut KnRgnDesc, obj: &KnObjDesc) -> MapResul
     segment_call(K_SYS_RGN_INIT, actor, desc, obj)
 }
 
+fn range_call(num: u64, args: &KnRgnFromActorArgs) -> MapResult {
+    // SAFETY: the structure and what it points at are the caller's, borrowed
+    // for the call; the kernel writes only the target descriptor.
+    let r = unsafe { raw(num, args as *const KnRgnFromActorArgs as u64, 0, 0) };
+    match r.arg0 as i64 {
+        0 => Ok(()),
+        code => Err(code),
+    }
+}
+
+/// The four pointers of a range call: target actor and descriptor (the
+/// start is written back for `K_ANYWHERE`), source actor and range.
+pub fn range_args(
+    target: Actor,
+    tgt: &mut KnRgnDesc,
+    source: Actor,
+    src: &KnRgnDesc,
+) -> KnRgnFromActorArgs {
+    KnRgnFromActorArgs {
+        tgtactorcap: target.arg(),
+        tgtrgndesc: tgt as *mut KnRgnDesc as u64,
+        srcactorcap: source.arg(),
+        srcrgndesc: src as *const KnRgnDesc as u64,
+    }
+}
+
+/// RGN_MAP_FROM_ACTOR: the target range shares the source range's memory.
+///
+/// # Errors
+///
+/// `K_EFAULT`, `K_EINVAL`, `K_EUNKNOWN`, `K_EOVERLAP`, `K_ENOMEM`.
+pub fn rgn_map_from_actor(args: &KnRgnFromActorArgs) -> MapResult {
+    range_call(K_SYS_RGN_MAP_FROM_ACTOR, args)
+}
+
+/// RGN_INIT_FROM_ACTOR: the target range is a private snapshot of the source range.
+///
+/// # Errors
+///
+/// As [`rgn_map_from_actor`], then `K_EMAPPER` or a mapper's negative diag.
+pub fn rgn_init_from_actor(args: &KnRgnFromActorArgs) -> MapResult {
+    range_call(K_SYS_RGN_INIT_FROM_ACTOR, args)
+}
+
 /// What a mapper does with the kernel's requests. Offsets are in bytes
 /// from the start of the segment; every length is a multiple of 4096.
 pub trait Mapper {
@@ -103,11 +151,13 @@ pub trait Mapper {
     /// The diag the kernel passes back.
     fn pull_in(&mut self, key: u64, offset: u64, data: &mut [u8], access: u64) -> Result<(), i64>;
 
-    /// Takes back written data. `Err(diag)` refuses (the pages are dropped).
+    /// Takes back written data. [`run`] has already answered the kernel (the
+    /// data was copied in during that REPLY), so the result is the mapper's
+    /// own business.
     ///
     /// # Errors
     ///
-    /// The diag the kernel is told.
+    /// Whatever the mapper wants to report to itself.
     fn push_out(&mut self, key: u64, offset: u64, data: &[u8]) -> Result<(), i64>;
 
     /// The kernel freed the segment's cache.

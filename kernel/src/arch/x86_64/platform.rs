@@ -119,4 +119,8 @@ impl Platform for X86Platform {
     fn timestamp(&mut self) -> u64 {
         cpu::rdtsc()
     }
+
+    // `save_fpu` keeps its default (nothing to do): every CPU saves the
+    // x87/SSE image at every trap from ring 3 (`trap.rs`), so it is always
+    // current, whichever CPU the thread runs on next.
 }

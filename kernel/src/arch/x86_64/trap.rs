@@ -84,18 +84,18 @@ ferrite_enter_user:
        sets the segment's hidden base, so FS_BASE is written after %fs, and
        %gs is loaded after swapgs (the kernel's GS.base is parked in
        IA32_KERNEL_GS_BASE by then). */
-    mov {sel}+0(%rdi), %ax
+    mov {ds}(%rdi), %ax
     mov %ax, %ds
-    mov {sel}+2(%rdi), %ax
+    mov {es}(%rdi), %ax
     mov %ax, %es
-    mov {sel}+4(%rdi), %ax
+    mov {fs}(%rdi), %ax
     mov %ax, %fs
     mov $0xC0000100, %ecx
     mov {fs_base}(%rdi), %eax
     mov {fs_base}+4(%rdi), %edx
     wrmsr
     swapgs
-    mov {sel}+6(%rdi), %ax
+    mov {gs}(%rdi), %ax
     mov %ax, %gs
     test %rsi, %rsi
     jnz ferrite_enter_user_sysret
@@ -164,10 +164,10 @@ ferrite_save_user:
     mov %r13, %gs:{ctx}+{r13}
     mov %r14, %gs:{ctx}+{r14}
     mov %r15, %gs:{ctx}+{r15}
-    mov %ds, %gs:{ctx}+{sel}+0
-    mov %es, %gs:{ctx}+{sel}+2
-    mov %fs, %gs:{ctx}+{sel}+4
-    mov %gs, %gs:{ctx}+{sel}+6
+    mov %ds, %gs:{ctx}+{ds}
+    mov %es, %gs:{ctx}+{es}
+    mov %fs, %gs:{ctx}+{fs}
+    mov %gs, %gs:{ctx}+{gs}
     fxsave64 %gs:{ctx}+{fpu}
 
     /* Back into ferrite_enter_user's caller with RAX = trap code. */
@@ -205,7 +205,10 @@ ferrite_save_user:
     rip = const offset_of!(UserContext, rip),
     rflags = const offset_of!(UserContext, rflags),
     fs_base = const offset_of!(UserContext, fs_base),
-    sel = const offset_of!(UserContext, selectors),
+    ds = const offset_of!(UserContext, ds),
+    es = const offset_of!(UserContext, es),
+    fs = const offset_of!(UserContext, fs),
+    gs = const offset_of!(UserContext, gs),
     fpu = const offset_of!(UserContext, fpu),
     options(att_syntax)
 );
@@ -269,9 +272,10 @@ fn sanitize(ctx: &mut UserContext) {
     if ctx.fs_base >= USER_LIMIT && ctx.fs_base < 0xFFFF_8000_0000_0000 {
         ctx.fs_base = 0;
     }
-    for sel in &mut ctx.selectors {
-        *sel = user_selector(*sel);
-    }
+    ctx.ds = user_selector(ctx.ds);
+    ctx.es = user_selector(ctx.es);
+    ctx.fs = user_selector(ctx.fs);
+    ctx.gs = user_selector(ctx.gs);
 }
 
 /// Whether a #PF taken in ring 3 is a supervisor-mode access to a user page

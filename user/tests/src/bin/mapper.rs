@@ -336,6 +336,7 @@ fn main(_: &Startup) -> i32 {
     both_mechanisms(&mut s, errors);
     protocol(&mut s);
     duplication(&mut s);
+    range_calls(&mut s);
     violations(&mut s);
     writeback(&mut s);
     s.finish()
@@ -815,6 +816,209 @@ fn duplication(s: &mut Suite) {
             at_baseline(c, base, "baseline");
         },
     );
+}
+
+/// RGN_MAP_FROM_ACTOR / RGN_INIT_FROM_ACTOR (ABI §4.3).
+fn range_calls(s: &mut Suite) {
+    s.isolated("range_calls_errors_in_order", |c| {
+        touch_stack();
+        let base = usage();
+        let src = Region::anywhere(4, K_WRITABLE).expect("src");
+        let busy = Region::anywhere(1, K_WRITABLE).expect("busy");
+        let at = hole_of(4);
+        let gap = hole_of(2);
+        let bad_actor = KnCap {
+            ui: KnUniqueId {
+                head: 0x0800_0000 | UI_STAMP_MASK,
+                tail: 1,
+            },
+            key: KnKey::default(),
+        };
+        let inconsistent = KnCap {
+            ui: KnUniqueId {
+                head: 0x1800_0001,
+                tail: 1,
+            },
+            key: KnKey::default(),
+        };
+        for num in [K_SYS_RGN_MAP_FROM_ACTOR, K_SYS_RGN_INIT_FROM_ACTOR] {
+            let call = |tc: u64, td: &KnRgnDesc, sc: u64, sd: &KnRgnDesc| -> i64 {
+                let a = KnRgnFromActorArgs {
+                    tgtactorcap: tc,
+                    tgtrgndesc: td as *const KnRgnDesc as u64,
+                    srcactorcap: sc,
+                    srcrgndesc: sd as *const KnRgnDesc as u64,
+                };
+                raw(num, &a as *const KnRgnFromActorArgs as u64, 0, 0).arg0 as i64
+            };
+            let tgt = rgn(at, 2 * PAGE_SIZE, K_WRITABLE);
+            let sr = rgn(src.addr(), 0, 0);
+            let me = K_MYACTOR;
+            // K_EFAULT: the structure and each of its four pointers.
+            check_eq!(c, raw(num, 0, 0, 0).arg0 as i64, K_EFAULT, "{num}");
+            check_eq!(c, raw(num, KERNEL, 0, 0).arg0 as i64, K_EFAULT);
+            let args = |tc, td, sc, sd| KnRgnFromActorArgs {
+                tgtactorcap: tc,
+                tgtrgndesc: td,
+                srcactorcap: sc,
+                srcrgndesc: sd,
+            };
+            let callp = |a: KnRgnFromActorArgs| {
+                raw(num, &a as *const KnRgnFromActorArgs as u64, 0, 0).arg0 as i64
+            };
+            let tp = &tgt as *const KnRgnDesc as u64;
+            let sp = &sr as *const KnRgnDesc as u64;
+            check_eq!(c, callp(args(0, tp, me, sp)), K_EFAULT);
+            check_eq!(c, callp(args(me, 0, me, sp)), K_EFAULT);
+            check_eq!(c, callp(args(me, tp, KERNEL, sp)), K_EFAULT);
+            check_eq!(c, callp(args(K_SVACTOR, tp, me, KERNEL)), K_EFAULT);
+            // Capabilities: inconsistent before unknown, either side.
+            let bad = &bad_actor as *const KnCap as u64;
+            let inc = &inconsistent as *const KnCap as u64;
+            check_eq!(c, callp(args(bad, tp, K_SVACTOR, sp)), K_EINVAL);
+            check_eq!(c, callp(args(inc, tp, me, sp)), K_EINVAL);
+            check_eq!(c, callp(args(me, tp, bad, sp)), K_EUNKNOWN);
+            // The descriptors and the source range.
+            check_eq!(c, call(me, &rgn(at + 1, PAGE_SIZE, 0), me, &sr), K_EINVAL);
+            check_eq!(c, call(me, &rgn(at, 0, 0), me, &sr), K_EINVAL);
+            check_eq!(
+                c,
+                call(me, &rgn(at, PAGE_SIZE, K_NOACCESS), me, &sr),
+                K_EINVAL
+            );
+            check_eq!(c, call(me, &tgt, me, &rgn(src.addr() + 8, 0, 0)), K_EINVAL);
+            check_eq!(
+                c,
+                call(me, &tgt, me, &rgn(src.addr(), PAGE_SIZE, 0)),
+                K_EINVAL,
+                "src size"
+            );
+            check_eq!(
+                c,
+                call(me, &tgt, me, &rgn(USER_LIMIT - PAGE_SIZE, 0, 0)),
+                K_EINVAL
+            );
+            check_eq!(
+                c,
+                call(me, &tgt, me, &rgn(gap, 0, 0)),
+                K_EINVAL,
+                "source hole"
+            );
+            check_eq!(
+                c,
+                call(me, &rgn(at, 6 * PAGE_SIZE, 0), me, &sr),
+                K_EINVAL,
+                "hole past the source"
+            );
+            // Overlap, then memory.
+            check_eq!(
+                c,
+                call(me, &rgn(busy.addr(), PAGE_SIZE, 0), me, &sr),
+                K_EOVERLAP
+            );
+            check_eq!(c, region_count(at, 4), 0, "nothing created");
+        }
+        drop(src);
+        drop(busy);
+        at_baseline(c, base, "baseline");
+    });
+    s.isolated("range_calls_share_or_snapshot_and_pull_in", |c| {
+        touch_stack();
+        let (store, xfer) = buffers();
+        let base = usage();
+        let m = TestMapper::start(&store, &xfer);
+        let src = Region::anywhere(2, K_WRITABLE).expect("src");
+        poke(src.addr(), 1);
+        poke(src.page(1), 2);
+        // Share into a child process: writes seen both ways.
+        let p = 31;
+        check_eq!(c, api::create_process(p), Ok(()));
+        let cap = api::actor_cap(p).unwrap_or_default();
+        let mut tgt = rgn(0, 2 * PAGE_SIZE, K_WRITABLE | K_ANYWHERE);
+        let sr = rgn(src.addr(), 2 * PAGE_SIZE, 0);
+        let a = ferrite_rt::mapper::range_args(Actor::Cap(&cap), &mut tgt, Actor::Me, &sr);
+        check_eq!(c, ferrite_rt::mapper::rgn_map_from_actor(&a), Ok(()));
+        let tgt = core::hint::black_box(tgt);
+        check!(c, tgt.startAddr >= USER_BASE, "start written back");
+        check_eq!(
+            c,
+            stat(Actor::Cap(&cap), tgt.startAddr, 2 * PAGE_SIZE).0,
+            Ok(1)
+        );
+        // Copy of our own range into ourselves: a snapshot.
+        let mut cp = rgn(0, 2 * PAGE_SIZE, K_WRITABLE | K_ANYWHERE);
+        let a = ferrite_rt::mapper::range_args(Actor::Me, &mut cp, Actor::Me, &sr);
+        check_eq!(c, ferrite_rt::mapper::rgn_init_from_actor(&a), Ok(()));
+        let cp = core::hint::black_box(cp);
+        poke(src.addr(), 10);
+        check_eq!(c, peek(cp.startAddr), 1);
+        check_eq!(c, peek(cp.startAddr + PAGE_SIZE), 2);
+        poke(cp.startAddr, 20);
+        check_eq!(c, peek(src.addr()), 10);
+        // MCLONE back from the child shows the share saw our write.
+        let back = hole_of(2);
+        check_eq!(
+            c,
+            api::mclone_range(p, SELF, tgt.startAddr, back, 2 * PAGE_SIZE, JINUE_PROT_READ),
+            Ok(())
+        );
+        check_eq!(c, peek(back), 10, "the shared range sees the source");
+        free(back, 2);
+        free(cp.startAddr, 2);
+        // A copy of a mapper-backed range pulls in its missing pages first.
+        let seg = hole_of(4);
+        if map_at(c, &m, seg, 4, 0, K_WRITABLE) {
+            poke8(seg, 0x42);
+            let before = PULLS.load(SeqCst);
+            let mut cp = rgn(0, 4 * PAGE_SIZE, K_ANYWHERE);
+            let sr = rgn(seg, 0, 0);
+            let a = ferrite_rt::mapper::range_args(Actor::Me, &mut cp, Actor::Me, &sr);
+            check_eq!(c, ferrite_rt::mapper::rgn_init_from_actor(&a), Ok(()));
+            let cp = core::hint::black_box(cp);
+            check_eq!(
+                c,
+                PULLS.load(SeqCst) - before,
+                1,
+                "pages 1-3 in one request"
+            );
+            check_eq!(c, peek8(cp.startAddr), 0x42);
+            check_eq!(
+                c,
+                peek8(cp.startAddr + 2 * PAGE_SIZE + 512),
+                byte_of(2, 512)
+            );
+            poke8(seg, 0x43);
+            check_eq!(c, peek8(cp.startAddr), 0x42, "a snapshot");
+            // Shared: the same cache.
+            let mut sh = rgn(0, 4 * PAGE_SIZE, K_ANYWHERE);
+            let a = ferrite_rt::mapper::range_args(Actor::Me, &mut sh, Actor::Me, &sr);
+            check_eq!(c, ferrite_rt::mapper::rgn_map_from_actor(&a), Ok(()));
+            let sh = core::hint::black_box(sh);
+            check_eq!(c, peek8(sh.startAddr), 0x43);
+            // A refused pull-in: the diag as is, nothing created.
+            let seg2 = hole_of(2);
+            if map_at(c, &m, seg2, 2, 20 * PAGE_SIZE, 0) {
+                MODE.store(Mode::Diag as u64, SeqCst);
+                let at = hole_of(2);
+                let mut t2 = rgn(at, 2 * PAGE_SIZE, 0);
+                let sr2 = rgn(seg2, 0, 0);
+                let a = ferrite_rt::mapper::range_args(Actor::Me, &mut t2, Actor::Me, &sr2);
+                check_eq!(c, ferrite_rt::mapper::rgn_init_from_actor(&a), Err(-42));
+                check_eq!(c, region_count(at, 2), 0);
+                MODE.store(Mode::Good as u64, SeqCst);
+                free(seg2, 2);
+            }
+            free(cp.startAddr, 4);
+            free(sh.startAddr, 4);
+            free(seg, 4);
+        }
+        check!(c, m.await_releases(1));
+        let _ = api::destroy(p);
+        let _ = api::close(p);
+        drop(src);
+        drop(m);
+        at_baseline(c, base, "baseline");
+    });
 }
 
 /// Every kind of protocol violation, and refusals.
