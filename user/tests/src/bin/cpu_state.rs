@@ -20,7 +20,14 @@ const ROUNDS: u64 = 200;
 const USER_DATA: u16 = 0x1B;
 const USER_CODE: u16 = 0x23;
 
-fn main(_start: &Startup) -> i32 {
+/// CPUs in use (JINUE_AT_NCPU): with several, a yield need not switch.
+static NCPU: AtomicU64 = AtomicU64::new(1);
+
+fn main(start: &Startup) -> i32 {
+    NCPU.store(
+        start.aux(abi::init::JINUE_AT_NCPU).unwrap_or(1),
+        Ordering::SeqCst,
+    );
     let mut s = Suite::new("cpu_state");
     for via_int in [false, true] {
         s.variant(if via_int { "@int80" } else { "" });
@@ -140,9 +147,11 @@ fn xmm_ping_pong(c: &mut Case, via_int: bool) {
         "the partner's xmm registers changed"
     );
     // The partner ran between our entries (the switches really happened).
+    // With several CPUs the partner runs on another one and a yield with
+    // nothing else ready returns at once: the check is for one CPU.
     check!(
         c,
-        interleaved > ROUNDS / 2,
+        NCPU.load(Ordering::SeqCst) > 1 || interleaved > ROUNDS / 2,
         "only {} of {} yields switched",
         interleaved,
         ROUNDS
