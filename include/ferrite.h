@@ -1,4 +1,4 @@
-/* ferrite.h - the Ferrite system-call ABI (shared/spec/ABI.md) for C programs.
+/* ferrite.h - the Ferrite system-call ABI (doc/spec/ABI.md) for C programs.
  *
  * GENERATED from the abi crate by abi/src/c_header.rs: do not edit.
  * Regenerate with: FERRITE_BLESS=1 cargo test -p abi

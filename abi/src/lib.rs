@@ -1,4 +1,4 @@
-//! Ferrite's user/kernel contract (`shared/spec/ABI.md`) as Rust: the single source of truth.
+//! Ferrite's user/kernel contract (`doc/spec/ABI.md`) as Rust: the single source of truth.
 //!
 //! Trust level: no `unsafe`, no dependencies, `no_std`. Used by the kernel, the
 //! user runtime, the tests and the generator of `include/ferrite.h`.

@@ -224,11 +224,26 @@ impl<P: PhysMem> Kernel<P> {
         ctx: &mut UserContext,
         plat: &mut impl Platform,
     ) -> Next {
+        if self.run_thread(next, ctx, plat) {
+            Next::RunUser
+        } else {
+            self.run_next(ctx, plat)
+        }
+    }
+
+    /// Makes `next` current if it is ready: its context into `ctx`, its
+    /// address space active. Returns whether it did.
+    fn run_thread(
+        &mut self,
+        next: ThreadId,
+        ctx: &mut UserContext,
+        plat: &mut impl Platform,
+    ) -> bool {
         let Some(t) = self.threads.get_mut(next.0) else {
-            return self.run_next(ctx, plat);
+            return false;
         };
         if t.state != ThreadState::Ready {
-            return self.run_next(ctx, plat);
+            return false;
         }
         t.state = ThreadState::Running;
         *ctx = *t.context;
@@ -239,7 +254,7 @@ impl<P: PhysMem> Kernel<P> {
             .get(process.0)
             .map_or(self.idle_space, |p| p.space);
         self.activate(space, plat);
-        Next::RunUser
+        true
     }
 
     /// Stores the live context into the thread object; it is no longer current.
@@ -254,22 +269,9 @@ impl<P: PhysMem> Kernel<P> {
     fn run_next(&mut self, ctx: &mut UserContext, plat: &mut impl Platform) -> Next {
         self.sched.current = None;
         while let Some(next) = self.sched.dequeue() {
-            let Some(t) = self.threads.get_mut(next.0) else {
-                continue;
-            };
-            if t.state != ThreadState::Ready {
-                continue;
+            if self.run_thread(next, ctx, plat) {
+                return Next::RunUser;
             }
-            t.state = ThreadState::Running;
-            *ctx = *t.context;
-            let process = t.process;
-            self.sched.current = Some(next);
-            let space = self
-                .processes
-                .get(process.0)
-                .map_or(self.idle_space, |p| p.space);
-            self.activate(space, plat);
-            return Next::RunUser;
         }
         self.activate(self.idle_space, plat);
         self.no_thread_ready(plat)

@@ -30,8 +30,9 @@ pub(crate) struct ObjId(u32);
 pub(crate) enum Kind {
     /// Demand-zero memory from the frame pool.
     Anon,
-    /// Fixed physical memory at `base_paddr` (device memory, boot modules):
-    /// page `i` is `base_paddr + i * PAGE_SIZE`; always shared.
+    /// Fixed physical memory at `base_paddr` (device memory; boot modules are
+    /// not mapped this way, the init loader copies the init program into
+    /// anonymous memory): page `i` is `base_paddr + i * PAGE_SIZE`; always shared.
     Phys { base_paddr: PhysAddr },
 }
 

@@ -21,11 +21,7 @@ impl<P: PhysMem> Kernel<P> {
     /// (endpoint limit). The new descriptor is the owner, `SEND|RECEIVE`, cookie 0.
     pub(super) fn sys_create_endpoint(&mut self, caller: Caller, fd: u64) -> SysResult {
         let slot = Slot::new(fd)?;
-        self.processes
-            .get(caller.process.0)
-            .ok_or(Error::Dead)?
-            .descriptors
-            .check_free(slot)?;
+        self.check_free_slot(caller.process, slot)?;
         let e = self
             .endpoints
             .insert(Endpoint::default())

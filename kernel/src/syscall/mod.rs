@@ -162,6 +162,19 @@ impl<P: PhysMem> Kernel<P> {
             .copied()
     }
 
+    /// Checks that `slot` of `process`'s table is free, for a descriptor about
+    /// to be put there.
+    ///
+    /// # Errors
+    /// `BadDescriptor` if the slot is in use; `Dead` if the process is gone.
+    fn check_free_slot(&self, process: ProcessId, slot: Slot) -> Result<(), Error> {
+        self.processes
+            .get(process.0)
+            .ok_or(Error::Dead)?
+            .descriptors
+            .check_free(slot)
+    }
+
     /// The live process a descriptor names.
     ///
     /// # Errors

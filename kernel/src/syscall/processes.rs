@@ -20,11 +20,7 @@ impl<P: PhysMem> Kernel<P> {
         plat: &mut impl Platform,
     ) -> SysResult {
         let slot = Slot::new(fd)?;
-        self.processes
-            .get(caller.process.0)
-            .ok_or(Error::Dead)?
-            .descriptors
-            .check_free(slot)?;
+        self.check_free_slot(caller.process, slot)?;
         let p = self.create_process(plat)?;
         self.install(
             caller.process,
@@ -98,11 +94,7 @@ impl<P: PhysMem> Kernel<P> {
             return Err(Error::Permission);
         }
         let dest = Slot::new(dest_fd)?;
-        self.processes
-            .get(target.0)
-            .ok_or(Error::Dead)?
-            .descriptors
-            .check_free(dest)?;
+        self.check_free_slot(target, dest)?;
         self.install(target, dest, src);
         Ok(Outcome::Return(0))
     }
@@ -136,11 +128,7 @@ impl<P: PhysMem> Kernel<P> {
             return Err(Error::Permission);
         }
         let dest = Slot::from_i32(args.fd)?;
-        self.processes
-            .get(target.0)
-            .ok_or(Error::Dead)?
-            .descriptors
-            .check_free(dest)?;
+        self.check_free_slot(target, dest)?;
         self.install(
             target,
             dest,

@@ -24,11 +24,7 @@ impl<P: PhysMem> Kernel<P> {
     ) -> SysResult {
         let new_slot = Slot::new(new_fd)?;
         let process_slot = Slot::new(process_fd)?;
-        self.processes
-            .get(caller.process.0)
-            .ok_or(Error::Dead)?
-            .descriptors
-            .check_free(new_slot)?;
+        self.check_free_slot(caller.process, new_slot)?;
         let d = self.descriptor(caller.process, process_slot)?;
         let target = self.process_of(&d)?;
         if !d.allows(JINUE_PERM_CREATE_THREAD | JINUE_PERM_OPEN) {

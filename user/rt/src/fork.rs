@@ -6,11 +6,8 @@
 //! the registers were saved: it pops them and returns 0 from the same call.
 
 use crate::api::{self, Actor};
-use crate::desc;
+use crate::child::{new_child, Child};
 use crate::error::Error;
-use crate::thread::SELF;
-use abi::init::INIT_THREAD_DESCRIPTOR;
-use abi::perms::{PROCESS_PERMS, THREAD_PERMS};
 
 /// What `fork` returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,37 +16,6 @@ pub enum Fork {
     Parent(Child),
     /// In the child.
     Child,
-}
-
-/// A child process made by `fork` or `spawn`, named by the creator's owner descriptors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Child {
-    /// Owner descriptor of the child process (`MAP|OPEN|CREATE_THREAD`).
-    pub process: u64,
-    /// Owner descriptor of the child's first thread (`START|AWAIT`).
-    pub thread: u64,
-}
-
-impl Child {
-    /// Awaits the child's first thread, then closes both descriptors.
-    /// Returns AWAIT_THREAD's value (0 exited, 1 killed by a fault).
-    ///
-    /// # Errors
-    ///
-    /// AWAIT_THREAD's error (the descriptors are then kept).
-    pub fn wait(self) -> Result<u64, Error> {
-        let r = api::await_thread(self.thread)?;
-        self.release();
-        Ok(r)
-    }
-
-    /// Closes both descriptors without waiting (the child goes on running).
-    pub fn release(self) {
-        let _ = api::close(self.thread);
-        let _ = api::close(self.process);
-        desc::free(self.thread);
-        desc::free(self.process);
-    }
 }
 
 /// Parent-side result slot, in the caller's frame.
@@ -74,6 +40,8 @@ core::arch::global_asm!(
     // rsi = where the child resumes; rdi (the ForkOut pointer) passes through.
     "mov rsi, rsp",
     "call {parent}",
+    // Both the parent and the child return from here.
+    ".Lferrite_fork_return:",
     "add rsp, 8",
     "pop r15",
     "pop r14",
@@ -88,14 +56,7 @@ core::arch::global_asm!(
     "ferrite_fork_child:",
     // The child's copy of the stack holds the registers the parent pushed.
     "xor eax, eax",
-    "add rsp, 8",
-    "pop r15",
-    "pop r14",
-    "pop r13",
-    "pop r12",
-    "pop rbx",
-    "pop rbp",
-    "ret",
+    "jmp .Lferrite_fork_return",
     ".size ferrite_fork_child, . - ferrite_fork_child",
     parent = sym fork_parent,
 );
@@ -121,51 +82,14 @@ extern "C" fn fork_parent(out: *mut core::ffi::c_void, resume_sp: u64) -> u64 {
     }
 }
 
-/// Makes the process descriptor `p` name a new process that is a copy of the caller.
+/// Makes a new process that is a copy of the caller, whose thread resumes
+/// at `resume_sp` in the child trampoline.
 fn setup(flags: u64, resume_sp: u64) -> Result<Child, Error> {
-    let p = desc::alloc().ok_or(Error::NoDescriptor)?;
-    if let Err(e) = api::create_process(p) {
-        desc::free(p);
-        return Err(e.into());
-    }
-    let t = match desc::alloc() {
-        Some(t) => t,
-        None => {
-            discard(p, None);
-            return Err(Error::NoDescriptor);
-        }
-    };
-    let result = (|| -> Result<(), Error> {
+    new_child(|p| {
         let cap = api::actor_cap(p)?;
         api::rgn_dup(Actor::Cap(&cap), Actor::Me, flags)?;
-        api::mint_into(p, p, SELF, PROCESS_PERMS, 0)?;
-        api::create_thread(t, p)?;
-        api::mint_into(t, p, INIT_THREAD_DESCRIPTOR, THREAD_PERMS, 0)?;
-        api::start_thread(t, ferrite_fork_child as *const () as u64, resume_sp)?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => Ok(Child {
-            process: p,
-            thread: t,
-        }),
-        Err(e) => {
-            discard(p, Some(t));
-            Err(e)
-        }
-    }
-}
-
-/// Undoes a half-built child (for `fork` and `spawn`): destroys process
-/// `p`, closes its descriptor and, if one was made, the thread's `t`.
-pub(crate) fn discard(p: u64, t: Option<u64>) {
-    let _ = api::destroy(p);
-    let _ = api::close(p);
-    desc::free(p);
-    if let Some(t) = t {
-        let _ = api::close(t);
-        desc::free(t);
-    }
+        Ok((ferrite_fork_child as *const () as u64, resume_sp))
+    })
 }
 
 /// Forks the calling process: the child gets the regions RGN_DUP with `flags`

@@ -11,6 +11,7 @@
 extern crate std;
 
 pub mod api;
+pub mod child;
 pub mod console;
 pub mod desc;
 pub mod error;
@@ -24,8 +25,9 @@ pub mod thread;
 #[cfg(feature = "image")]
 pub mod image;
 
+pub use child::Child;
 pub use error::Error;
-pub use fork::{fork, fork_with, Child, Fork};
+pub use fork::{fork, fork_with, Fork};
 pub use spawn::spawn;
 pub use startup::Startup;
 

@@ -8,14 +8,13 @@
 //! [`loader::build_stack`]) is built the same way.
 
 use crate::api::{self, rgn, Actor};
-use crate::desc;
+use crate::child::{new_child, Child};
 use crate::error::Error;
-use crate::fork::{discard, Child};
 use crate::sys::{self, Mechanism};
 use crate::thread::SELF;
 use abi::init::*;
 use abi::layout::{JINUE_STACK_BASE, JINUE_STACK_SIZE, PAGE_SIZE};
-use abi::perms::{JINUE_PROT_READ, JINUE_PROT_WRITE, PROCESS_PERMS, THREAD_PERMS};
+use abi::perms::{JINUE_PROT_READ, JINUE_PROT_WRITE};
 use abi::region::{K_ANYWHERE, K_INHERITCOPY, K_WRITABLE};
 use abi::types::KnRgnDesc;
 use loader::{build_stack, Program};
@@ -83,28 +82,12 @@ impl Drop for Staging {
 /// the half-built process is destroyed.
 pub fn spawn(image: &[u8], argv: &[&[u8]]) -> Result<Child, Error> {
     let program = Program::parse(image)?;
-    let p = desc::alloc().ok_or(Error::NoDescriptor)?;
-    if let Err(e) = api::create_process(p) {
-        desc::free(p);
-        return Err(e.into());
-    }
-    let Some(t) = desc::alloc() else {
-        discard(p, None);
-        return Err(Error::NoDescriptor);
-    };
-    match load(&program, argv, p, t) {
-        Ok(()) => Ok(Child {
-            process: p,
-            thread: t,
-        }),
-        Err(e) => {
-            discard(p, Some(t));
-            Err(e)
-        }
-    }
+    new_child(|p| load(&program, argv, p))
 }
 
-fn load(program: &Program, argv: &[&[u8]], p: u64, t: u64) -> Result<(), Error> {
+/// Maps `program`'s regions and its initial stack with `argv` into process
+/// `p`; returns where its thread starts (`rip`, `rsp`).
+fn load(program: &Program, argv: &[&[u8]], p: u64) -> Result<(u64, u64), Error> {
     for region in program.regions() {
         let mut staging = Staging::new(region.len())?;
         let inside = |s: &loader::Segment| (region.start..region.end).contains(&s.vaddr);
@@ -131,12 +114,7 @@ fn load(program: &Program, argv: &[&[u8]], p: u64, t: u64) -> Result<(), Error> 
         JINUE_STACK_SIZE,
         JINUE_PROT_READ | JINUE_PROT_WRITE,
     )?;
-    drop(stack);
-    api::mint_into(p, p, SELF, PROCESS_PERMS, 0)?;
-    api::create_thread(t, p)?;
-    api::mint_into(t, p, INIT_THREAD_DESCRIPTOR, THREAD_PERMS, 0)?;
-    api::start_thread(t, program.entry(), sp)?;
-    Ok(())
+    Ok((program.entry(), sp))
 }
 
 /// Writes the initial stack of ABI §8 for `program` into `mem`, which the

@@ -34,6 +34,25 @@ pub fn mechanism() -> Mechanism {
     }
 }
 
+/// Runs `$instruction` with the four logical registers of ABI §1 in and out
+/// (`arg0..arg3` in rax, rdi, rsi, rdx) and `$clobber`s lost; evaluates to
+/// the registers as the kernel left them. Used inside `unsafe`.
+macro_rules! enter_kernel {
+    ($args:expr, $instruction:literal $(, $clobber:tt)*) => {{
+        let (a0, a1, a2, a3): (u64, u64, u64, u64);
+        core::arch::asm!(
+            $instruction,
+            inlateout("rax") $args.arg0 => a0,
+            inlateout("rdi") $args.arg1 => a1,
+            inlateout("rsi") $args.arg2 => a2,
+            inlateout("rdx") $args.arg3 => a3,
+            $(lateout($clobber) _,)*
+            options(nostack),
+        );
+        self::args(a0, a1, a2, a3)
+    }};
+}
+
 /// Issues one system call with the `syscall` instruction and returns all four
 /// logical registers as the kernel left them.
 ///
@@ -43,28 +62,10 @@ pub fn mechanism() -> Mechanism {
 /// memory) or end the thread; the caller must make sure no Rust reference
 /// points into memory the call takes away or changes behind the compiler's back.
 pub unsafe fn syscall(args: SyscallArgs) -> SyscallArgs {
-    let (a0, a1, a2, a3): (u64, u64, u64, u64);
     // SAFETY: the caller vouches for the memory effects (see `# Safety`);
     // `syscall` clobbers only rcx and r11 besides the declared registers (ABI §1)
     // and never touches the user stack.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") args.arg0 => a0,
-            inlateout("rdi") args.arg1 => a1,
-            inlateout("rsi") args.arg2 => a2,
-            inlateout("rdx") args.arg3 => a3,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    SyscallArgs {
-        arg0: a0,
-        arg1: a1,
-        arg2: a2,
-        arg3: a3,
-    }
+    unsafe { enter_kernel!(args, "syscall", "rcx", "r11") }
 }
 
 /// Issues one system call with `int 0x80`.
@@ -73,25 +74,9 @@ pub unsafe fn syscall(args: SyscallArgs) -> SyscallArgs {
 ///
 /// As for [`syscall`].
 pub unsafe fn interrupt(args: SyscallArgs) -> SyscallArgs {
-    let (a0, a1, a2, a3): (u64, u64, u64, u64);
     // SAFETY: as in `syscall`; the interrupt switches to the kernel stack, so
     // the user stack (and its red zone) is untouched.
-    unsafe {
-        core::arch::asm!(
-            "int 0x80",
-            inlateout("rax") args.arg0 => a0,
-            inlateout("rdi") args.arg1 => a1,
-            inlateout("rsi") args.arg2 => a2,
-            inlateout("rdx") args.arg3 => a3,
-            options(nostack),
-        );
-    }
-    SyscallArgs {
-        arg0: a0,
-        arg1: a1,
-        arg2: a2,
-        arg3: a3,
-    }
+    unsafe { enter_kernel!(args, "int 0x80") }
 }
 
 /// Issues one system call with the mechanism in use (see [`mechanism`]).

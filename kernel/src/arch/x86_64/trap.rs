@@ -49,6 +49,41 @@ static mut FERRITE_TRAP_ERROR: u64 = 0;
 
 global_asm!(
     r#"
+    /* The general-purpose registers both ways back from ring 3 store, and
+       both ways into it load (rcx, r11, rsp and rdi each path does itself:
+       SYSCALL and SYSRETQ use rcx/r11 for rip/rflags, rdi holds the context). */
+    .macro ferrite_save_user_gprs
+    mov %rax, {ctx}+{rax}(%rip)
+    mov %rbx, {ctx}+{rbx}(%rip)
+    mov %rcx, {ctx}+{rcx}(%rip)
+    mov %rdx, {ctx}+{rdx}(%rip)
+    mov %rsi, {ctx}+{rsi}(%rip)
+    mov %rdi, {ctx}+{rdi}(%rip)
+    mov %rbp, {ctx}+{rbp}(%rip)
+    mov %r8, {ctx}+{r8}(%rip)
+    mov %r9, {ctx}+{r9}(%rip)
+    mov %r10, {ctx}+{r10}(%rip)
+    mov %r11, {ctx}+{r11}(%rip)
+    mov %r12, {ctx}+{r12}(%rip)
+    mov %r13, {ctx}+{r13}(%rip)
+    mov %r14, {ctx}+{r14}(%rip)
+    mov %r15, {ctx}+{r15}(%rip)
+    .endm
+    .macro ferrite_load_user_gprs_but_rcx_r11_rsp_rdi
+    mov {rax}(%rdi), %rax
+    mov {rbx}(%rdi), %rbx
+    mov {rdx}(%rdi), %rdx
+    mov {rsi}(%rdi), %rsi
+    mov {rbp}(%rdi), %rbp
+    mov {r8}(%rdi), %r8
+    mov {r9}(%rdi), %r9
+    mov {r10}(%rdi), %r10
+    mov {r12}(%rdi), %r12
+    mov {r13}(%rdi), %r13
+    mov {r14}(%rdi), %r14
+    mov {r15}(%rdi), %r15
+    .endm
+
     .text
     /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi)) */
     .global ferrite_enter_user
@@ -69,20 +104,9 @@ ferrite_enter_user:
     pushq {rflags}(%rdi)
     pushq ${user_cs}
     pushq {rip}(%rdi)
-    mov {rax}(%rdi), %rax
-    mov {rbx}(%rdi), %rbx
+    ferrite_load_user_gprs_but_rcx_r11_rsp_rdi
     mov {rcx}(%rdi), %rcx
-    mov {rdx}(%rdi), %rdx
-    mov {rsi}(%rdi), %rsi
-    mov {rbp}(%rdi), %rbp
-    mov {r8}(%rdi), %r8
-    mov {r9}(%rdi), %r9
-    mov {r10}(%rdi), %r10
     mov {r11}(%rdi), %r11
-    mov {r12}(%rdi), %r12
-    mov {r13}(%rdi), %r13
-    mov {r14}(%rdi), %r14
-    mov {r15}(%rdi), %r15
     mov {rdi}(%rdi), %rdi
     iretq
 ferrite_enter_user_sysret:
@@ -91,18 +115,7 @@ ferrite_enter_user_sysret:
        is canonical, so no state is lost and SYSRET cannot #GP in ring 0. */
     mov {rip}(%rdi), %rcx
     mov {rflags}(%rdi), %r11
-    mov {rax}(%rdi), %rax
-    mov {rbx}(%rdi), %rbx
-    mov {rdx}(%rdi), %rdx
-    mov {rsi}(%rdi), %rsi
-    mov {rbp}(%rdi), %rbp
-    mov {r8}(%rdi), %r8
-    mov {r9}(%rdi), %r9
-    mov {r10}(%rdi), %r10
-    mov {r12}(%rdi), %r12
-    mov {r13}(%rdi), %r13
-    mov {r14}(%rdi), %r14
-    mov {r15}(%rdi), %r15
+    ferrite_load_user_gprs_but_rcx_r11_rsp_rdi
     mov {rsp}(%rdi), %rsp
     mov {rdi}(%rdi), %rdi
     sysretq
@@ -112,23 +125,9 @@ ferrite_enter_user_sysret:
     .global ferrite_syscall_entry
 ferrite_syscall_entry:
     mov %rsp, {ctx}+{rsp}(%rip)
-    mov %rax, {ctx}+{rax}(%rip)
-    mov %rbx, {ctx}+{rbx}(%rip)
-    mov %rcx, {ctx}+{rcx}(%rip)
+    ferrite_save_user_gprs
     mov %rcx, {ctx}+{rip}(%rip)
-    mov %rdx, {ctx}+{rdx}(%rip)
-    mov %rsi, {ctx}+{rsi}(%rip)
-    mov %rdi, {ctx}+{rdi}(%rip)
-    mov %rbp, {ctx}+{rbp}(%rip)
-    mov %r8, {ctx}+{r8}(%rip)
-    mov %r9, {ctx}+{r9}(%rip)
-    mov %r10, {ctx}+{r10}(%rip)
-    mov %r11, {ctx}+{r11}(%rip)
     mov %r11, {ctx}+{rflags}(%rip)
-    mov %r12, {ctx}+{r12}(%rip)
-    mov %r13, {ctx}+{r13}(%rip)
-    mov %r14, {ctx}+{r14}(%rip)
-    mov %r15, {ctx}+{r15}(%rip)
     fxsave64 {ctx}+{fpu}(%rip)
     mov ${trap_syscall}, %eax
     jmp ferrite_resume_kernel
@@ -137,21 +136,7 @@ ferrite_syscall_entry:
        Stack: vector, error, rip, cs, rflags, rsp, ss (on the TSS.RSP0 stack). */
     .global ferrite_trap_from_user
 ferrite_trap_from_user:
-    mov %rax, {ctx}+{rax}(%rip)
-    mov %rbx, {ctx}+{rbx}(%rip)
-    mov %rcx, {ctx}+{rcx}(%rip)
-    mov %rdx, {ctx}+{rdx}(%rip)
-    mov %rsi, {ctx}+{rsi}(%rip)
-    mov %rdi, {ctx}+{rdi}(%rip)
-    mov %rbp, {ctx}+{rbp}(%rip)
-    mov %r8, {ctx}+{r8}(%rip)
-    mov %r9, {ctx}+{r9}(%rip)
-    mov %r10, {ctx}+{r10}(%rip)
-    mov %r11, {ctx}+{r11}(%rip)
-    mov %r12, {ctx}+{r12}(%rip)
-    mov %r13, {ctx}+{r13}(%rip)
-    mov %r14, {ctx}+{r14}(%rip)
-    mov %r15, {ctx}+{r15}(%rip)
+    ferrite_save_user_gprs
     mov 16(%rsp), %rax
     mov %rax, {ctx}+{rip}(%rip)
     mov 32(%rsp), %rax
