@@ -23,10 +23,12 @@
 #define JINUE_SYS_CREATE_THREAD 4
 #define JINUE_SYS_YIELD_THREAD 5
 #define JINUE_SYS_SET_THREAD_LOCAL 6
+#define JINUE_SYS_GET_ADDRESS_MAP 8
 #define JINUE_SYS_CREATE_ENDPOINT 9
 #define JINUE_SYS_RECEIVE 10
 #define JINUE_SYS_REPLY 11
 #define JINUE_SYS_EXIT_THREAD 12
+#define JINUE_SYS_MMAP 13
 #define JINUE_SYS_CREATE_PROCESS 14
 #define JINUE_SYS_MCLONE 15
 #define JINUE_SYS_DUP 16
@@ -39,8 +41,6 @@
 #define FERRITE_SYS_MEMSTAT 96
 #define FERRITE_SYS_POWEROFF 97
 #define FERRITE_SYS_ACTOR_CAP 98
-#define JINUE_SYS_GET_ADDRESS_MAP 8
-#define JINUE_SYS_MMAP 13
 
 /* Function numbers, ChorusOS convention (ABI 4.3) */
 #define K_SYS_RGN_ALLOCATE 64
@@ -83,6 +83,21 @@
 #define JINUE_MAX_MESSAGE_SIZE 2048
 #define JINUE_MAX_BUFFERS_IN_ARRAY 256
 #define JINUE_MAX_BUFFER_SIZE 67108864
+
+/* Physical memory: address-map types, limits (ABI 3.3) */
+#define JINUE_MEMYPE_MEMORY 1
+#define JINUE_MEMYPE_RESERVED 2
+#define JINUE_MEMYPE_ACPI 3
+#define JINUE_MEMYPE_NVS 4
+#define JINUE_MEMYPE_UNUSABLE 5
+#define JINUE_MEMYPE_DISABLED 6
+#define JINUE_MEMYPE_PERSISTENT 7
+#define JINUE_MEMYPE_OEM 12
+#define JINUE_MEMYPE_KERNEL_RESERVED 0xf0000000ULL
+#define JINUE_MEMYPE_KERNEL_IMAGE 0xf0000001ULL
+#define JINUE_MEMYPE_RAMDISK 0xf0000002ULL
+#define FERRITE_ADDR_MAP_HEADER_SIZE 8
+#define FERRITE_PHYS_ADDR_LIMIT 0x10000000000000ULL
 
 /* Descriptor permissions (ABI 2) */
 #define JINUE_PERM_SEND 0x1
@@ -229,6 +244,36 @@ _Static_assert(offsetof(jinue_message_t, recv_function) == 32, "jinue_message_t.
 _Static_assert(offsetof(jinue_message_t, recv_cookie) == 40, "jinue_message_t.recv_cookie: offset");
 _Static_assert(offsetof(jinue_message_t, reply_max_size) == 48, "jinue_message_t.reply_max_size: offset");
 
+/* MMAP arguments (ABI 3.3); _pad is padding. */
+typedef struct jinue_mmap_args_t {
+    uint64_t addr;
+    uint64_t length;
+    int32_t prot;
+    uint32_t _pad;
+    uint64_t paddr;
+} jinue_mmap_args_t;
+_Static_assert(sizeof(jinue_mmap_args_t) == 32, "jinue_mmap_args_t: size");
+_Static_assert(_Alignof(jinue_mmap_args_t) == 8, "jinue_mmap_args_t: alignment");
+_Static_assert(offsetof(jinue_mmap_args_t, addr) == 0, "jinue_mmap_args_t.addr: offset");
+_Static_assert(offsetof(jinue_mmap_args_t, length) == 8, "jinue_mmap_args_t.length: offset");
+_Static_assert(offsetof(jinue_mmap_args_t, prot) == 16, "jinue_mmap_args_t.prot: offset");
+_Static_assert(offsetof(jinue_mmap_args_t, _pad) == 20, "jinue_mmap_args_t._pad: offset");
+_Static_assert(offsetof(jinue_mmap_args_t, paddr) == 24, "jinue_mmap_args_t.paddr: offset");
+
+/* One entry of jinue_addr_map_t (ABI 3.3); the C name of the field is type. */
+typedef struct jinue_addr_map_entry_t {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t type;
+    uint32_t _pad;
+} jinue_addr_map_entry_t;
+_Static_assert(sizeof(jinue_addr_map_entry_t) == 24, "jinue_addr_map_entry_t: size");
+_Static_assert(_Alignof(jinue_addr_map_entry_t) == 8, "jinue_addr_map_entry_t: alignment");
+_Static_assert(offsetof(jinue_addr_map_entry_t, addr) == 0, "jinue_addr_map_entry_t.addr: offset");
+_Static_assert(offsetof(jinue_addr_map_entry_t, size) == 8, "jinue_addr_map_entry_t.size: offset");
+_Static_assert(offsetof(jinue_addr_map_entry_t, type) == 16, "jinue_addr_map_entry_t.type: offset");
+_Static_assert(offsetof(jinue_addr_map_entry_t, _pad) == 20, "jinue_addr_map_entry_t._pad: offset");
+
 /* ChorusOS unique identifier (ABI 4.1). */
 typedef struct KnUniqueId {
     uint32_t head;
@@ -312,6 +357,14 @@ _Static_assert(offsetof(memstat, free_frames) == 16, "memstat.free_frames: offse
 _Static_assert(offsetof(memstat, user_frames) == 24, "memstat.user_frames: offset");
 _Static_assert(offsetof(memstat, table_frames) == 32, "memstat.table_frames: offset");
 _Static_assert(offsetof(memstat, committed_frames) == 40, "memstat.committed_frames: offset");
+
+/* GET_ADDRESS_MAP output (ABI 3.3): num_entries, padding, then the entries. */
+typedef struct jinue_addr_map_t {
+    uint32_t num_entries;
+    uint32_t _pad;
+    jinue_addr_map_entry_t entry[];
+} jinue_addr_map_t;
+_Static_assert(offsetof(jinue_addr_map_t, entry) == FERRITE_ADDR_MAP_HEADER_SIZE, "jinue_addr_map_t.entry: offset");
 
 /* Pointer values passed where a KnCap * is expected (ABI 4.1) */
 #define K_MYACTOR ((KnCap *)K_MYACTOR_VALUE)

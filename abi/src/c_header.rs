@@ -20,6 +20,7 @@ use crate::layout::*;
 use crate::memstat::MemStat;
 use crate::numbers::*;
 use crate::perms::*;
+use crate::physmem::*;
 use crate::region::*;
 use crate::regs::SyscallArgs;
 use crate::types::*;
@@ -95,6 +96,8 @@ c_name! {
     KnRgnStat => "KnRgnStat",
     MemStat => "memstat",
     JinueMessage => "jinue_message_t",
+    MmapArgs => "jinue_mmap_args_t",
+    AddrMapEntry => "jinue_addr_map_entry_t",
 }
 
 struct CField {
@@ -109,6 +112,17 @@ struct CStruct {
     size: usize,
     align: usize,
     fields: &'static [CField],
+}
+
+/// A field's C name: its Rust name without the raw-identifier prefix (`r#type` is `type`).
+const fn c_field_name(rust: &'static str) -> &'static str {
+    match rust.as_bytes() {
+        [b'r', b'#', ..] => match core::str::from_utf8(rust.as_bytes().split_at(2).1) {
+            Ok(name) => name,
+            Err(_) => rust,
+        },
+        _ => rust,
+    }
 }
 
 /// Describes a Rust `#[repr(C)]` structure for C. The closure is never called:
@@ -126,7 +140,7 @@ macro_rules! c_struct {
             size: size_of::<$rust>(),
             align: align_of::<$rust>(),
             fields: &[$(CField {
-                name: stringify!($field),
+                name: c_field_name(stringify!($field)),
                 c_type: <$ty as CType>::C_NAME,
                 offset: offset_of!($rust, $field),
             }),*],
@@ -151,6 +165,12 @@ const STRUCTS: &[CStruct] = &[
     c_struct!(JinueMessage, "SEND/RECEIVE/REPLY message: buffer arrays in, three RECEIVE outputs (ABI 3.2).", {
         send_buffers: u64, send_buffers_length: u64, recv_buffers: u64, recv_buffers_length: u64,
         recv_function: u64, recv_cookie: u64, reply_max_size: u64,
+    }),
+    c_struct!(MmapArgs, "MMAP arguments (ABI 3.3); _pad is padding.", {
+        addr: u64, length: u64, prot: i32, _pad: u32, paddr: u64,
+    }),
+    c_struct!(AddrMapEntry, "One entry of jinue_addr_map_t (ABI 3.3); the C name of the field is type.", {
+        addr: u64, size: u64, r#type: u32, _pad: u32,
     }),
     c_struct!(KnUniqueId, "ChorusOS unique identifier (ABI 4.1).", {
         head: u32, tail: u32,
@@ -181,6 +201,8 @@ const fn jinue_call_name(call: JinueCall) -> &'static str {
         JinueCall::CreateThread => "JINUE_SYS_CREATE_THREAD",
         JinueCall::YieldThread => "JINUE_SYS_YIELD_THREAD",
         JinueCall::SetThreadLocal => "JINUE_SYS_SET_THREAD_LOCAL",
+        JinueCall::GetAddressMap => "JINUE_SYS_GET_ADDRESS_MAP",
+        JinueCall::Mmap => "JINUE_SYS_MMAP",
         JinueCall::CreateEndpoint => "JINUE_SYS_CREATE_ENDPOINT",
         JinueCall::Receive => "JINUE_SYS_RECEIVE",
         JinueCall::Reply => "JINUE_SYS_REPLY",
@@ -214,14 +236,6 @@ const fn chorus_call_name(call: ChorusCall) -> &'static str {
     }
 }
 
-const RESERVED_CALLS: &[Define] = &[
-    d(
-        "JINUE_SYS_GET_ADDRESS_MAP",
-        Lit::Dec(JINUE_SYS_GET_ADDRESS_MAP),
-    ),
-    d("JINUE_SYS_MMAP", Lit::Dec(JINUE_SYS_MMAP)),
-];
-
 /// SEND's range of function numbers and the message limits (ABI 3.2).
 const IPC: &[Define] = &[
     d("JINUE_SYS_USER_BASE", Lit::Dec(JINUE_SYS_USER_BASE)),
@@ -232,6 +246,46 @@ const IPC: &[Define] = &[
         Lit::Dec(JINUE_MAX_BUFFERS_IN_ARRAY),
     ),
     d("JINUE_MAX_BUFFER_SIZE", Lit::Dec(JINUE_MAX_BUFFER_SIZE)),
+];
+
+const PHYSMEM: &[Define] = &[
+    d("JINUE_MEMYPE_MEMORY", Lit::Dec(JINUE_MEMYPE_MEMORY as u64)),
+    d(
+        "JINUE_MEMYPE_RESERVED",
+        Lit::Dec(JINUE_MEMYPE_RESERVED as u64),
+    ),
+    d("JINUE_MEMYPE_ACPI", Lit::Dec(JINUE_MEMYPE_ACPI as u64)),
+    d("JINUE_MEMYPE_NVS", Lit::Dec(JINUE_MEMYPE_NVS as u64)),
+    d(
+        "JINUE_MEMYPE_UNUSABLE",
+        Lit::Dec(JINUE_MEMYPE_UNUSABLE as u64),
+    ),
+    d(
+        "JINUE_MEMYPE_DISABLED",
+        Lit::Dec(JINUE_MEMYPE_DISABLED as u64),
+    ),
+    d(
+        "JINUE_MEMYPE_PERSISTENT",
+        Lit::Dec(JINUE_MEMYPE_PERSISTENT as u64),
+    ),
+    d("JINUE_MEMYPE_OEM", Lit::Dec(JINUE_MEMYPE_OEM as u64)),
+    d(
+        "JINUE_MEMYPE_KERNEL_RESERVED",
+        Lit::Hex(JINUE_MEMYPE_KERNEL_RESERVED as u64),
+    ),
+    d(
+        "JINUE_MEMYPE_KERNEL_IMAGE",
+        Lit::Hex(JINUE_MEMYPE_KERNEL_IMAGE as u64),
+    ),
+    d(
+        "JINUE_MEMYPE_RAMDISK",
+        Lit::Hex(JINUE_MEMYPE_RAMDISK as u64),
+    ),
+    d(
+        "FERRITE_ADDR_MAP_HEADER_SIZE",
+        Lit::Dec(ADDR_MAP_HEADER_SIZE as u64),
+    ),
+    d("FERRITE_PHYS_ADDR_LIMIT", Lit::Hex(PHYS_ADDR_LIMIT)),
 ];
 
 const PERMISSIONS: &[Define] = &[
@@ -415,6 +469,17 @@ static inline int k_failed(const jinue_syscall_args_t *args)
 }
 ";
 
+/// The variable-length GET_ADDRESS_MAP buffer (its size is checked against the Rust constants).
+const ADDR_MAP: &str = "
+/* GET_ADDRESS_MAP output (ABI 3.3): num_entries, padding, then the entries. */
+typedef struct jinue_addr_map_t {
+    uint32_t num_entries;
+    uint32_t _pad;
+    jinue_addr_map_entry_t entry[];
+} jinue_addr_map_t;
+_Static_assert(offsetof(jinue_addr_map_t, entry) == FERRITE_ADDR_MAP_HEADER_SIZE, \"jinue_addr_map_t.entry: offset\");
+";
+
 const EPILOGUE: &str = "\
 #endif /* FERRITE_H */
 ";
@@ -475,9 +540,6 @@ pub fn write_c_header<W: Write>(out: &mut W) -> fmt::Result {
             Lit::Dec(call as u64)
         )?;
     }
-    for def in RESERVED_CALLS {
-        writeln!(out, "#define {} {}", def.name, def.value)?;
-    }
     writeln!(
         out,
         "\n/* Function numbers, ChorusOS convention (ABI 4.3) */"
@@ -508,6 +570,11 @@ pub fn write_c_header<W: Write>(out: &mut W) -> fmt::Result {
     }
 
     write_defines(out, "IPC: SEND numbers and message limits (ABI 3.2)", IPC)?;
+    write_defines(
+        out,
+        "Physical memory: address-map types, limits (ABI 3.3)",
+        PHYSMEM,
+    )?;
     write_defines(out, "Descriptor permissions (ABI 2)", PERMISSIONS)?;
     write_defines(out, "Protections for MCLONE (ABI 6.3)", PROTECTIONS)?;
     write_defines(out, "Region options (ABI 4.2)", REGION_OPTIONS)?;
@@ -523,6 +590,7 @@ pub fn write_c_header<W: Write>(out: &mut W) -> fmt::Result {
         write_struct(out, s)?;
     }
 
+    out.write_str(ADDR_MAP)?;
     writeln!(
         out,
         "\n/* Pointer values passed where a KnCap * is expected (ABI 4.1) */"
@@ -619,6 +687,11 @@ mod tests {
             "#define JINUE_MAX_MESSAGE_SIZE 2048\n",
             "#define JINUE_MAX_BUFFERS_IN_ARRAY 256\n",
             "#define JINUE_MAX_BUFFER_SIZE 67108864\n",
+            "#define JINUE_SYS_MMAP 13\n",
+            "#define JINUE_SYS_GET_ADDRESS_MAP 8\n",
+            "#define JINUE_MEMYPE_RAMDISK 0xf0000002ULL\n",
+            "_Static_assert(offsetof(jinue_mmap_args_t, paddr) == 24, \"jinue_mmap_args_t.paddr: offset\");\n",
+            "_Static_assert(offsetof(jinue_addr_map_entry_t, type) == 16, \"jinue_addr_map_entry_t.type: offset\");\n",
             "_Static_assert(sizeof(jinue_message_t) == 56, \"jinue_message_t: size\");\n",
             "_Static_assert(offsetof(jinue_message_t, reply_max_size) == 48, \"jinue_message_t.reply_max_size: offset\");\n",
         ] {

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod memstat;
 pub mod numbers;
 pub mod perms;
+pub mod physmem;
 pub mod region;
 pub mod regs;
 pub mod types;

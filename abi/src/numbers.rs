@@ -9,10 +9,12 @@ pub enum JinueCall {
     CreateThread = 4,
     YieldThread = 5,
     SetThreadLocal = 6,
+    GetAddressMap = 8,
     CreateEndpoint = 9,
     Receive = 10,
     Reply = 11,
     ExitThread = 12,
+    Mmap = 13,
     CreateProcess = 14,
     Mclone = 15,
     Dup = 16,
@@ -72,9 +74,8 @@ pub const K_SYS_RGN_DUP: u64 = ChorusCall::RgnDup as u64;
 pub const K_SYS_ACTOR_SELF: u64 = ChorusCall::ActorSelf as u64;
 pub const K_SYS_ACTOR_DELETE: u64 = ChorusCall::ActorDelete as u64;
 
-/// Reserved Jinue numbers (physical memory): `ENOSYS` until implemented.
-pub const JINUE_SYS_GET_ADDRESS_MAP: u64 = 8;
-pub const JINUE_SYS_MMAP: u64 = 13;
+pub const JINUE_SYS_GET_ADDRESS_MAP: u64 = JinueCall::GetAddressMap as u64;
+pub const JINUE_SYS_MMAP: u64 = JinueCall::Mmap as u64;
 /// First `SEND` number; every number from here to [`JINUE_SYS_SEND_LAST`] is a SEND.
 pub const JINUE_SYS_USER_BASE: u64 = 4096;
 /// Last `SEND` number (ABI §3): numbers above it are `ENOSYS`.
@@ -101,16 +102,18 @@ pub enum Function {
 }
 
 impl JinueCall {
-    pub const ALL: [JinueCall; 21] = [
+    pub const ALL: [JinueCall; 23] = [
         Self::Reboot,
         Self::Puts,
         Self::CreateThread,
         Self::YieldThread,
         Self::SetThreadLocal,
+        Self::GetAddressMap,
         Self::CreateEndpoint,
         Self::Receive,
         Self::Reply,
         Self::ExitThread,
+        Self::Mmap,
         Self::CreateProcess,
         Self::Mclone,
         Self::Dup,
@@ -181,7 +184,7 @@ mod tests {
         assert_eq!(Function::decode(98), Function::Jinue(JinueCall::ActorCap));
         assert_eq!(Function::decode(u64::MAX), Function::Negative);
         assert_eq!(Function::decode(1 << 63), Function::Negative);
-        for reserved in [0, 1, 7, 8, 13, 23, 71, 95, 99, 4095, 0x8000_0000, 1 << 40] {
+        for reserved in [0, 1, 7, 23, 71, 95, 99, 4095, 0x8000_0000, 1 << 40] {
             assert_eq!(Function::decode(reserved), Function::Unknown, "{reserved}");
         }
         assert_eq!(Function::decode(10), Function::Jinue(JinueCall::Receive));

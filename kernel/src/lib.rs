@@ -15,6 +15,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod address_map;
 mod arena;
 pub mod capability;
 pub mod console;
@@ -75,6 +76,8 @@ pub struct Kernel<P: PhysMem> {
     idle_space: SpaceId,
     /// The root last given to `activate_space`.
     active_root: u64,
+    /// The physical address map (GET_ADDRESS_MAP, MMAP's rules).
+    address_map: address_map::AddressMap,
 }
 
 impl<P: PhysMem> Kernel<P> {
@@ -100,7 +103,14 @@ impl<P: PhysMem> Kernel<P> {
             next_thread_number: 1,
             idle_space,
             active_root: idle_root,
+            address_map: address_map::AddressMap::default(),
         }
+    }
+
+    /// Gives the core the machine's physical address map (the arch layer,
+    /// at boot, before [`Kernel::start_init`]).
+    pub fn set_address_map(&mut self, map: address_map::AddressMap) {
+        self.address_map = map;
     }
 
     /// The memory core (for statistics and tests).

@@ -11,6 +11,7 @@ extern crate alloc;
 mod arch;
 
 use arch::{BootInfo, DirectMap, Event, X86Platform};
+use kernel::address_map::AddressMap;
 use kernel::{Kernel, Next};
 
 /// `JINUE_AT_HOWSYSCALL` value: the kernel recommends the `syscall` instruction (ABI §1).
@@ -41,6 +42,7 @@ fn kernel_main(boot: BootInfo) -> ! {
     memory.set_region_limit(boot.region_limit);
     memory.set_object_limit(boot.object_limit);
     let mut kernel = Kernel::new(memory, &mut plat);
+    kernel.set_address_map(boot.address_map);
 
     let Some(init) = boot.modules.first() else {
         panic!("no boot module: the first module must be the init program (QEMU -initrd)");

@@ -21,6 +21,8 @@ pub mod sim;
 mod space;
 
 #[cfg(test)]
+mod mmap_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod raw;

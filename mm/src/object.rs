@@ -30,10 +30,15 @@ pub(crate) struct ObjId(u32);
 pub(crate) enum Kind {
     /// Demand-zero memory from the frame pool.
     Anon,
-    /// Fixed physical memory at `base_paddr` (device memory; boot modules are
-    /// not mapped this way, the init loader copies the init program into
-    /// anonymous memory): page `i` is `base_paddr + i * PAGE_SIZE`; always shared.
-    Phys { base_paddr: PhysAddr },
+    /// Fixed physical memory at `base_paddr` (device memory, and boot
+    /// modules mapped by MMAP; the init loader copies the init program into
+    /// anonymous memory instead): page `i` is `base_paddr + i * PAGE_SIZE`;
+    /// always shared. `uncached`: mapped with caching disabled (MMAP
+    /// outside RAM).
+    Phys {
+        base_paddr: PhysAddr,
+        uncached: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -137,8 +142,14 @@ impl Objects {
     }
 
     /// A new physical object with no reference yet.
-    pub(crate) fn new_phys(&mut self, base_paddr: PhysAddr) -> ObjId {
-        self.insert(Object::new(Kind::Phys { base_paddr }, None))
+    pub(crate) fn new_phys(&mut self, base_paddr: PhysAddr, uncached: bool) -> ObjId {
+        self.insert(Object::new(
+            Kind::Phys {
+                base_paddr,
+                uncached,
+            },
+            None,
+        ))
     }
 
     /// References `[start, end)` of `id` once more. Newly live pages of a live
@@ -425,7 +436,7 @@ impl Objects {
         let mut i = idx;
         loop {
             let obj = self.get(cur);
-            if let Kind::Phys { base_paddr } = obj.kind {
+            if let Kind::Phys { base_paddr, .. } = obj.kind {
                 return Some(Found {
                     owner: cur,
                     idx: i,

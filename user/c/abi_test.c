@@ -666,7 +666,7 @@ static int case_puts_bad_level(struct line *why)
 static int case_enosys_reserved(struct line *why)
 {
     static const uint64_t reserved[] = {
-        JINUE_SYS_GET_ADDRESS_MAP, JINUE_SYS_MMAP, JINUE_SYS_USER_BASE - 1,
+        7, JINUE_SYS_USER_BASE - 1,
         (uint64_t)FERRITE_SYS_SEND_LAST + 1,
     };
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {

@@ -12,7 +12,8 @@ use abi::types::{JinueBuffer, Wire};
 use alloc::vec::Vec;
 use mm::{Memory, PhysMem, SpaceId};
 
-const ARRAY_BYTES: usize = JINUE_MAX_BUFFERS_IN_ARRAY as usize * JinueBuffer::SIZE;
+/// Entries read per user copy (one 128-byte chunk of a buffer array).
+const CHUNK_ENTRIES: usize = 8;
 
 /// Where messages (or replies) to a thread land: its non-empty receive
 /// buffers, cut so that together they hold at most
@@ -30,29 +31,45 @@ impl Landing {
     }
 }
 
-/// Reads a buffer array of `len` entries at `addr` (not read when `len` is 0).
+/// Reads the buffer array of `len` entries at `addr` into `out` (nothing
+/// is read when `len` is 0). `out` never holds more than 256 entries, so
+/// the heap it keeps per thread is bounded.
+///
+/// # Errors
+/// `BadPointer`: more than 256 entries, or the array is unreadable.
 fn read_array<P: PhysMem>(
     mem: &mut Memory<P>,
     space: SpaceId,
     addr: u64,
     len: u64,
-    raw: &mut [u8; ARRAY_BYTES],
+    out: &mut Vec<JinueBuffer>,
     plat: &mut impl Platform,
-) -> Result<usize, Error> {
+) -> Result<(), Error> {
+    out.clear();
     if len > JINUE_MAX_BUFFERS_IN_ARRAY {
         return Err(Error::BadPointer);
     }
     let n = len as usize;
-    let bytes = &mut raw[..n * JinueBuffer::SIZE];
-    UserBytes::new(addr, bytes.len() as u64).read_into(mem, space, bytes, plat)?;
-    Ok(n)
+    out.reserve_exact(n);
+    let mut raw = [0u8; CHUNK_ENTRIES * JinueBuffer::SIZE];
+    let mut done = 0usize;
+    while done < n {
+        let count = (n - done).min(CHUNK_ENTRIES);
+        let bytes = &mut raw[..count * JinueBuffer::SIZE];
+        let at = addr.wrapping_add((done * JinueBuffer::SIZE) as u64);
+        UserBytes::new(at, bytes.len() as u64).read_into(mem, space, bytes, plat)?;
+        out.extend(
+            bytes
+                .chunks_exact(JinueBuffer::SIZE)
+                .map(JinueBuffer::from_bytes),
+        );
+        done += count;
+    }
+    Ok(())
 }
 
-fn entry(raw: &[u8], i: usize) -> JinueBuffer {
-    JinueBuffer::from_bytes(&raw[i * JinueBuffer::SIZE..(i + 1) * JinueBuffer::SIZE])
-}
-
-/// Copies the send buffers `[addr; len]` of `space` into `out`, in order.
+/// Copies the send buffers `[addr; len]` of `space` into `out`, in order
+/// (`entries` is scratch space for the array).
 ///
 /// # Errors
 /// `BadPointer`: array too long or unreadable, a buffer unreadable, more than
@@ -60,31 +77,28 @@ fn entry(raw: &[u8], i: usize) -> JinueBuffer {
 pub fn gather<P: PhysMem>(
     mem: &mut Memory<P>,
     space: SpaceId,
-    addr: u64,
-    len: u64,
+    (addr, len): (u64, u64),
+    entries: &mut Vec<JinueBuffer>,
     out: &mut Vec<u8>,
     plat: &mut impl Platform,
 ) -> Result<(), Error> {
     out.clear();
-    if len == 0 {
-        return Ok(());
-    }
-    let mut raw = [0u8; ARRAY_BYTES];
-    let n = read_array(mem, space, addr, len, &mut raw, plat)?;
+    read_array(mem, space, addr, len, entries, plat)?;
     let mut total = 0u64;
-    for i in 0..n {
+    for b in entries.iter() {
         total = total
-            .checked_add(entry(&raw, i).size)
+            .checked_add(b.size)
             .filter(|t| *t <= JINUE_MAX_MESSAGE_SIZE)
             .ok_or(Error::BadPointer)?;
     }
     if out.capacity() < JINUE_MAX_MESSAGE_SIZE as usize {
         out.reserve_exact(JINUE_MAX_MESSAGE_SIZE as usize);
     }
+    // Within the capacity just reserved: no allocation, and no byte is
+    // left unwritten (each buffer below fills its part or the call fails).
     out.resize(total as usize, 0);
     let mut at = 0usize;
-    for i in 0..n {
-        let b = entry(&raw, i);
+    for b in entries.iter() {
         let len = b.size as usize;
         UserBytes::new(b.addr, b.size).read_into(mem, space, &mut out[at..at + len], plat)?;
         at += len;
@@ -100,44 +114,36 @@ pub fn gather<P: PhysMem>(
 pub fn landing<P: PhysMem>(
     mem: &mut Memory<P>,
     space: SpaceId,
-    addr: u64,
-    len: u64,
+    (addr, len): (u64, u64),
     out: &mut Landing,
     plat: &mut impl Platform,
 ) -> Result<(), Error> {
-    out.buffers.clear();
     out.capacity = 0;
-    if len == 0 {
-        return Ok(());
-    }
-    let mut raw = [0u8; ARRAY_BYTES];
-    let n = read_array(mem, space, addr, len, &mut raw, plat)?;
-    for i in 0..n {
-        let b = entry(&raw, i);
-        if b.size > JINUE_MAX_BUFFER_SIZE
-            || (b.size > 0 && !UserBytes::new(b.addr, b.size).is_user())
-            || mem
-                .check_user_writable(space, b.addr, b.size as usize)
-                .is_err()
-        {
-            return Err(Error::BadPointer);
+    let result = read_array(mem, space, addr, len, &mut out.buffers, plat).and_then(|()| {
+        for b in &out.buffers {
+            if b.size > JINUE_MAX_BUFFER_SIZE
+                || (b.size > 0 && !UserBytes::new(b.addr, b.size).is_user())
+                || mem
+                    .check_user_writable(space, b.addr, b.size as usize)
+                    .is_err()
+            {
+                return Err(Error::BadPointer);
+            }
         }
+        Ok(())
+    });
+    if result.is_err() {
+        out.buffers.clear();
+        return result;
     }
-    // At most 256 entries ever: the heap this costs per thread is bounded.
-    out.buffers.reserve_exact(n);
+    // Keep the non-empty buffers up to 2048 bytes together, the last one cut.
     let mut capacity = 0u64;
-    for i in 0..n {
-        let b = entry(&raw, i);
+    out.buffers.retain_mut(|b| {
         let room = JINUE_MAX_MESSAGE_SIZE - capacity;
-        if room == 0 {
-            break;
-        }
-        if b.size > 0 {
-            let size = b.size.min(room);
-            out.buffers.push(JinueBuffer { addr: b.addr, size });
-            capacity += size;
-        }
-    }
+        b.size = b.size.min(room);
+        capacity += b.size;
+        b.size > 0
+    });
     out.capacity = capacity;
     Ok(())
 }

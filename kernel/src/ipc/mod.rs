@@ -55,6 +55,8 @@ pub struct ThreadIpc {
     pub cookie: u64,
     /// Where a message (RECEIVE) or a reply (SEND) to it lands.
     pub landing: Landing,
+    /// The send buffer array being gathered (at most 256 entries).
+    pub entries: Vec<abi::types::JinueBuffer>,
     /// RECEIVE: the address of its `jinue_message_t` (outputs go there).
     pub header: u64,
     /// The message it holds as a receiver.

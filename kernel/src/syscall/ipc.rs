@@ -81,30 +81,27 @@ impl<P: PhysMem> Kernel<P> {
         let th = self.threads.get_mut(caller.thread.0).ok_or(Error::Dead)?;
         let mut message = core::mem::take(&mut th.ipc.message);
         let mut land = core::mem::take(&mut th.ipc.landing);
+        let mut entries = core::mem::take(&mut th.ipc.entries);
         let mut result = Ok(());
         if with_send {
+            let array = (header.send_buffers, header.send_buffers_length);
             result = gather(
                 &mut self.mem,
                 caller.space,
-                header.send_buffers,
-                header.send_buffers_length,
+                array,
+                &mut entries,
                 &mut message,
                 plat,
             );
         }
         if result.is_ok() && with_recv {
-            result = landing(
-                &mut self.mem,
-                caller.space,
-                header.recv_buffers,
-                header.recv_buffers_length,
-                &mut land,
-                plat,
-            );
+            let array = (header.recv_buffers, header.recv_buffers_length);
+            result = landing(&mut self.mem, caller.space, array, &mut land, plat);
         }
         if let Some(th) = self.threads.get_mut(caller.thread.0) {
             th.ipc.message = message;
             th.ipc.landing = land;
+            th.ipc.entries = entries;
         }
         result.map(|()| header)
     }

@@ -9,6 +9,7 @@
 mod actors;
 mod ipc;
 mod memory;
+mod physmem;
 mod processes;
 mod system;
 mod threads;
@@ -115,6 +116,8 @@ impl<P: PhysMem> Kernel<P> {
             JinueCall::Receive => self.sys_receive(caller, a.arg1, a.arg2, plat),
             JinueCall::Reply => self.sys_reply(caller, a.arg2, plat),
             JinueCall::ReplyError => self.sys_reply_error(caller, a.arg1),
+            JinueCall::GetAddressMap => self.sys_get_address_map(caller, a.arg1, a.arg2, plat),
+            JinueCall::Mmap => self.sys_mmap(caller, a.arg1, a.arg2, plat),
         }
     }
 

@@ -61,14 +61,18 @@ impl<P: PhysMem> Memory<P> {
         let writable = region.prot.write_bit();
         let obj_id = region.obj;
         let obj = self.objects.get(obj_id);
-        if let Kind::Phys { base_paddr } = obj.kind {
-            if let Some(paddr) = self.map_huge(hit, vaddr, base_paddr, flush) {
+        let cache_bits = match obj.kind {
+            Kind::Phys { uncached: true, .. } => pagetable::PTE_UNCACHED,
+            _ => 0,
+        };
+        if let Kind::Phys { base_paddr, .. } = obj.kind {
+            if let Some(paddr) = self.map_huge(hit, vaddr, base_paddr, cache_bits, flush) {
                 return paddr;
             }
         }
         let obj = self.objects.get(obj_id);
         let (paddr, map_writable, changed) = match obj.kind {
-            Kind::Phys { base_paddr } => (base_paddr + idx * PAGE_SIZE, writable, false),
+            Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false),
             Kind::Anon => match obj.pages.get(idx) {
                 Some(paddr) => (paddr, writable, false),
                 None => match (self.objects.lookup(obj_id, idx), access) {
@@ -111,7 +115,7 @@ impl<P: PhysMem> Memory<P> {
         }
         let executable = region.prot.exec_bit();
         let mut walk = self.walk_at(hit.space, hit.root);
-        if walk.map_page(vaddr, paddr, map_writable, executable) {
+        if walk.map_page(vaddr, paddr, map_writable, executable, cache_bits) {
             let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
             flush.add(hit.space, span, span + pagetable::PT_SPAN_BYTES);
         }
@@ -123,12 +127,13 @@ impl<P: PhysMem> Memory<P> {
     /// region (physical memory at `base_paddr`) covers it whole, the
     /// physical side is 2 MiB-aligned too, and no leaf table is there yet;
     /// returns the frame of `vaddr` if it did. Reached through regions of
-    /// [`Memory::map_physical`].
+    /// [`Memory::map_physical`] and [`Memory::mmap`].
     fn map_huge(
         &mut self,
         hit: &Hit,
         vaddr: VirtAddr,
         base_paddr: PhysAddr,
+        cache_bits: u64,
         flush: &mut Flush,
     ) -> Option<PhysAddr> {
         let region = &hit.region;
@@ -142,7 +147,8 @@ impl<P: PhysMem> Memory<P> {
             return None;
         }
         let entry =
-            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit());
+            pagetable::huge_entry(span_paddr, region.prot.write_bit(), region.prot.exec_bit())
+                | cache_bits;
         if !self.walk_at(hit.space, hit.root).map_huge(span, entry) {
             return None;
         }

@@ -78,11 +78,57 @@ impl<P: PhysMem> Memory<P> {
             inherit: options.inherit,
             opaque1: 0,
             opaque2: 0,
-            obj: self.objects.new_phys(paddr),
+            obj: self.objects.new_phys(paddr, false),
             obj_off: 0,
         };
         self.add_new_region(space, start, region, tables);
         Ok(())
+    }
+
+    /// MMAP (ABI §3.3), after the kernel checked the call: `range` then
+    /// maps physical memory from `paddr` as one region with `options`
+    /// (`uncached`: caching disabled), replacing whatever the range mapped
+    /// before, as MCLONE does. All or nothing. Commits only page tables;
+    /// the memory counts in no MEMSTAT counter.
+    ///
+    /// # Errors
+    /// `NoMemory` (page tables, regions, objects); `InvalidArgument` for a
+    /// misaligned `paddr` or an unknown space. Nothing changed then.
+    pub fn mmap(
+        &mut self,
+        space: SpaceId,
+        range: UserRange,
+        paddr: PhysAddr,
+        options: RegionOptions,
+        uncached: bool,
+    ) -> Result<Flush, MmError> {
+        let mut flush = Flush::new();
+        if !is_page_aligned(paddr) {
+            return Err(MmError::InvalidArgument);
+        }
+        let sp = self.space(space)?;
+        if range.is_empty() {
+            return Ok(flush);
+        }
+        let (start, end) = (range.start(), range.end());
+        let tables = pagetable::tables_needed(&[(start, end)], |a, b| sp.any_in(a, b));
+        self.check_frames(tables)?;
+        self.check_growth(Self::cut_growth(sp, start, end, true).saturating_add(1))?;
+        self.check_object_room(1)?;
+        // Nothing fails from here on.
+        let removed = self.remove_range(space, start, end, &mut flush);
+        let region = Region {
+            npages: range.npages(),
+            prot: options.prot,
+            inherit: options.inherit,
+            opaque1: 0,
+            opaque2: 0,
+            obj: self.objects.new_phys(paddr, uncached),
+            obj_off: 0,
+        };
+        self.add_new_region(space, start, region, tables);
+        self.release_tables(space, &removed);
+        Ok(flush)
     }
 
     /// Inserts `region`, the whole of a new object, at `start` and promises

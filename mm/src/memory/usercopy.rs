@@ -3,6 +3,7 @@
 use super::fault::Hit;
 use super::{allows, Memory};
 use crate::flush::Flush;
+use crate::pagetable::{mapped_chunks, Mapped};
 use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::layout::is_user_range;
 
@@ -48,7 +49,29 @@ impl<P: PhysMem> Memory<P> {
         if len_bytes == 0 {
             return Ok(());
         }
+        if self
+            .mapped_for(space, addr, len_bytes, Access::Write)
+            .is_some()
+        {
+            return Ok(());
+        }
         self.check_user_access(space, addr, len_bytes, Access::Write)
+    }
+
+    /// The fast path: the physical chunks of a short user buffer whose
+    /// pages are all mapped for `access` right now (see `pagetable::translate`).
+    fn mapped_for(
+        &self,
+        space: SpaceId,
+        addr: VirtAddr,
+        len_bytes: usize,
+        access: Access,
+    ) -> Option<Mapped> {
+        if !is_user_range(addr, len_bytes as u64) || access == Access::Execute {
+            return None;
+        }
+        let root = self.spaces.get(&space)?.root;
+        mapped_chunks(&self.phys, root, addr, len_bytes, access == Access::Write)
     }
 
     /// Calls `f(paddr, buffer_offset, chunk_len)` for each page-bounded chunk
@@ -63,6 +86,13 @@ impl<P: PhysMem> Memory<P> {
     ) -> Result<Flush, MmError> {
         let mut flush = Flush::new();
         if len_bytes == 0 {
+            return Ok(flush);
+        }
+        if let Some(mapped) = self.mapped_for(space, addr, len_bytes, access) {
+            // Nothing to fault in, nothing to flush.
+            for &(paddr, off, len) in mapped.chunks() {
+                f(&mut self.phys, paddr, off, len);
+            }
             return Ok(flush);
         }
         self.check_user_access(space, addr, len_bytes, access)?;

@@ -9,9 +9,11 @@
 
 mod promises;
 mod shared;
+mod translate;
 mod walk;
 
 pub(crate) use shared::SharedTables;
+pub(crate) use translate::{mapped_chunks, Mapped};
 pub(crate) use walk::{TableBooks, Walk};
 
 use crate::{PhysAddr, PhysMem, VirtAddr};
@@ -21,6 +23,9 @@ pub(crate) const PTE_WRITABLE: u64 = 1 << 1;
 pub(crate) const PTE_USER: u64 = 1 << 2;
 /// Page size bit of a PDE/PDPTE (a 2 MiB / 1 GiB leaf; SDM §4.5.4).
 pub(crate) const PTE_HUGE: u64 = 1 << 7;
+/// PWT and PCD (Intel SDM vol. 3 §4.9.2): with the boot PAT, both set
+/// select UC, uncacheable (device memory).
+pub(crate) const PTE_UNCACHED: u64 = (1 << 3) | (1 << 4);
 pub(crate) const PTE_NO_EXECUTE: u64 = 1 << 63;
 /// Physical-address bits 12..51 of an entry.
 pub(crate) const PTE_ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;

@@ -126,9 +126,10 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         paddr: PhysAddr,
         writable: bool,
         executable: bool,
+        cache_bits: u64,
     ) -> bool {
         let (_, demoted) = self.ensure_leaf_table(vaddr);
-        let entry = super::leaf_entry(paddr, writable, executable);
+        let entry = super::leaf_entry(paddr, writable, executable) | cache_bits;
         let phys = &mut *self.phys;
         let (pde_paddr, pde) = find_pde(phys, self.root, vaddr).expect("leaf table of a region");
         let pt = pde & PTE_ADDR_MASK;
@@ -305,6 +306,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
                             | PTE_PRESENT
                             | PTE_USER
                             | (entry & keep_run)
+                            | (entry & super::PTE_UNCACHED)
                             | nx;
                         self.phys.write_u64(dst_slot + 8 * i, new);
                     }

@@ -63,6 +63,8 @@ pub struct BootInfo {
     pub region_limit: usize,
     /// Most live memory objects, likewise: for `mm::Memory::set_object_limit`.
     pub object_limit: usize,
+    /// The physical address map for GET_ADDRESS_MAP and MMAP (ABI §3.3).
+    pub address_map: crate::AddressMap,
 }
 
 /// The Rust entry point, called by the boot stub on the kernel stack with the
@@ -162,6 +164,15 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         heap_bytes,
         region_limit: heap_plan.region_limit,
         object_limit: heap_plan.object_limit,
+        address_map: crate::AddressMap::new(
+            &raw.firmware_map[..raw.firmware_map_len],
+            (kernel_start, kernel_end),
+            &[(heap_phys, heap_phys + heap_bytes)],
+            &raw.modules[..raw.module_count]
+                .iter()
+                .map(|m| (m.start, m.end))
+                .collect::<Vec<_>>(),
+        ),
     };
     crate::kernel_main(boot)
 }

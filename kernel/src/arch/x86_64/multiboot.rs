@@ -11,6 +11,9 @@ const INFO_MMAP: u32 = 1 << 6;
 /// Memory map entry type of usable RAM.
 const MMAP_AVAILABLE: u32 = 1;
 
+/// At most this many firmware memory-map entries are kept (GET_ADDRESS_MAP).
+pub const MAX_MAP_ENTRIES: usize = 64;
+
 /// At most this many boot modules are taken.
 pub const MAX_MODULES: usize = 16;
 
@@ -34,6 +37,10 @@ pub struct RawBootInfo {
     pub module_count: usize,
     /// Kernel command line (physical, NUL-terminated), 0 if none.
     pub cmdline: u64,
+    /// The firmware memory map as given, `(addr, size, type)` (Multiboot
+    /// types are the E820 ones, which Jinue's address-map types follow).
+    pub firmware_map: [(u64, u64, u32); MAX_MAP_ENTRIES],
+    pub firmware_map_len: usize,
 }
 
 fn read_u32(paddr: u64) -> u32 {
@@ -77,6 +84,8 @@ pub fn parse(info: u64) -> RawBootInfo {
         boot_data: Ranges::new(),
         modules: [RawModule::default(); MAX_MODULES],
         module_count: 0,
+        firmware_map: [(0, 0, 0); MAX_MAP_ENTRIES],
+        firmware_map_len: 0,
         cmdline: 0,
     };
     boot.boot_data.add(info, info + 120);
@@ -90,6 +99,10 @@ pub fn parse(info: u64) -> RawBootInfo {
         let base = read_u64(entry + 4);
         let len = read_u64(entry + 12);
         let kind = read_u32(entry + 20);
+        if boot.firmware_map_len < MAX_MAP_ENTRIES {
+            boot.firmware_map[boot.firmware_map_len] = (base, len, kind);
+            boot.firmware_map_len += 1;
+        }
         if kind == MMAP_AVAILABLE {
             if let Some(end) = base.checked_add(len) {
                 boot.ram.add(base, end);

@@ -1,4 +1,4 @@
-//! The demo `cargo xtask run` boots: start-up state, fork with shared and copy-on-write memory, spawn via MCLONE.
+//! The demo `cargo xtask run` boots: start-up state, fork with shared and copy-on-write memory, spawn via MCLONE, a key-value server over IPC.
 #![no_std]
 #![no_main]
 
@@ -10,6 +10,9 @@ use ferrite_rt::api::{self, rgn, Actor};
 use ferrite_rt::{fork, println, Child, Fork, Startup};
 
 ferrite_rt::entry!(main);
+
+#[path = "../kv_demo.rs"]
+mod kv_demo;
 
 const WORKERS: u64 = 3;
 /// Pages of the region every worker gets a private (copy-on-write) copy of.
@@ -32,6 +35,9 @@ fn main(start: &Startup) -> i32 {
     match spawn_copy() {
         Ok(()) => {}
         Err(e) => println!("spawn failed: {e}"),
+    }
+    if let Err(e) = kv_demo::key_value_demo() {
+        println!("key-value demo failed: {e}");
     }
     let end = memstat();
     show_memstat("at the end", &end);

@@ -360,8 +360,6 @@ fn main(start: &Startup) -> i32 {
     });
     s.isolated("reserved_and_unknown_numbers", |c| {
         let enosys = [
-            JINUE_SYS_GET_ADDRESS_MAP,
-            JINUE_SYS_MMAP,
             JINUE_SYS_USER_BASE - 1,
             JINUE_SYS_SEND_LAST + 1,
             0,

@@ -323,12 +323,14 @@ impl Fuzzer {
     }
 
     /// A function number; the IPC calls that block a single-threaded fuzzer
-    /// (RECEIVE, SEND) or make endpoints outside its slots (CREATE_ENDPOINT)
-    /// become REPLY_ERROR, which does neither.
+    /// (RECEIVE, SEND) or make endpoints outside its slots (CREATE_ENDPOINT),
+    /// and MMAP (the fuzzer runs as init, which may map device registers
+    /// over its own memory) become REPLY_ERROR, which does none of that.
     pub(super) fn number(&mut self) -> u64 {
         let n = self.any_number();
         match Function::decode(n) {
-            Function::Send(_) | Function::Jinue(JinueCall::Receive | JinueCall::CreateEndpoint) => {
+            Function::Send(_)
+            | Function::Jinue(JinueCall::Receive | JinueCall::CreateEndpoint | JinueCall::Mmap) => {
                 JINUE_SYS_REPLY_ERROR
             }
             _ => n,

@@ -21,6 +21,7 @@ mod descriptor_churn;
 mod dup_flood;
 mod exhaustion;
 mod fuzzer;
+mod ipc_storm;
 mod layout;
 mod memory_model;
 mod orphan;
@@ -49,6 +50,7 @@ use exhaustion::{exhaustion, process_room, thread_room};
 use ferrite_rt::api::{self, rgn, Actor};
 use ferrite_rt::{println, Startup};
 use ferrite_tests::*;
+use ipc_storm::ipc_storm;
 use layout::{LOW, LOW_END, PG, SAFE, SAFE_SIZE};
 use memory_model::memory_model;
 use orphan::orphan;
@@ -63,7 +65,7 @@ ferrite_rt::entry!(main);
 
 type CaseFn = fn(&mut Case);
 
-const CASES: [(&str, CaseFn); 11] = [
+const CASES: [(&str, CaseFn); 12] = [
     ("raw_calls", raw_calls),
     ("arch_faults", arch_faults),
     ("children", children),
@@ -75,6 +77,7 @@ const CASES: [(&str, CaseFn); 11] = [
     ("cap_errors", cap_errors),
     ("orphan", orphan),
     ("thread_storm", thread_storm),
+    ("ipc_storm", ipc_storm),
 ];
 
 /// Fills `[LOW, LOW_END)` with inaccessible regions that all share one page

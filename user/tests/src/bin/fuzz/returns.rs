@@ -55,6 +55,14 @@ fn jinue_errors(call: JinueCall) -> &'static [u64] {
         ],
         JinueCall::Reply => &[JINUE_EINVAL, JINUE_ENOMSG, JINUE_E2BIG],
         JinueCall::ReplyError => &[JINUE_ENOMSG],
+        JinueCall::GetAddressMap => &[JINUE_EINVAL, JINUE_E2BIG],
+        JinueCall::Mmap => &[
+            JINUE_EBADF,
+            JINUE_EINVAL,
+            JINUE_EIO,
+            JINUE_EPERM,
+            JINUE_ENOMEM,
+        ],
     }
 }
 
