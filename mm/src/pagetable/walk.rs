@@ -23,14 +23,24 @@ pub(crate) struct TableBooks {
 /// A walk of the page tables of `space` (PML4 `root`) that owns everything
 /// a change of them has to account: physical memory, the frame pool, the
 /// shared-table holders and the table promises. Every table it creates is
-/// taken from a promise of `space` and every promise it frees is given back
-/// through [`TablePromises`], at once: no caller settles anything.
+/// taken from a promise of `space` (the pool's side at once, the ledger's
+/// when the walk ends: [`Walk::settle`], the one place a walk's use of
+/// promises reaches the ledger), and every promise it frees is given back
+/// through [`TablePromises`]: no caller settles anything.
 pub(crate) struct Walk<'a, P: PhysMem> {
     phys: &'a mut P,
     frames: &'a mut FramePool,
     books: &'a mut TableBooks,
     space: SpaceId,
     root: PhysAddr,
+    /// Promises of `space` this walk turned into tables, not yet debited.
+    used: u64,
+}
+
+impl<P: PhysMem> Drop for Walk<'_, P> {
+    fn drop(&mut self) {
+        self.settle();
+    }
 }
 
 impl<'a, P: PhysMem> Walk<'a, P> {
@@ -47,7 +57,22 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             books,
             space,
             root,
+            used: 0,
         }
+    }
+
+    /// Debits the promises this walk used from `space`'s account.
+    fn settle(&mut self) {
+        if self.used > 0 {
+            self.books.promises.debit(self.space, self.used);
+            self.used = 0;
+        }
+    }
+
+    /// A promised frame of `space`, taken as a new page table.
+    fn take_table(&mut self) -> PhysAddr {
+        self.used += 1;
+        self.frames.alloc_table_reserved()
     }
 
     /// The table an intermediate entry points to, created (zeroed, from a
@@ -58,7 +83,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         if entry & PTE_PRESENT != 0 {
             return entry & PTE_ADDR_MASK;
         }
-        let new = self.books.promises.take(self.frames, self.space);
+        let new = self.take_table();
         self.phys.zero_frame(new);
         self.phys.write_u64(slot, new | TABLE_ENTRY_FLAGS);
         new
@@ -82,7 +107,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     /// private copy made from this space's promise.
     fn make_private(&mut self, slot: PhysAddr, pde: u64) -> PhysAddr {
         let pt = pde & PTE_ADDR_MASK;
-        let copy = self.books.promises.take(self.frames, self.space);
+        let copy = self.take_table();
         self.phys.copy_frame(copy, pt);
         self.phys.write_u64(slot, copy | (pde & !PTE_ADDR_MASK));
         self.leave_shared(pt);
@@ -217,11 +242,12 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         });
         let mut any = false;
         self.for_each_leaf_table(start, end, |walk, lo, hi, pt, _| {
+            let phys = &mut *walk.phys;
             let mut v = lo;
             while v < hi {
                 let slot = pte_paddr(pt, v);
-                if walk.phys.read_u64(slot) != 0 {
-                    walk.phys.write_u64(slot, 0);
+                if phys.read_u64(slot) != 0 {
+                    phys.write_u64(slot, 0);
                     any = true;
                 }
                 v += PAGE_SIZE;
@@ -254,12 +280,13 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             } else {
                 pt
             };
+            let phys = &mut *walk.phys;
             let mut v = lo;
             while v < hi {
                 let slot = pte_paddr(pt, v);
-                let entry = walk.phys.read_u64(slot);
+                let entry = phys.read_u64(slot);
                 if entry & PTE_WRITABLE != 0 {
-                    walk.phys.write_u64(slot, entry & !PTE_WRITABLE);
+                    phys.write_u64(slot, entry & !PTE_WRITABLE);
                 }
                 v += PAGE_SIZE;
             }
@@ -299,8 +326,9 @@ impl<'a, P: PhysMem> Walk<'a, P> {
                 let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
                 let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
                 let dst_slot = pte_paddr(dst_pt, dst);
+                let phys = &mut *self.phys;
                 for i in 0..run {
-                    let entry = self.phys.read_u64(src_slot + 8 * i);
+                    let entry = phys.read_u64(src_slot + 8 * i);
                     if entry & PTE_PRESENT != 0 {
                         let new = (entry & PTE_ADDR_MASK)
                             | PTE_PRESENT
@@ -308,7 +336,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
                             | (entry & keep_run)
                             | (entry & super::PTE_UNCACHED)
                             | nx;
-                        self.phys.write_u64(dst_slot + 8 * i, new);
+                        phys.write_u64(dst_slot + 8 * i, new);
                     }
                 }
             }
@@ -426,6 +454,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             self.frames.free_table(pdpt);
             self.phys.write_u64(self.root + 8 * i4, 0);
         }
+        self.settle();
         let left = self.books.promises.of(self.space);
         self.books.promises.give_back(self.frames, self.space, left);
     }
