@@ -44,6 +44,7 @@ impl<P: PhysMem> Drop for Walk<'_, P> {
 }
 
 impl<'a, P: PhysMem> Walk<'a, P> {
+    #[inline]
     pub(crate) fn new(
         phys: &'a mut P,
         frames: &'a mut FramePool,
@@ -62,6 +63,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     }
 
     /// Debits the promises this walk used from `space`'s account.
+    #[inline]
     fn settle(&mut self) {
         if self.used > 0 {
             self.books.promises.debit(self.space, self.used);
@@ -70,6 +72,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     }
 
     /// A promised frame of `space`, taken as a new page table.
+    #[inline]
     fn take_table(&mut self) -> PhysAddr {
         self.used += 1;
         self.frames.alloc_table_reserved()
@@ -77,6 +80,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 
     /// The table an intermediate entry points to, created (zeroed, from a
     /// promise) if absent.
+    #[inline]
     fn ensure_next(&mut self, table: PhysAddr, vaddr: VirtAddr, shift: u32) -> PhysAddr {
         let slot = entry_paddr(table, vaddr, shift);
         let entry = self.phys.read_u64(slot);
@@ -90,6 +94,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     }
 
     /// The page directory for `vaddr`, created with its PDPT if absent.
+    #[inline]
     fn ensure_pd(&mut self, vaddr: VirtAddr) -> PhysAddr {
         let pdpt = self.ensure_next(self.root, vaddr, SHIFT_PML4);
         self.ensure_next(pdpt, vaddr, SHIFT_PDPT)
@@ -97,6 +102,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 
     /// This space stops referencing the shared leaf table `pt`; a holder
     /// left alone owns its table again and gives its spare promise back.
+    #[inline]
     fn leave_shared(&mut self, pt: PhysAddr) {
         if let Some(alone) = self.books.shared.drop_holder(pt, self.space) {
             self.books.promises.give_back(self.frames, alone, 1);
@@ -188,6 +194,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 
     /// Calls `f(phys, slot, entry)` for every 2 MiB leaf (PDE with PS set;
     /// SDM §4.5.4) mapping some of `[start, end)`; returns whether any did.
+    #[inline]
     fn for_each_huge(
         &mut self,
         start: VirtAddr,
@@ -209,6 +216,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 
     /// Calls `f(walk, lo, hi, pt, (pde_paddr, pde))` for every leaf table
     /// covering some of `[start, end)`, with `[lo, hi)` the part it covers.
+    #[inline]
     fn for_each_leaf_table(
         &mut self,
         start: VirtAddr,
@@ -313,7 +321,9 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         prot: Prot,
     ) {
         let keep = if prot.write_bit() { PTE_WRITABLE } else { 0 };
-        let nx = if prot.exec_bit() { 0 } else { PTE_NO_EXECUTE };
+        // Every copied entry is `(entry & kept) | set`, both worked out
+        // before the per-page loop.
+        let set = PTE_PRESENT | PTE_USER | if prot.exec_bit() { 0 } else { PTE_NO_EXECUTE };
         let mut done = 0;
         while done < npages {
             let src = src_start + done * PAGE_SIZE;
@@ -323,20 +333,15 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             let run = src_left.min(dst_left).min(npages - done);
             if let Some((_, src_pde)) = find_pde(self.phys, src_root, src) {
                 let (dst_pt, _) = self.ensure_leaf_table(dst);
-                let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
+                let writable = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
+                let kept = PTE_ADDR_MASK | writable | super::PTE_UNCACHED;
                 let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
                 let dst_slot = pte_paddr(dst_pt, dst);
                 let phys = &mut *self.phys;
                 for i in 0..run {
                     let entry = phys.read_u64(src_slot + 8 * i);
                     if entry & PTE_PRESENT != 0 {
-                        let new = (entry & PTE_ADDR_MASK)
-                            | PTE_PRESENT
-                            | PTE_USER
-                            | (entry & keep_run)
-                            | (entry & super::PTE_UNCACHED)
-                            | nx;
-                        phys.write_u64(dst_slot + 8 * i, new);
+                        phys.write_u64(dst_slot + 8 * i, (entry & kept) | set);
                     }
                 }
             }
