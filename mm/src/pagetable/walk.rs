@@ -250,16 +250,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         });
         let mut any = false;
         self.for_each_leaf_table(start, end, |walk, lo, hi, pt, _| {
-            let phys = &mut *walk.phys;
-            let mut v = lo;
-            while v < hi {
-                let slot = pte_paddr(pt, v);
-                if phys.read_u64(slot) != 0 {
-                    phys.write_u64(slot, 0);
-                    any = true;
-                }
-                v += PAGE_SIZE;
-            }
+            any |= clear_entries(walk.phys, pt, lo, hi);
         });
         if huge {
             Some(widen_to_spans(start, end))
@@ -288,16 +279,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             } else {
                 pt
             };
-            let phys = &mut *walk.phys;
-            let mut v = lo;
-            while v < hi {
-                let slot = pte_paddr(pt, v);
-                let entry = phys.read_u64(slot);
-                if entry & PTE_WRITABLE != 0 {
-                    phys.write_u64(slot, entry & !PTE_WRITABLE);
-                }
-                v += PAGE_SIZE;
-            }
+            protect_entries(walk.phys, pt, lo, hi);
         });
         if widened {
             widen_to_spans(start, end)
@@ -469,6 +451,38 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 fn widen_to_spans(start: VirtAddr, end: VirtAddr) -> (VirtAddr, VirtAddr) {
     let span_end = (end - 1) | (PT_SPAN_BYTES - 1);
     (start & !(PT_SPAN_BYTES - 1), span_end.saturating_add(1))
+}
+
+/// Clears the entries of leaf table `pt` for the pages of `[lo, hi)`;
+/// returns whether one was present. Out of line: the per-page loop keeps
+/// its few values in registers.
+#[inline(never)]
+fn clear_entries<P: PhysMem>(phys: &mut P, pt: PhysAddr, lo: VirtAddr, hi: VirtAddr) -> bool {
+    let mut any = false;
+    let mut v = lo;
+    while v < hi {
+        let slot = pte_paddr(pt, v);
+        if phys.read_u64(slot) != 0 {
+            phys.write_u64(slot, 0);
+            any = true;
+        }
+        v += PAGE_SIZE;
+    }
+    any
+}
+
+/// Clears R/W in the entries of leaf table `pt` for the pages of `[lo, hi)`.
+#[inline(never)]
+fn protect_entries<P: PhysMem>(phys: &mut P, pt: PhysAddr, lo: VirtAddr, hi: VirtAddr) {
+    let mut v = lo;
+    while v < hi {
+        let slot = pte_paddr(pt, v);
+        let entry = phys.read_u64(slot);
+        if entry & PTE_WRITABLE != 0 {
+            phys.write_u64(slot, entry & !PTE_WRITABLE);
+        }
+        v += PAGE_SIZE;
+    }
 }
 
 /// Whether leaf table `pt` has a present entry for a page of `[lo, hi)`.
