@@ -136,7 +136,7 @@ impl<P: PhysMem> Memory<P> {
                 self.frames.user_npages()
             ));
         }
-        let tables_reserved: u64 = self.spaces.values().map(|sp| sp.promised_tables()).sum();
+        let tables_reserved: u64 = self.tables.promises.total();
         if reserved_total + tables_reserved != self.frames.committed_npages() {
             return Err(format!(
                 "committed {} but objects reserve {reserved_total} and spaces {tables_reserved}",
@@ -168,10 +168,10 @@ impl<P: PhysMem> Memory<P> {
                     }
                 }
             }
-            if present + sp.promised_tables() != covered {
+            if present + self.tables.promises.of(sid) != covered {
                 return Err(format!(
                     "{sid:?}: {present} tables + {} promised, but regions cover {covered} spans",
-                    sp.promised_tables()
+                    self.tables.promises.of(sid)
                 ));
             }
         }
@@ -196,7 +196,7 @@ impl<P: PhysMem> Memory<P> {
                     .spaces
                     .get(space)
                     .ok_or("dead holder of a shared table")?;
-                if !sp.regions.is_empty() && sp.promised_tables() == 0 {
+                if !sp.regions.is_empty() && self.tables.promises.of(*space) == 0 {
                     return Err(format!("{space:?} holds a shared table without a promise"));
                 }
             }

@@ -5,7 +5,6 @@ use crate::{PhysAddr, VirtAddr, PAGE_SIZE};
 use abi::args::{Inherit, PageRange, Prot, RegionOptions};
 use abi::layout::{USER_BASE, USER_LIMIT};
 use alloc::collections::BTreeMap;
-use core::cell::Cell;
 
 /// A run of pages mapping a window of one memory object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,8 +59,6 @@ pub(crate) struct Space {
     pub(crate) root: PhysAddr,
     /// Regions by start address.
     pub(crate) regions: BTreeMap<VirtAddr, Region>,
-    /// Tables promised but not created (`pagetable/promises.rs`).
-    pub(crate) promised_tables: Cell<u64>,
 }
 
 impl Space {

@@ -90,7 +90,9 @@ impl<P: PhysMem> Memory<P> {
             self.objects.get_mut(region.obj).map_count += 1;
             new_regions.push((s, region));
         }
-        self.spaces[&target].promise_tables(&mut self.frames, plan.tables);
+        self.tables
+            .promises
+            .make(&mut self.frames, target, plan.tables);
         self.region_total += new_regions.len();
         self.spaces
             .get_mut(&target)
@@ -119,7 +121,9 @@ impl<P: PhysMem> Memory<P> {
             flush.add(source, span, span + pagetable::PT_SPAN_BYTES);
         }
         drop(walk);
-        self.spaces[&source].promise_tables(&mut self.frames, newly_shared);
+        self.tables
+            .promises
+            .make(&mut self.frames, source, newly_shared);
         Ok(flush)
     }
 

@@ -32,7 +32,6 @@ use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::args::Prot;
 use abi::memstat::MemStat;
 use alloc::collections::BTreeMap;
-use core::cell::Cell;
 
 /// The frame pool, the memory objects and the address spaces.
 pub struct Memory<P: PhysMem> {
@@ -209,7 +208,6 @@ impl<P: PhysMem> Memory<P> {
             &mut self.phys,
             &mut self.frames,
             &mut self.tables,
-            &self.spaces,
             space,
             root,
         )
@@ -227,7 +225,6 @@ impl<P: PhysMem> Memory<P> {
                 &mut self.phys,
                 &mut self.frames,
                 &mut self.tables,
-                &self.spaces,
                 sid,
                 sp.root,
             );
@@ -256,7 +253,6 @@ impl<P: PhysMem> Memory<P> {
             Space {
                 root,
                 regions: BTreeMap::new(),
-                promised_tables: Cell::new(0),
             },
         );
         Ok(id)
@@ -270,7 +266,7 @@ impl<P: PhysMem> Memory<P> {
         }
         let flush = self.free_all(space);
         let sp = self.spaces.remove(&space).expect("space");
-        debug_assert_eq!(sp.promised_tables(), 0, "free_all gave every promise back");
+        self.tables.promises.close(&mut self.frames, space);
         self.frames.free_table(sp.root);
         flush
     }

@@ -124,7 +124,7 @@ impl<P: PhysMem> Memory<P> {
         self.objects
             .add_ref(&mut self.frames, obj, 0, region.npages);
         self.objects.get_mut(obj).map_count = 1;
-        self.spaces[&space].promise_tables(&mut self.frames, tables);
+        self.tables.promises.make(&mut self.frames, space, tables);
         self.region_total += 1;
         let sp = self.spaces.get_mut(&space).expect("space");
         sp.regions.insert(start, region);
@@ -192,7 +192,6 @@ impl<P: PhysMem> Memory<P> {
             &mut self.phys,
             &mut self.frames,
             &mut self.tables,
-            &self.spaces,
             space,
             sp.root,
         );

@@ -71,7 +71,7 @@ impl<P: PhysMem> Memory<P> {
             self.objects
                 .add_ref(&mut self.frames, r.obj, r.obj_off, r.obj_off + r.npages);
         }
-        self.spaces[&dst].promise_tables(&mut self.frames, tables);
+        self.tables.promises.make(&mut self.frames, dst, tables);
         let removed = self.remove_range(dst, dst_addr, dst_end, &mut flush);
         let overlapping = src == dst && src_addr < dst_end && dst_addr < src_end;
         let dst_space = self.spaces.get_mut(&dst).expect("space");

@@ -1,5 +1,6 @@
 //! The page-table context: one space's tables with the accounting a change of them touches.
 
+use super::promises::TablePromises;
 use super::shared::SharedTables;
 use super::{
     entry_paddr, find_pd, find_pde, find_pde_slot, for_each_span, is_huge, next_table, pte_paddr,
@@ -8,16 +9,15 @@ use super::{
     SHIFT_PML4, TABLE_ENTRY_FLAGS,
 };
 use crate::frames::FramePool;
-use crate::space::Space;
 use crate::{PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::args::Prot;
-use alloc::collections::BTreeMap;
 
-/// What a `Memory` keeps about page tables besides the tables themselves
-/// and the spaces' promises: which leaf tables are shared.
+/// What a `Memory` keeps about page tables besides the tables themselves:
+/// which leaf tables are shared, and the table promises of every space.
 #[derive(Debug, Default)]
 pub(crate) struct TableBooks {
     pub(crate) shared: SharedTables,
+    pub(crate) promises: TablePromises,
 }
 
 /// A walk of the page tables of `space` (PML4 `root`) that owns everything
@@ -26,13 +26,11 @@ pub(crate) struct TableBooks {
 /// taken from a promise of `space` (the pool's side at once, the ledger's
 /// when the walk ends: [`Walk::settle`], the one place a walk's use of
 /// promises reaches the ledger), and every promise it frees is given back
-/// through the ledger (`promises.rs`) at once: no caller settles anything.
+/// through [`TablePromises`]: no caller settles anything.
 pub(crate) struct Walk<'a, P: PhysMem> {
     phys: &'a mut P,
     frames: &'a mut FramePool,
     books: &'a mut TableBooks,
-    /// Every space: their promise accounts (the ledger).
-    spaces: &'a BTreeMap<SpaceId, Space>,
     space: SpaceId,
     root: PhysAddr,
     /// Promises of `space` this walk turned into tables, not yet debited.
@@ -51,7 +49,6 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         phys: &'a mut P,
         frames: &'a mut FramePool,
         books: &'a mut TableBooks,
-        spaces: &'a BTreeMap<SpaceId, Space>,
         space: SpaceId,
         root: PhysAddr,
     ) -> Self {
@@ -59,7 +56,6 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             phys,
             frames,
             books,
-            spaces,
             space,
             root,
             used: 0,
@@ -70,7 +66,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     #[inline]
     fn settle(&mut self) {
         if self.used > 0 {
-            self.spaces[&self.space].promises_used(self.used);
+            self.books.promises.debit(self.space, self.used);
             self.used = 0;
         }
     }
@@ -109,7 +105,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     #[inline]
     fn leave_shared(&mut self, pt: PhysAddr) {
         if let Some(alone) = self.books.shared.drop_holder(pt, self.space) {
-            self.spaces[&alone].give_back_tables(self.frames, 1);
+            self.books.promises.give_back(self.frames, alone, 1);
         }
     }
 
@@ -408,7 +404,9 @@ impl<'a, P: PhysMem> Walk<'a, P> {
                 }
             });
         }
-        self.spaces[&self.space].give_back_tables(self.frames, promised);
+        self.books
+            .promises
+            .give_back(self.frames, self.space, promised);
     }
 
     /// Frees every table of the user half (entries 0..256 of the PML4),
@@ -444,8 +442,8 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             self.phys.write_u64(self.root + 8 * i4, 0);
         }
         self.settle();
-        let own = &self.spaces[&self.space];
-        own.give_back_tables(self.frames, own.promised_tables());
+        let left = self.books.promises.of(self.space);
+        self.books.promises.give_back(self.frames, self.space, left);
     }
 }
 
