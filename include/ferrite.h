@@ -41,6 +41,7 @@
 #define FERRITE_SYS_MEMSTAT 96
 #define FERRITE_SYS_POWEROFF 97
 #define FERRITE_SYS_ACTOR_CAP 98
+#define FERRITE_SYS_ENDPOINT_UI 99
 
 /* Function numbers, ChorusOS convention (ABI 4.3) */
 #define K_SYS_RGN_ALLOCATE 64
@@ -51,6 +52,10 @@
 #define K_SYS_RGN_DUP 69
 #define K_SYS_ACTOR_SELF 70
 #define K_SYS_ACTOR_DELETE 72
+#define K_SYS_RGN_MAP 73
+#define K_SYS_RGN_INIT 74
+#define K_SYS_RGN_MAP_FROM_ACTOR 75
+#define K_SYS_RGN_INIT_FROM_ACTOR 76
 
 /* Jinue error numbers, in arg1 after arg0 = -1 (ABI 6.1) */
 #define JINUE_ENOMEM 1
@@ -167,6 +172,16 @@
 #define FERRITE_ACTOR_TYPE 1
 #define FERRITE_UI_TYPE_SHIFT 27
 #define FERRITE_UI_STAMP_MASK 0x7ffffff
+#define FERRITE_PORT_TYPE 2
+
+/* Segments and mappers (ABI 4.5) */
+#define MP_PULL_IN 1
+#define MP_PUSH_OUT 2
+#define MP_RELEASE 3
+#define MP_ACCESS_NONE 0
+#define MP_ACCESS_READ 1
+#define MP_ACCESS_WRITE 2
+#define MP_MAX_REQUEST 65536
 
 /* The four logical registers of a call, in and out (ABI 1). */
 typedef struct jinue_syscall_args_t {
@@ -357,6 +372,56 @@ _Static_assert(offsetof(memstat, free_frames) == 16, "memstat.free_frames: offse
 _Static_assert(offsetof(memstat, user_frames) == 24, "memstat.user_frames: offset");
 _Static_assert(offsetof(memstat, table_frames) == 32, "memstat.table_frames: offset");
 _Static_assert(offsetof(memstat, committed_frames) == 40, "memstat.committed_frames: offset");
+
+/* A segment range: segment capability, offset, size (ABI 4.5). */
+typedef struct KnObjDesc {
+    KnCap dataObject;
+    uint64_t startOffset;
+    uint64_t size;
+} KnObjDesc;
+_Static_assert(sizeof(KnObjDesc) == 32, "KnObjDesc: size");
+_Static_assert(_Alignof(KnObjDesc) == 8, "KnObjDesc: alignment");
+_Static_assert(offsetof(KnObjDesc, dataObject) == 0, "KnObjDesc.dataObject: offset");
+_Static_assert(offsetof(KnObjDesc, startOffset) == 16, "KnObjDesc.startOffset: offset");
+_Static_assert(offsetof(KnObjDesc, size) == 24, "KnObjDesc.size: offset");
+
+/* RGN_MAP_FROM_ACTOR / RGN_INIT_FROM_ACTOR: four pointers (ABI 4.3). */
+typedef struct KnRgnFromActorArgs {
+    uint64_t tgtactorcap;
+    uint64_t tgtrgndesc;
+    uint64_t srcactorcap;
+    uint64_t srcrgndesc;
+} KnRgnFromActorArgs;
+_Static_assert(sizeof(KnRgnFromActorArgs) == 32, "KnRgnFromActorArgs: size");
+_Static_assert(_Alignof(KnRgnFromActorArgs) == 8, "KnRgnFromActorArgs: alignment");
+_Static_assert(offsetof(KnRgnFromActorArgs, tgtactorcap) == 0, "KnRgnFromActorArgs.tgtactorcap: offset");
+_Static_assert(offsetof(KnRgnFromActorArgs, tgtrgndesc) == 8, "KnRgnFromActorArgs.tgtrgndesc: offset");
+_Static_assert(offsetof(KnRgnFromActorArgs, srcactorcap) == 16, "KnRgnFromActorArgs.srcactorcap: offset");
+_Static_assert(offsetof(KnRgnFromActorArgs, srcrgndesc) == 24, "KnRgnFromActorArgs.srcrgndesc: offset");
+
+/* A kernel request to a mapper (ABI 4.5). */
+typedef struct KnMpRequest {
+    KnKey key;
+    uint64_t offset;
+    uint64_t size;
+    uint64_t access;
+} KnMpRequest;
+_Static_assert(sizeof(KnMpRequest) == 32, "KnMpRequest: size");
+_Static_assert(_Alignof(KnMpRequest) == 8, "KnMpRequest: alignment");
+_Static_assert(offsetof(KnMpRequest, key) == 0, "KnMpRequest.key: offset");
+_Static_assert(offsetof(KnMpRequest, offset) == 8, "KnMpRequest.offset: offset");
+_Static_assert(offsetof(KnMpRequest, size) == 16, "KnMpRequest.size: offset");
+_Static_assert(offsetof(KnMpRequest, access) == 24, "KnMpRequest.access: offset");
+
+/* A mapper's answer to a kernel request (ABI 4.5). */
+typedef struct KnMpReply {
+    int64_t diag;
+    uint64_t addr;
+} KnMpReply;
+_Static_assert(sizeof(KnMpReply) == 16, "KnMpReply: size");
+_Static_assert(_Alignof(KnMpReply) == 8, "KnMpReply: alignment");
+_Static_assert(offsetof(KnMpReply, diag) == 0, "KnMpReply.diag: offset");
+_Static_assert(offsetof(KnMpReply, addr) == 8, "KnMpReply.addr: offset");
 
 /* GET_ADDRESS_MAP output (ABI 3.3): num_entries, padding, then the entries. */
 typedef struct jinue_addr_map_t {

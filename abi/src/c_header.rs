@@ -17,6 +17,7 @@ use crate::errors::{ChorusError, JinueError, K_OK};
 use crate::init::*;
 use crate::ipc::*;
 use crate::layout::*;
+use crate::mapper::*;
 use crate::memstat::MemStat;
 use crate::numbers::*;
 use crate::perms::*;
@@ -75,6 +76,9 @@ impl CType for u32 {
 impl CType for i32 {
     const C_NAME: &'static str = "int32_t";
 }
+impl CType for i64 {
+    const C_NAME: &'static str = "int64_t";
+}
 
 macro_rules! c_name {
     ($($rust:ty => $c:literal),* $(,)?) => {
@@ -96,6 +100,10 @@ c_name! {
     KnRgnStat => "KnRgnStat",
     MemStat => "memstat",
     JinueMessage => "jinue_message_t",
+    KnObjDesc => "KnObjDesc",
+    KnRgnFromActorArgs => "KnRgnFromActorArgs",
+    KnMpRequest => "KnMpRequest",
+    KnMpReply => "KnMpReply",
     MmapArgs => "jinue_mmap_args_t",
     AddrMapEntry => "jinue_addr_map_entry_t",
 }
@@ -191,6 +199,18 @@ const STRUCTS: &[CStruct] = &[
         page_size: u64, total_frames: u64, free_frames: u64, user_frames: u64,
         table_frames: u64, committed_frames: u64,
     }),
+    c_struct!(KnObjDesc, "A segment range: segment capability, offset, size (ABI 4.5).", {
+        dataObject: KnCap, startOffset: u64, size: u64,
+    }),
+    c_struct!(KnRgnFromActorArgs, "RGN_MAP_FROM_ACTOR / RGN_INIT_FROM_ACTOR: four pointers (ABI 4.3).", {
+        tgtactorcap: u64, tgtrgndesc: u64, srcactorcap: u64, srcrgndesc: u64,
+    }),
+    c_struct!(KnMpRequest, "A kernel request to a mapper (ABI 4.5).", {
+        key: KnKey, offset: u64, size: u64, access: u64,
+    }),
+    c_struct!(KnMpReply, "A mapper's answer to a kernel request (ABI 4.5).", {
+        diag: i64, addr: u64,
+    }),
 ];
 
 /// The C name of each Jinue-convention function (the names of `numbers.rs`).
@@ -219,6 +239,7 @@ const fn jinue_call_name(call: JinueCall) -> &'static str {
         JinueCall::MemStat => "FERRITE_SYS_MEMSTAT",
         JinueCall::PowerOff => "FERRITE_SYS_POWEROFF",
         JinueCall::ActorCap => "FERRITE_SYS_ACTOR_CAP",
+        JinueCall::EndpointUi => "FERRITE_SYS_ENDPOINT_UI",
     }
 }
 
@@ -233,6 +254,10 @@ const fn chorus_call_name(call: ChorusCall) -> &'static str {
         ChorusCall::RgnDup => "K_SYS_RGN_DUP",
         ChorusCall::ActorSelf => "K_SYS_ACTOR_SELF",
         ChorusCall::ActorDelete => "K_SYS_ACTOR_DELETE",
+        ChorusCall::RgnMap => "K_SYS_RGN_MAP",
+        ChorusCall::RgnInit => "K_SYS_RGN_INIT",
+        ChorusCall::RgnMapFromActor => "K_SYS_RGN_MAP_FROM_ACTOR",
+        ChorusCall::RgnInitFromActor => "K_SYS_RGN_INIT_FROM_ACTOR",
     }
 }
 
@@ -339,6 +364,18 @@ const ACTORS: &[Define] = &[
     d("FERRITE_ACTOR_TYPE", Lit::Dec(ACTOR_TYPE as u64)),
     d("FERRITE_UI_TYPE_SHIFT", Lit::Dec(UI_TYPE_SHIFT as u64)),
     d("FERRITE_UI_STAMP_MASK", Lit::Hex(UI_STAMP_MASK as u64)),
+    d("FERRITE_PORT_TYPE", Lit::Dec(PORT_TYPE as u64)),
+];
+
+/// Kernel requests to mappers (ABI 4.5).
+const MAPPERS: &[Define] = &[
+    d("MP_PULL_IN", Lit::Dec(MP_PULL_IN)),
+    d("MP_PUSH_OUT", Lit::Dec(MP_PUSH_OUT)),
+    d("MP_RELEASE", Lit::Dec(MP_RELEASE)),
+    d("MP_ACCESS_NONE", Lit::Dec(MP_ACCESS_NONE)),
+    d("MP_ACCESS_READ", Lit::Dec(MP_ACCESS_READ)),
+    d("MP_ACCESS_WRITE", Lit::Dec(MP_ACCESS_WRITE)),
+    d("MP_MAX_REQUEST", Lit::Dec(MP_MAX_REQUEST)),
 ];
 
 const LAYOUT: &[Define] = &[
@@ -585,6 +622,7 @@ pub fn write_c_header<W: Write>(out: &mut W) -> fmt::Result {
         INIT,
     )?;
     write_defines(out, "Actor capabilities (ABI 4.1)", ACTORS)?;
+    write_defines(out, "Segments and mappers (ABI 4.5)", MAPPERS)?;
 
     for s in STRUCTS {
         write_struct(out, s)?;
@@ -706,8 +744,9 @@ mod tests {
             for f in s.fields {
                 assert_eq!(f.offset, end, "{}.{} is not contiguous", s.c_name, f.name);
                 end += match f.c_type {
-                    "uint64_t" => 8,
+                    "uint64_t" | "int64_t" => 8,
                     "uint32_t" | "int32_t" => 4,
+                    "KnCap" => 16,
                     "KnUniqueId" | "KnKey" => 8,
                     other => panic!("unexpected field type {other}"),
                 };

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod init;
 pub mod ipc;
 pub mod layout;
+pub mod mapper;
 pub mod memstat;
 pub mod numbers;
 pub mod perms;

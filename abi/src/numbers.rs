@@ -27,6 +27,7 @@ pub enum JinueCall {
     MemStat = 96,
     PowerOff = 97,
     ActorCap = 98,
+    EndpointUi = 99,
 }
 
 /// ChorusOS-family functions (ChorusOS return convention).
@@ -41,6 +42,10 @@ pub enum ChorusCall {
     RgnDup = 69,
     ActorSelf = 70,
     ActorDelete = 72,
+    RgnMap = 73,
+    RgnInit = 74,
+    RgnMapFromActor = 75,
+    RgnInitFromActor = 76,
 }
 
 pub const JINUE_SYS_REBOOT: u64 = JinueCall::Reboot as u64;
@@ -64,6 +69,7 @@ pub const JINUE_SYS_AWAIT_THREAD: u64 = JinueCall::AwaitThread as u64;
 pub const FERRITE_SYS_MEMSTAT: u64 = JinueCall::MemStat as u64;
 pub const FERRITE_SYS_POWEROFF: u64 = JinueCall::PowerOff as u64;
 pub const FERRITE_SYS_ACTOR_CAP: u64 = JinueCall::ActorCap as u64;
+pub const FERRITE_SYS_ENDPOINT_UI: u64 = JinueCall::EndpointUi as u64;
 
 pub const K_SYS_RGN_ALLOCATE: u64 = ChorusCall::RgnAllocate as u64;
 pub const K_SYS_RGN_FREE: u64 = ChorusCall::RgnFree as u64;
@@ -73,6 +79,10 @@ pub const K_SYS_RGN_SET_PROTECT: u64 = ChorusCall::RgnSetProtect as u64;
 pub const K_SYS_RGN_DUP: u64 = ChorusCall::RgnDup as u64;
 pub const K_SYS_ACTOR_SELF: u64 = ChorusCall::ActorSelf as u64;
 pub const K_SYS_ACTOR_DELETE: u64 = ChorusCall::ActorDelete as u64;
+pub const K_SYS_RGN_MAP: u64 = ChorusCall::RgnMap as u64;
+pub const K_SYS_RGN_INIT: u64 = ChorusCall::RgnInit as u64;
+pub const K_SYS_RGN_MAP_FROM_ACTOR: u64 = ChorusCall::RgnMapFromActor as u64;
+pub const K_SYS_RGN_INIT_FROM_ACTOR: u64 = ChorusCall::RgnInitFromActor as u64;
 
 pub const JINUE_SYS_GET_ADDRESS_MAP: u64 = JinueCall::GetAddressMap as u64;
 pub const JINUE_SYS_MMAP: u64 = JinueCall::Mmap as u64;
@@ -102,7 +112,7 @@ pub enum Function {
 }
 
 impl JinueCall {
-    pub const ALL: [JinueCall; 23] = [
+    pub const ALL: [JinueCall; 24] = [
         Self::Reboot,
         Self::Puts,
         Self::CreateThread,
@@ -126,11 +136,12 @@ impl JinueCall {
         Self::MemStat,
         Self::PowerOff,
         Self::ActorCap,
+        Self::EndpointUi,
     ];
 }
 
 impl ChorusCall {
-    pub const ALL: [ChorusCall; 8] = [
+    pub const ALL: [ChorusCall; 12] = [
         Self::RgnAllocate,
         Self::RgnFree,
         Self::RgnStat,
@@ -139,6 +150,10 @@ impl ChorusCall {
         Self::RgnDup,
         Self::ActorSelf,
         Self::ActorDelete,
+        Self::RgnMap,
+        Self::RgnInit,
+        Self::RgnMapFromActor,
+        Self::RgnInitFromActor,
     ];
 }
 
@@ -184,7 +199,7 @@ mod tests {
         assert_eq!(Function::decode(98), Function::Jinue(JinueCall::ActorCap));
         assert_eq!(Function::decode(u64::MAX), Function::Negative);
         assert_eq!(Function::decode(1 << 63), Function::Negative);
-        for reserved in [0, 1, 7, 23, 71, 95, 99, 4095, 0x8000_0000, 1 << 40] {
+        for reserved in [0, 1, 7, 23, 71, 77, 95, 100, 4095, 0x8000_0000, 1 << 40] {
             assert_eq!(Function::decode(reserved), Function::Unknown, "{reserved}");
         }
         assert_eq!(Function::decode(10), Function::Jinue(JinueCall::Receive));

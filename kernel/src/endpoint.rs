@@ -20,6 +20,12 @@ pub struct Endpoint {
     pub senders: Queue,
     /// Threads blocked in RECEIVE, oldest first.
     pub receivers: Queue,
+    /// Kernel requests to the mapper serving it (ABI §4.5) nobody took yet, oldest first.
+    pub requests: alloc::collections::VecDeque<crate::mapper::RequestId>,
+    /// Sequence number of the last message queued (threads' and the kernel's share it).
+    pub next_seq: u64,
+    /// The stamp of its unique identifier (ABI §4.5).
+    pub stamp: u32,
 }
 
 /// Where a queued thread sits: its neighbours in the queue.

@@ -41,6 +41,10 @@ pub enum Error {
     TooBig,
     /// The thread holds no message to answer (IPC).
     NoMessage,
+    /// A mapper broke the protocol (`K_EMAPPER`, ABI §4.5).
+    Mapper,
+    /// A mapper refused with this negative `diag`, passed back as is (ABI §4.5).
+    MapperDiag(i64),
 }
 
 impl From<abi::args::Invalid> for Error {
@@ -77,6 +81,7 @@ impl Error {
             Error::Deadlock => JinueError::DeadLk,
             Error::TooBig => JinueError::TooBig,
             Error::NoMessage => JinueError::NoMsg,
+            Error::Mapper | Error::MapperDiag(_) => JinueError::Inval,
         }
     }
 
@@ -87,6 +92,7 @@ impl Error {
             Error::BadPointer => ChorusError::Fault,
             Error::Unreachable | Error::Dead => ChorusError::Unknown,
             Error::Overlap => ChorusError::Overlap,
+            Error::Mapper | Error::MapperDiag(_) => ChorusError::Mapper,
             Error::NoSystemCall
             | Error::Invalid
             | Error::BadDescriptor
@@ -106,6 +112,10 @@ pub fn encode(convention: Convention, result: Result<u64, Error>) -> SyscallArgs
         (Convention::Jinue, Ok(v)) => SyscallArgs::jinue_ok(v),
         (Convention::Chorus, Ok(v)) => SyscallArgs::chorus_ok(v),
         (Convention::Jinue, Err(e)) => SyscallArgs::jinue_err(e.jinue()),
+        (Convention::Chorus, Err(Error::MapperDiag(diag))) => SyscallArgs {
+            arg0: diag as u64,
+            ..SyscallArgs::chorus_ok(0)
+        },
         (Convention::Chorus, Err(e)) => SyscallArgs::chorus_err(e.chorus()),
     }
 }

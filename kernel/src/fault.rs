@@ -79,11 +79,27 @@ impl<P: mm::PhysMem> crate::Kernel<P> {
         };
         if vector == PAGE_FAULT_VECTOR && abi::layout::is_user_range(fault_addr, 1) {
             let access = page_fault_access(error_code);
-            if let mm::FaultOutcome::Resolved(flush) =
-                self.mem.resolve_fault(caller.space, fault_addr, access)
-            {
-                crate::usercopy::apply_flush(&self.mem, &flush, plat);
-                return;
+            match self.mem.resolve_fault(caller.space, fault_addr, access) {
+                mm::FaultOutcome::Resolved(flush) => {
+                    // The faulting thread's space is the loaded one (activated
+                    // when the thread was switched in): its root needs no lookup.
+                    debug_assert_eq!(self.active_root, self.mem.root(caller.space));
+                    for (space, start, end) in flush.ranges() {
+                        let root = if space == caller.space {
+                            self.active_root
+                        } else {
+                            self.mem.root(space)
+                        };
+                        plat.flush(root, start, end);
+                    }
+                    return;
+                }
+                mm::FaultOutcome::PullIn { segment, page } => {
+                    let at = (fault_addr, ctx.rip);
+                    self.fault_pull_in(caller.thread, segment, page, access, at, plat);
+                    return;
+                }
+                mm::FaultOutcome::Violation => {}
             }
         }
         let number = self.threads.get(caller.thread.0).map_or(0, |t| t.number);

@@ -28,6 +28,7 @@ pub mod fault;
 mod init;
 pub mod ipc;
 mod lifecycle;
+mod mapper;
 pub mod platform;
 pub mod process;
 pub mod sched;
@@ -76,6 +77,8 @@ pub struct Kernel<P: PhysMem> {
     idle_space: SpaceId,
     /// The root last given to `activate_space`.
     active_root: u64,
+    /// Segments, requests to mappers and the threads waiting for them (ABI §4.5).
+    mappers: mapper::Mappers,
     /// The physical address map (GET_ADDRESS_MAP, MMAP's rules).
     address_map: address_map::AddressMap,
 }
@@ -103,6 +106,7 @@ impl<P: PhysMem> Kernel<P> {
             next_thread_number: 1,
             idle_space,
             active_root: idle_root,
+            mappers: mapper::Mappers::default(),
             address_map: address_map::AddressMap::default(),
         }
     }
@@ -164,6 +168,7 @@ impl<P: PhysMem> Kernel<P> {
                 false
             }
         };
+        self.mapper_housekeeping(plat);
         self.after_trap(current, ctx, wants_yield, plat)
     }
 

@@ -165,6 +165,11 @@ impl<P: PhysMem> Kernel<P> {
             }
             _ => {}
         }
+        let held = self
+            .threads
+            .get_mut(t.0)
+            .and_then(|th| th.ipc.request.take());
+        self.mapper_thread_ended(t, held, plat);
         self.ipc_thread_ended(t, previous);
         if let Some(w) = waiter {
             self.wake_awaiter(w, status.await_value());

@@ -3,12 +3,19 @@
 use crate::{SpaceId, VirtAddr};
 use alloc::vec::Vec;
 
+/// One stale range: `(space, start, end)`, `end` exclusive.
+type Range = (SpaceId, VirtAddr, VirtAddr);
+
 /// TLB entries that must be invalidated: `(space, [start, end))` ranges.
 ///
 /// Adjacent or overlapping ranges of the same space are merged as they are added.
+/// The first range is kept inline: a page fault leaves one range, and
+/// resolving it should not cost a heap allocation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Flush {
-    ranges: Vec<(SpaceId, VirtAddr, VirtAddr)>,
+    first: Option<Range>,
+    /// The ranges after the first.
+    more: Vec<Range>,
 }
 
 impl Flush {
@@ -19,12 +26,12 @@ impl Flush {
 
     /// Whether nothing needs invalidating.
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.first.is_none()
     }
 
     /// The ranges, as `(space, start, end)` with `end` exclusive.
-    pub fn ranges(&self) -> impl Iterator<Item = (SpaceId, VirtAddr, VirtAddr)> + '_ {
-        self.ranges.iter().copied()
+    pub fn ranges(&self) -> impl Iterator<Item = Range> + '_ {
+        self.first.iter().chain(self.more.iter()).copied()
     }
 
     /// Adds `[start, end)` of `space` (merged with the last range when they touch).
@@ -32,21 +39,28 @@ impl Flush {
         if start >= end {
             return;
         }
-        if let Some(last) = self.ranges.last_mut() {
-            if last.0 == space && start <= last.2 && end >= last.1 {
-                last.1 = last.1.min(start);
-                last.2 = last.2.max(end);
-                return;
-            }
+        let last = match self.more.last_mut() {
+            Some(last) => last,
+            None => match &mut self.first {
+                Some(first) => first,
+                None => {
+                    self.first = Some((space, start, end));
+                    return;
+                }
+            },
+        };
+        if last.0 == space && start <= last.2 && end >= last.1 {
+            last.1 = last.1.min(start);
+            last.2 = last.2.max(end);
+            return;
         }
-        self.ranges.push((space, start, end));
+        self.more.push((space, start, end));
     }
 
     /// Whether `vaddr` of `space` lies in one of the ranges (tests use it).
     #[cfg(test)]
     pub(crate) fn covers(&self, space: SpaceId, vaddr: VirtAddr) -> bool {
-        self.ranges
-            .iter()
-            .any(|&(s, a, b)| s == space && a <= vaddr && vaddr < b)
+        self.ranges()
+            .any(|(s, a, b)| s == space && a <= vaddr && vaddr < b)
     }
 }

@@ -54,6 +54,13 @@ impl<P: PhysMem> Memory<P> {
                 *map_counts.entry(r.obj).or_default() += 1;
             }
         }
+        for (id, obj) in self.objects.iter() {
+            if let Some(books) = &obj.segment {
+                for (s, e) in books.held.live_intervals() {
+                    expected.entry(id).or_default().add(s, e, &mut Vec::new());
+                }
+            }
+        }
         let mut own_total = 0;
         let mut reserved_total = 0;
         for (id, obj) in self.objects.iter() {

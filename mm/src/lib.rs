@@ -17,6 +17,7 @@ mod object;
 mod pagemap;
 mod pagetable;
 mod ranges;
+mod segment;
 pub mod sim;
 mod space;
 
@@ -31,6 +32,7 @@ mod tests;
 
 pub use flush::Flush;
 pub use memory::Memory;
+pub use memory::SegmentId;
 
 /// A physical address.
 pub type PhysAddr = u64;
@@ -46,6 +48,25 @@ pub const PAGE_SIZE: u64 = abi::layout::PAGE_SIZE;
 pub trait PhysMem {
     fn read_u64(&self, paddr: PhysAddr) -> u64;
     fn write_u64(&mut self, paddr: PhysAddr, value: u64);
+    /// For `i` in `0..n`: `f(u64 at src + 8i)`, and where that is `Some(v)`,
+    /// writes `v` at `dst + 8i`. Both runs are 8-byte aligned, each inside
+    /// one frame, and disjoint: one bounds check per run of page-table
+    /// entries instead of one per entry.
+    fn map_u64s(
+        &mut self,
+        dst: PhysAddr,
+        src: PhysAddr,
+        n: u64,
+        mut f: impl FnMut(u64) -> Option<u64>,
+    ) where
+        Self: Sized,
+    {
+        for i in 0..n {
+            if let Some(v) = f(self.read_u64(src + 8 * i)) {
+                self.write_u64(dst + 8 * i, v);
+            }
+        }
+    }
     fn read_bytes(&self, paddr: PhysAddr, out: &mut [u8]);
     fn write_bytes(&mut self, paddr: PhysAddr, data: &[u8]);
     fn zero_frame(&mut self, paddr: PhysAddr);
@@ -84,4 +105,8 @@ pub enum FaultOutcome {
     Resolved(Flush),
     /// No region, or the access violates its protection: kill the thread.
     Violation,
+    /// The page lies in a segment's cache that does not hold it yet: the
+    /// kernel pulls page `page` of `segment` in from its mapper, then the
+    /// access is retried (ABI §4.5).
+    PullIn { segment: SegmentId, page: u64 },
 }

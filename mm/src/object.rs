@@ -58,6 +58,8 @@ pub(crate) struct Object {
     pub(crate) reserved_npages: u64,
     /// Number of regions referencing this object.
     pub(crate) map_count: u32,
+    /// A segment's cache (ABI §4.5): its kernel holds and written pages.
+    pub(crate) segment: Option<alloc::boxed::Box<crate::segment::CacheBooks>>,
 }
 
 impl Object {
@@ -71,6 +73,7 @@ impl Object {
             children: Vec::new(),
             reserved_npages: 0,
             map_count: 0,
+            segment: None,
         }
     }
 
@@ -139,6 +142,13 @@ impl Objects {
     /// A new anonymous object with no reference yet.
     pub(crate) fn new_anon(&mut self) -> ObjId {
         self.insert(Object::new(Kind::Anon, None))
+    }
+
+    /// A new segment cache with no reference yet.
+    pub(crate) fn new_segment(&mut self) -> ObjId {
+        let mut obj = Object::new(Kind::Anon, None);
+        obj.segment = Some(alloc::boxed::Box::default());
+        self.insert(obj)
     }
 
     /// A new physical object with no reference yet.
@@ -374,6 +384,7 @@ impl Objects {
             children: vec![id],
             reserved_npages: 0,
             map_count: 0,
+            segment: None,
         });
         if let Some((gid, _)) = old_parent {
             for c in self.get_mut(gid).children.iter_mut() {

@@ -683,7 +683,7 @@ static int case_enosys_unknown(struct line *why)
 {
     /* 71 and 95 lie in the ChorusOS range but name nothing: still the Jinue
      * convention (ABI 1). */
-    static const uint64_t unknown[] = { 0, 1, 7, 23, 63, 71, 95, 99, 1000, 0x7fffffffffffffffULL };
+    static const uint64_t unknown[] = { 0, 1, 7, 23, 63, 71, 77, 95, 100, 1000, 0x7fffffffffffffffULL };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         if (!expect_jinue_error(why, "unknown", unknown[i], 1, 2, 3, JINUE_ENOSYS)) {
             put_str(why, " for ");

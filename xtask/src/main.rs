@@ -66,6 +66,11 @@ commands:
                                     kbench (release) under QEMU -icount shift=0 --mem 4096 and prints its
                                     KBENCH lines (instruction counts of the real system calls). --quick:
                                     fewer sizes and repetitions (kernel: 1024 pages, 3 repetitions).
+  bench --peer [--quick]            kbench and a Debian Linux 6.1 guest (apt-get download, cached in
+                                    ~/.cache/ferrite-peer) under the same QEMU flags (-icount shift=0,
+                                    -cpu qemu64, one CPU, 4096 MiB): one 'PEER case=.. pages=..
+                                    ferrite=.. linux=.. ratio=..' line per case, then a table.
+                                    --quick: 16384 pages, 3 repetitions.
   clippy                            clippy -D warnings on the host workspace and on the images
                                     (--features image; kernel --target x86_64-unknown-none,
                                     user programs --target x86_64-unknown-linux-gnu)";

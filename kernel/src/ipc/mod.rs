@@ -32,6 +32,8 @@ pub enum IpcWait {
     Reply(ThreadId),
     /// In RECEIVE, queued on the endpoint.
     Receiving(EndpointId),
+    /// Waiting for a mapper's pull-in (a fault or RGN_INIT; ABI §4.5).
+    Mapper,
 }
 
 /// A message a receiving thread has taken and not yet answered.
@@ -61,6 +63,10 @@ pub struct ThreadIpc {
     pub header: u64,
     /// The message it holds as a receiver.
     pub held: Option<Held>,
+    /// Its place among the endpoint's messages while `Sending`.
+    pub seq: u64,
+    /// The kernel request it holds as a mapper (ABI §4.5).
+    pub request: Option<crate::mapper::RequestId>,
 }
 
 /// The registers a blocked call returns with when it fails with `e`.
@@ -182,6 +188,7 @@ impl<P: PhysMem> Kernel<P> {
         let Some(mut ep) = self.endpoints.remove(e.0) else {
             return;
         };
+        self.mappers.endpoint_gone(e, ep.stamp);
         while let Some(r) = ep.receivers.pop_front(&mut self.threads) {
             self.wake(r, failure(Error::Dead));
         }

@@ -22,11 +22,16 @@ impl<P: PhysMem> Kernel<P> {
     pub(super) fn sys_create_endpoint(&mut self, caller: Caller, fd: u64) -> SysResult {
         let slot = Slot::new(fd)?;
         self.check_free_slot(caller.process, slot)?;
+        let stamp = self.mappers.stamps.take().ok_or(Error::Again)?;
         let e = self
             .endpoints
-            .insert(Endpoint::default())
+            .insert(Endpoint {
+                stamp,
+                ..Endpoint::default()
+            })
             .map(EndpointId)
             .map_err(|_| Error::Again)?;
+        self.mappers.ports.insert(stamp, e);
         self.install(
             caller.process,
             slot,
@@ -151,8 +156,16 @@ impl<P: PhysMem> Kernel<P> {
                 Err(err) => self.wake(r, failure(err)),
             }
         }
+        let seq = match self.endpoints.get_mut(e.0) {
+            Some(ep) => {
+                ep.next_seq += 1;
+                ep.next_seq
+            }
+            None => 0,
+        };
         if let Some(th) = self.threads.get_mut(me.0) {
             th.state = ThreadState::Ipc(IpcWait::Sending(e));
+            th.ipc.seq = seq;
         }
         if let Some(ep) = self.endpoints.get_mut(e.0) {
             ep.senders.push_back(&mut self.threads, me);
@@ -181,13 +194,19 @@ impl<P: PhysMem> Kernel<P> {
         let me = caller.thread;
         let capacity = {
             let th = self.threads.get_mut(me.0).ok_or(Error::Dead)?;
-            if th.ipc.held.is_some() {
+            if th.ipc.held.is_some() || th.ipc.request.is_some() {
                 return Err(Error::Busy);
             }
             th.ipc.header = addr;
             th.ipc.landing.capacity()
         };
-        while let Some(s) = self.endpoints.get(e.0).and_then(|ep| ep.senders.front()) {
+        loop {
+            if let Some(n) = self.take_request(e, me, capacity, plat)? {
+                return Ok(Outcome::Return(n));
+            }
+            let Some(s) = self.endpoints.get(e.0).and_then(|ep| ep.senders.front()) else {
+                break;
+            };
             let size = self.threads.get(s.0).map_or(0, |t| t.ipc.message.len()) as u64;
             if size > capacity {
                 if let Some(ep) = self.endpoints.get_mut(e.0) {
@@ -228,6 +247,9 @@ impl<P: PhysMem> Kernel<P> {
         self.read_message(caller, addr, true, false, plat)?;
         let me = caller.thread;
         let th = self.threads.get(me.0).ok_or(Error::Dead)?;
+        if let Some(request) = th.ipc.request {
+            return self.answer_request(caller, request, plat);
+        }
         let held = th.ipc.held.ok_or(Error::NoMessage)?;
         let size = th.ipc.message.len() as u64;
         if size > held.reply_max {
@@ -264,9 +286,19 @@ impl<P: PhysMem> Kernel<P> {
 
     /// REPLY_ERROR (22): `ENOMSG` if no message is held; otherwise the
     /// sender's SEND fails with `EPROTO` and `arg2 = code`.
-    pub(super) fn sys_reply_error(&mut self, caller: Caller, code: u64) -> SysResult {
+    pub(super) fn sys_reply_error(
+        &mut self,
+        caller: Caller,
+        code: u64,
+        plat: &mut impl Platform,
+    ) -> SysResult {
         let me = caller.thread;
         let th = self.threads.get_mut(me.0).ok_or(Error::Dead)?;
+        if let Some(request) = th.ipc.request {
+            // Against the protocol (ABI §4.5): the request fails with K_EMAPPER.
+            self.refuse_request(caller, request, plat);
+            return Ok(Outcome::Return(0));
+        }
         let held = th.ipc.held.take().ok_or(Error::NoMessage)?;
         if let Some(s) = self.waiting_sender(me, held) {
             self.hand_off(s, protocol_error(code));

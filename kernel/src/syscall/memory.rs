@@ -251,8 +251,11 @@ impl<P: PhysMem> Kernel<P> {
         let mode = DupMode::from_flags(flags)?;
         let target_space = self.space_of(target)?;
         let source_space = self.space_of(source)?;
-        let flush = self.mem.dup(target_space, source_space, mode)?;
-        self.flushed(&flush, plat)
+        // Mapper-backed regions copied privately may need pull-ins first (§4.4 rule 4).
+        match self.dup_or_pull_in(caller.thread, target_space, source_space, mode, plat)? {
+            Some(value) => Ok(Outcome::Return(value)),
+            None => Ok(Outcome::NoReturn),
+        }
     }
 
     /// MEMSTAT (96): writes the first `min(size, 48)` bytes of the

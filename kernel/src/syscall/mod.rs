@@ -7,10 +7,13 @@
 //! `rsi`, `rdx` of the context are ever written.
 
 mod actors;
+mod from_actor;
 mod ipc;
 mod memory;
 mod physmem;
 mod processes;
+pub(crate) use from_actor::RangeCall;
+mod segments;
 mod system;
 mod threads;
 
@@ -115,7 +118,8 @@ impl<P: PhysMem> Kernel<P> {
             JinueCall::CreateEndpoint => self.sys_create_endpoint(caller, a.arg1),
             JinueCall::Receive => self.sys_receive(caller, a.arg1, a.arg2, plat),
             JinueCall::Reply => self.sys_reply(caller, a.arg2, plat),
-            JinueCall::ReplyError => self.sys_reply_error(caller, a.arg1),
+            JinueCall::ReplyError => self.sys_reply_error(caller, a.arg1, plat),
+            JinueCall::EndpointUi => self.sys_endpoint_ui(caller, a.arg1, a.arg2, plat),
             JinueCall::GetAddressMap => self.sys_get_address_map(caller, a.arg1, a.arg2, plat),
             JinueCall::Mmap => self.sys_mmap(caller, a.arg1, a.arg2, plat),
         }
@@ -137,6 +141,10 @@ impl<P: PhysMem> Kernel<P> {
             ChorusCall::RgnDup => self.sys_rgn_dup(caller, a.arg1, a.arg2, a.arg3, plat),
             ChorusCall::ActorSelf => self.sys_actor_self(caller, a.arg1, plat),
             ChorusCall::ActorDelete => self.sys_actor_delete(caller, a.arg1, plat),
+            ChorusCall::RgnMap => self.sys_rgn_map(caller, (a.arg1, a.arg2, a.arg3), plat),
+            ChorusCall::RgnInit => self.sys_rgn_init(caller, (a.arg1, a.arg2, a.arg3), plat),
+            ChorusCall::RgnMapFromActor => self.sys_rgn_from_actor(caller, a.arg1, false, plat),
+            ChorusCall::RgnInitFromActor => self.sys_rgn_from_actor(caller, a.arg1, true, plat),
         }
     }
 

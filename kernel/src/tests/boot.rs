@@ -117,7 +117,7 @@ fn function_numbers_and_preserved_registers() {
     w.ctx.fpu[200] = 0x44;
     assert_eq!(w.j(u64::MAX, 0, 0, 0), Err(JINUE_EINVAL));
     assert_eq!(w.j(1 << 63, 0, 0, 0), Err(JINUE_EINVAL));
-    for n in [0, 1, 7, 23, 63, 71, 95, 99, 0x8000_0000, 1 << 40] {
+    for n in [0, 1, 7, 23, 63, 71, 77, 95, 100, 0x8000_0000, 1 << 40] {
         let r = w.call(n, 5, 6, 7);
         assert_eq!(
             (r.arg0 as i64, r.arg1, r.arg2, r.arg3),

@@ -206,3 +206,48 @@ impl<P: PhysMem> Memory<P> {
         }
     }
 }
+
+impl<P: PhysMem> Memory<P> {
+    /// What RGN_DUP must pull in before it can copy: the runs (at most
+    /// `max_run` pages) of pages that privately copied segment regions of
+    /// `source` map and their caches lack, as `(cache, first, end)`. Fails
+    /// first as [`Memory::dup`] would for the target and for memory.
+    ///
+    /// # Errors
+    /// `Overlap`, `NoMemory`, `InvalidArgument` as [`Memory::dup`].
+    pub fn dup_segment_gaps(
+        &self,
+        target: SpaceId,
+        source: SpaceId,
+        mode: DupMode,
+        max_run: u64,
+    ) -> Result<Vec<(super::SegmentId, u64, u64)>, MmError> {
+        self.space(source)?;
+        if !self.space(target)?.regions.is_empty() {
+            return Err(MmError::Overlap);
+        }
+        if source == target {
+            return Ok(Vec::new());
+        }
+        let plan = self.plan_dup(target, source, mode);
+        self.check_frames(
+            plan.promised_npages
+                .checked_add(plan.tables)
+                .and_then(|n| n.checked_add(plan.source_promises))
+                .ok_or(MmError::NoMemory)?,
+        )?;
+        self.check_region_room(plan.regions.len())?;
+        self.check_object_room(plan.new_objects)?;
+        let mut gaps = Vec::new();
+        for (_, r, copy) in plan.regions {
+            if !copy || self.objects.get(r.obj).segment.is_none() {
+                continue;
+            }
+            let seg = super::SegmentId(r.obj);
+            for (s, e) in self.segment_missing(seg, r.obj_off, r.npages, max_run) {
+                gaps.push((seg, s, e));
+            }
+        }
+        Ok(gaps)
+    }
+}

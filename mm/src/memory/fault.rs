@@ -35,6 +35,13 @@ impl<P: PhysMem> Memory<P> {
         if !allows(region.prot, access) {
             return FaultOutcome::Violation;
         }
+        let idx = region.obj_off + (vaddr - start) / PAGE_SIZE;
+        if self.segment_page_missing(region.obj, idx) {
+            return FaultOutcome::PullIn {
+                segment: super::SegmentId(region.obj),
+                page: idx,
+            };
+        }
         let hit = Hit {
             space,
             root: sp.root,
@@ -71,12 +78,30 @@ impl<P: PhysMem> Memory<P> {
             }
         }
         let obj = self.objects.get(obj_id);
-        let (paddr, map_writable, changed) = match obj.kind {
-            Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false),
+        // `was_mapped`: whether a translation of `vaddr` may be cached. A
+        // page neither the object nor an ancestor holds was never mapped
+        // (mappings are a cache of the objects), and the CPU caches no
+        // not-present entry (Intel SDM vol. 3 §4.10.2.3), so mapping a
+        // fresh zeroed page needs no TLB flush, as in Linux.
+        // A segment page is writable in the tables only once written, so
+        // that its first write marks it for write-back.
+        let clean_segment_page = obj
+            .segment
+            .as_ref()
+            .is_some_and(|books| access != Access::Write && !books.dirty.contains(&idx));
+        let (paddr, map_writable, changed, was_mapped) = match obj.kind {
+            Kind::Phys { base_paddr, .. } => (base_paddr + idx * PAGE_SIZE, writable, false, true),
             Kind::Anon => match obj.pages.get(idx) {
-                Some(paddr) => (paddr, writable, false),
-                None => match (self.objects.lookup(obj_id, idx), access) {
-                    (Some(found), Access::Read | Access::Execute) => (found.paddr, false, false),
+                Some(paddr) => (paddr, writable && !clean_segment_page, false, true),
+                // Not in the object itself: look in its ancestors.
+                None => match (
+                    obj.parent
+                        .and_then(|(parent, off)| self.objects.lookup(parent, idx + off)),
+                    access,
+                ) {
+                    (Some(found), Access::Read | Access::Execute) => {
+                        (found.paddr, false, false, true)
+                    }
                     (Some(found), Access::Write) => {
                         let direct_parent = obj.parent.map(|(p, _)| p) == Some(found.owner);
                         let paddr = if direct_parent
@@ -97,7 +122,7 @@ impl<P: PhysMem> Memory<P> {
                             obj.reserved_npages -= 1;
                             new
                         };
-                        (paddr, true, true)
+                        (paddr, true, true, true)
                     }
                     (None, _) => {
                         let new = self.frames.alloc_user_reserved();
@@ -105,7 +130,7 @@ impl<P: PhysMem> Memory<P> {
                         let obj = self.objects.get_mut(obj_id);
                         obj.pages.insert(idx, new);
                         obj.reserved_npages -= 1;
-                        (new, writable, true)
+                        (new, writable, true, false)
                     }
                 },
             },
@@ -113,13 +138,20 @@ impl<P: PhysMem> Memory<P> {
         if changed {
             self.unmap_other_mappers(obj_id, idx, hit.space, vaddr, flush);
         }
+        if access == Access::Write {
+            if let Some(books) = self.objects.get_mut(obj_id).segment.as_mut() {
+                books.dirty.insert(idx);
+            }
+        }
         let executable = region.prot.exec_bit();
         let mut walk = self.walk_at(hit.space, hit.root);
         if walk.map_page(vaddr, paddr, map_writable, executable, cache_bits) {
             let span = vaddr & !(pagetable::PT_SPAN_BYTES - 1);
             flush.add(hit.space, span, span + pagetable::PT_SPAN_BYTES);
         }
-        flush.add(hit.space, vaddr, vaddr + PAGE_SIZE);
+        if was_mapped {
+            flush.add(hit.space, vaddr, vaddr + PAGE_SIZE);
+        }
         paddr
     }
 

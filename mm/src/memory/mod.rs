@@ -13,12 +13,16 @@
 //! | `stat.rs` | RGN_STAT |
 //! | `share.rs` | MCLONE |
 //! | `dup.rs` | RGN_DUP |
+//! | `segment.rs` | segment caches: RGN_MAP, RGN_INIT, pull-in, write-back |
+//! | `from_actor.rs` | RGN_MAP_FROM_ACTOR, RGN_INIT_FROM_ACTOR |
 //! | `fault.rs` | page faults |
 //! | `usercopy.rs` | the kernel's copies from and to user memory |
 
 mod dup;
 mod fault;
+mod from_actor;
 mod regions;
+mod segment;
 mod share;
 mod stat;
 mod usercopy;
@@ -32,6 +36,8 @@ use crate::{Access, MmError, PhysAddr, PhysMem, SpaceId, VirtAddr, PAGE_SIZE};
 use abi::args::Prot;
 use abi::memstat::MemStat;
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+pub use segment::SegmentId;
 
 /// The frame pool, the memory objects and the address spaces.
 pub struct Memory<P: PhysMem> {
@@ -42,7 +48,8 @@ pub struct Memory<P: PhysMem> {
     pub(crate) objects: Objects,
     pub(crate) spaces: BTreeMap<SpaceId, Space>,
     next_space: u64,
-    kernel_half: [u64; 256],
+    /// The kernel half's present PML4 entries: (index in the PML4, entry).
+    kernel_half: Vec<(u64, u64)>,
     /// Regions of every space together (kept equal to the sum of
     /// `Space::regions.len()`; checked by `check_invariants`).
     pub(crate) region_total: usize,
@@ -50,6 +57,13 @@ pub struct Memory<P: PhysMem> {
     region_limit: usize,
     /// Most live memory objects ([`Memory::set_object_limit`]).
     object_limit: usize,
+    /// The last space whose root a user copy looked up, and that root (space
+    /// ids are never reused; `destroy_space` forgets it): spares the user
+    /// copies' fast path a map lookup per call.
+    root_cache: core::cell::Cell<(SpaceId, PhysAddr)>,
+    /// Segment caches that lost their last region since the kernel last
+    /// asked ([`Memory::take_unmapped_segments`]).
+    pub(crate) unmapped_segments: alloc::vec::Vec<crate::object::ObjId>,
 }
 
 impl<P: PhysMem> core::fmt::Debug for Memory<P> {
@@ -81,11 +95,29 @@ impl<P: PhysMem> Memory<P> {
             objects: Objects::default(),
             spaces: BTreeMap::new(),
             next_space: 1,
-            kernel_half: *kernel_half,
+            kernel_half: kernel_half
+                .iter()
+                .enumerate()
+                .filter(|&(_, &entry)| entry != 0)
+                .map(|(i, &entry)| (KERNEL_HALF_FIRST + i as u64, entry))
+                .collect(),
             region_total: 0,
             region_limit: usize::MAX,
             object_limit: usize::MAX,
+            root_cache: core::cell::Cell::new((SpaceId(0), 0)),
+            unmapped_segments: alloc::vec::Vec::new(),
         }
+    }
+
+    /// The root of a live space, through the one-entry cache.
+    pub(crate) fn cached_root(&self, space: SpaceId) -> Option<PhysAddr> {
+        let (id, root) = self.root_cache.get();
+        if id == space && id != SpaceId(0) {
+            return Some(root);
+        }
+        let root = self.spaces.get(&space)?.root;
+        self.root_cache.set((space, root));
+        Some(root)
     }
 
     /// Caps the regions of all spaces together at `limit` (no cap until
@@ -242,9 +274,10 @@ impl<P: PhysMem> Memory<P> {
         self.check_frames(1)?;
         let root = self.frames.alloc_table();
         self.phys.zero_frame(root);
-        for (i, &entry) in self.kernel_half.iter().enumerate() {
-            self.phys
-                .write_u64(root + 8 * (KERNEL_HALF_FIRST + i as u64), entry);
+        // The root was just cleared: only the kernel half's present entries
+        // (a handful of its 256) need writing.
+        for &(index, entry) in &self.kernel_half {
+            self.phys.write_u64(root + 8 * index, entry);
         }
         let id = SpaceId(self.next_space);
         self.next_space += 1;
@@ -265,6 +298,9 @@ impl<P: PhysMem> Memory<P> {
             return Flush::new();
         }
         let flush = self.free_all(space);
+        if self.root_cache.get().0 == space {
+            self.root_cache.set((SpaceId(0), 0));
+        }
         let sp = self.spaces.remove(&space).expect("space");
         self.tables.promises.close(&mut self.frames, space);
         self.frames.free_table(sp.root);

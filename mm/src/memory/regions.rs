@@ -232,7 +232,11 @@ impl<P: PhysMem> Memory<P> {
 
     /// A removed region's object loses the region and its references.
     fn unmap_region(&mut self, region: &Region) {
-        self.objects.get_mut(region.obj).map_count -= 1;
+        let obj = self.objects.get_mut(region.obj);
+        obj.map_count -= 1;
+        if obj.map_count == 0 && obj.segment.is_some() {
+            self.unmapped_segments.push(region.obj);
+        }
         self.objects.drop_ref(
             &mut self.frames,
             region.obj,

@@ -28,7 +28,18 @@ impl<P: PhysMem> Memory<P> {
             if !allows(r.prot, access) {
                 return Err(MmError::BadAddress);
             }
-            vaddr = s + r.len_bytes();
+            let region_end = s + r.len_bytes();
+            // A segment page not yet pulled in cannot be reached without
+            // waiting for its mapper, which a copy inside a call cannot do.
+            let mut page = vaddr;
+            let is_segment = self.objects.get(r.obj).segment.is_some();
+            while is_segment && page < end.min(region_end) {
+                if self.segment_page_missing(r.obj, r.obj_off + (page - s) / PAGE_SIZE) {
+                    return Err(MmError::BadAddress);
+                }
+                page += PAGE_SIZE;
+            }
+            vaddr = region_end;
         }
         Ok(())
     }
@@ -70,7 +81,7 @@ impl<P: PhysMem> Memory<P> {
         if !is_user_range(addr, len_bytes as u64) || access == Access::Execute {
             return None;
         }
-        let root = self.spaces.get(&space)?.root;
+        let root = self.cached_root(space)?;
         mapped_chunks(&self.phys, root, addr, len_bytes, access == Access::Write)
     }
 

@@ -132,6 +132,13 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     /// does). A 2 MiB leaf in the way is dropped (mappings are a cache);
     /// returns whether one was.
     fn ensure_leaf_table(&mut self, vaddr: VirtAddr) -> (PhysAddr, bool) {
+        let (_, pt, demoted) = self.ensure_leaf_table_slot(vaddr);
+        (pt, demoted)
+    }
+
+    /// [`Self::ensure_leaf_table`], also returning the PDE's address:
+    /// (PDE slot, leaf table, whether a 2 MiB leaf was dropped).
+    fn ensure_leaf_table_slot(&mut self, vaddr: VirtAddr) -> (PhysAddr, PhysAddr, bool) {
         let pd = self.ensure_pd(vaddr);
         let slot = entry_paddr(pd, vaddr, SHIFT_PD);
         let pde = self.phys.read_u64(slot);
@@ -141,10 +148,10 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         }
         let pt = self.ensure_next(pd, vaddr, SHIFT_PD);
         if !self.books.shared.is_shared(pt) {
-            return (pt, demoted);
+            return (slot, pt, demoted);
         }
         let pde = self.phys.read_u64(slot);
-        (self.make_private(slot, pde), demoted)
+        (slot, self.make_private(slot, pde), demoted)
     }
 
     /// Maps page `vaddr` to `paddr` with a 4 KiB leaf. A writable entry in a
@@ -159,11 +166,10 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         executable: bool,
         cache_bits: u64,
     ) -> bool {
-        let (_, demoted) = self.ensure_leaf_table(vaddr);
+        let (pde_paddr, pt, demoted) = self.ensure_leaf_table_slot(vaddr);
         let entry = super::leaf_entry(paddr, writable, executable) | cache_bits;
         let phys = &mut *self.phys;
-        let (pde_paddr, pde) = find_pde(phys, self.root, vaddr).expect("leaf table of a region");
-        let pt = pde & PTE_ADDR_MASK;
+        let pde = phys.read_u64(pde_paddr);
         if entry & PTE_WRITABLE != 0 && pde & PTE_WRITABLE == 0 {
             for i in 0..super::ENTRIES_PER_TABLE {
                 let slot = pt + 8 * i;
@@ -319,13 +325,9 @@ impl<'a, P: PhysMem> Walk<'a, P> {
                 let kept = PTE_ADDR_MASK | writable | super::PTE_UNCACHED;
                 let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
                 let dst_slot = pte_paddr(dst_pt, dst);
-                let phys = &mut *self.phys;
-                for i in 0..run {
-                    let entry = phys.read_u64(src_slot + 8 * i);
-                    if entry & PTE_PRESENT != 0 {
-                        phys.write_u64(dst_slot + 8 * i, (entry & kept) | set);
-                    }
-                }
+                self.phys.map_u64s(dst_slot, src_slot, run, |entry| {
+                    (entry & PTE_PRESENT != 0).then_some((entry & kept) | set)
+                });
             }
             done += run;
         }

@@ -1,6 +1,6 @@
 //! Unit tests of `Memory` over `SimPhys`: every rule of ABI §3.1, §4.3, §4.4, §5 and every error.
 //!
-//! Shared helpers here; the tests by area in `regions.rs`, `sharing.rs`,
+//! Shared helpers here; the tests by area in `regions.rs`, `segments.rs`, `sharing.rs`,
 //! `tables.rs` and `limits.rs`.
 
 use crate::sim::SimPhys;
@@ -86,7 +86,7 @@ fn baseline(m: &Memory<SimPhys>) -> (u64, u64, u64, u64) {
 fn resolved(outcome: FaultOutcome) -> Flush {
     match outcome {
         FaultOutcome::Resolved(flush) => flush,
-        FaultOutcome::Violation => panic!("unexpected violation"),
+        other => panic!("unexpected {other:?}"),
     }
 }
 
@@ -137,5 +137,6 @@ fn snapshot(m: &Memory<SimPhys>, spaces: &[SpaceId]) -> Snapshot {
 
 mod limits;
 mod regions;
+mod segments;
 mod sharing;
 mod tables;

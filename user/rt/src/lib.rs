@@ -17,6 +17,7 @@ pub mod desc;
 pub mod error;
 pub mod fork;
 pub mod ipc;
+pub mod mapper;
 pub mod physmem;
 pub mod spawn;
 pub mod startup;

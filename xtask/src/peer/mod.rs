@@ -113,13 +113,15 @@ pub fn cmd_peer(quick: bool) -> Result<u8, String> {
     Ok(0)
 }
 
-/// `KBENCH case=NAME pages=N guest_ns=X ...` lines.
+/// `KBENCH case=NAME pages=N guest_ns=X ...` lines (no `pages`: 0, as
+/// for the IPC cases, whose `guest_ns` is per round trip).
 fn parse_ferrite(console: &[String]) -> Figures {
     kbench_lines(console)
         .filter_map(|l| l.strip_prefix("KBENCH "))
-        .filter_map(|l| Some((field(l, "case")?, field(l, "pages")?, field(l, "guest_ns")?)))
-        .filter_map(|(case, pages, ns)| {
-            Some(((case.to_string(), pages.parse().ok()?), ns.parse().ok()?))
+        .filter_map(|l| {
+            let case = field(l, "case")?.to_string();
+            let pages = field(l, "pages").map_or(Some(0), |p| p.parse().ok())?;
+            Some(((case, pages), field(l, "guest_ns")?.parse().ok()?))
         })
         .collect()
 }
@@ -278,11 +280,13 @@ mod tests {
         let ferrite_console = vec![
             "[init] KBENCH case=fork pages=0 guest_ns=80000 per_page_ns=0.00".to_string(),
             "[init] KBENCH case=mclone pages=16384 guest_ns=163840 per_page_ns=10.00".into(),
+            "[init] KBENCH case=ipc_rtt_64b round_trips=2000 guest_ns=2000".into(),
         ];
         let linux_console = vec![
             "LPEER case=fork pages=0 insns=60000 how=fork".to_string(),
             "LPEER case=mclone pages=16384 insns=13107200 how=memfd".into(),
             "LPEER case=ipc_rtt_0b pages=0 insns=12000 how=futex".into(),
+            "LPEER case=ipc_rtt_64b pages=0 insns=12000 how=futex".into(),
         ];
         let rows = pair(
             &parse_ferrite(&ferrite_console),
@@ -295,7 +299,7 @@ mod tests {
                 "PEER case=fork pages=0 ferrite=80000 linux=60000 ratio=0.75",
                 "PEER case=mclone pages=16384 ferrite=163840 linux=13107200 ratio=80.00",
                 "PEER case=ipc_rtt_0b pages=0 ferrite=not_measured linux=12000 ratio=none",
-                "PEER case=ipc_rtt_64b pages=0 ferrite=not_measured linux=not_measured ratio=none",
+                "PEER case=ipc_rtt_64b pages=0 ferrite=2000 linux=12000 ratio=6.00",
             ]
         );
         assert_eq!(rows[0].target(), Some(3.0));

@@ -143,6 +143,7 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         })
         .collect();
 
+    lang::check_mem_functions();
     let (smep, smap) = cpu::enable_smep_smap();
     pic::init();
     trap::init_syscall();

@@ -14,7 +14,8 @@ const FRAME_QWORDS: u64 = FRAME_SIZE / 8;
 // which on real hardware run the same fast-string microcode for an aligned
 // 4 KiB block, so the quadword forms lose nothing there, while under QEMU's
 // `-icount` (which counts every `rep` iteration) they count 512 instead of
-// 4096. The kernel's general `memcpy`/`memset` (lang.rs) keep the byte forms.
+// 4096. The kernel's general `memcpy`/`memset` (lang.rs) likewise move whole
+// quadwords, then the bytes left.
 
 /// Fills the frame at `p` with zeros (`rep stosq`).
 ///
@@ -96,6 +97,30 @@ impl PhysMem for DirectMap {
         let p = self.virt(paddr, 8) as *mut u64;
         // SAFETY: as for `read_u64`; `mm` owns the frames it writes.
         unsafe { p.write_volatile(value) }
+    }
+
+    fn map_u64s(
+        &mut self,
+        dst: PhysAddr,
+        src: PhysAddr,
+        n: u64,
+        mut f: impl FnMut(u64) -> Option<u64>,
+    ) {
+        assert!(
+            dst.is_multiple_of(8) && src.is_multiple_of(8),
+            "unaligned physical u64 run"
+        );
+        let d = self.virt(dst, 8 * n) as *mut u64;
+        let s = self.virt(src, 8 * n) as *const u64;
+        for i in 0..n as usize {
+            // SAFETY: `virt` checked both runs of `n` u64 lie in the direct
+            // map; both are 8-byte aligned; `mm` owns the tables it writes.
+            unsafe {
+                if let Some(v) = f(s.add(i).read_volatile()) {
+                    d.add(i).write_volatile(v);
+                }
+            }
+        }
     }
 
     fn read_bytes(&self, paddr: PhysAddr, out: &mut [u8]) {

@@ -1,4 +1,4 @@
-//! The demo `cargo xtask run` boots: start-up state, fork with shared and copy-on-write memory, spawn via MCLONE, a key-value server over IPC.
+//! The demo `cargo xtask run` boots: start-up state, fork with shared and copy-on-write memory, spawn via MCLONE, a key-value server over IPC, a file server mapper.
 #![no_std]
 #![no_main]
 
@@ -13,6 +13,9 @@ ferrite_rt::entry!(main);
 
 #[path = "../kv_demo.rs"]
 mod kv_demo;
+
+#[path = "../file_demo.rs"]
+mod file_demo;
 
 const WORKERS: u64 = 3;
 /// Pages of the region every worker gets a private (copy-on-write) copy of.
@@ -38,6 +41,9 @@ fn main(start: &Startup) -> i32 {
     }
     if let Err(e) = kv_demo::key_value_demo() {
         println!("key-value demo failed: {e}");
+    }
+    if let Err(e) = file_demo::file_server_demo() {
+        println!("file server demo failed: {e}");
     }
     let end = memstat();
     show_memstat("at the end", &end);

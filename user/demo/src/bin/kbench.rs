@@ -36,6 +36,16 @@
 //! of 1000 calls, per call) and `fork` at `pages=0` (a tiny process: only the
 //! program's own small regions).
 //!
+//! Before the sizes, the mapper cases (ABI §4.5), with a mapper process
+//! forked off that serves every page as a pattern (`ferrite_rt::mapper::run`):
+//! `pull_in_fault` (pages=256), the first read of every page of a fresh
+//! mapper-backed region, the whole loop (each fault parks the thread, the
+//! kernel sends MP_PULL_IN, the mapper fills its buffer and REPLYs, the
+//! kernel copies the page in during the REPLY, the thread retries); and
+//! `dup_segment` for each size N that fits, RGN_DUP with `K_INHERITCOPY`
+//! of this process while it maps N resident mapper-backed pages (no pull-in:
+//! a snapshot like `dup_copy`).
+//!
 //! Before the sizes, two IPC cases (ABI §3.2), independent of N:
 //! `ipc_rtt_0b` and `ipc_rtt_64b`, one round trip between two processes on
 //! one CPU: the client's SEND (0 or 64 bytes) → the server's RECEIVE
@@ -73,6 +83,10 @@ ferrite_rt::entry!(main);
 #[path = "../kbench_ipc.rs"]
 mod kbench_ipc;
 use kbench_ipc::bench_ipc;
+
+#[path = "../kbench_mapper.rs"]
+mod kbench_mapper;
+use kbench_mapper::bench_mapper;
 
 /// Where the measured region lives: 2 MiB-aligned, as in the host benchmark.
 const REGION: u64 = 0x4000_0000;
@@ -472,7 +486,10 @@ fn main(start: &Startup) -> i32 {
         "kbench: calibration: a loop of {} instructions read {loop_ticks} ticks",
         2 * CALIBRATION_ITERATIONS
     );
-    if bench_small(reps).is_err() || bench_ipc(reps).is_err() {
+    if bench_small(reps).is_err()
+        || bench_ipc(reps).is_err()
+        || bench_mapper(reps, &sizes[..nsizes]).is_err()
+    {
         return 1;
     }
     for &npages in &sizes[..nsizes] {

@@ -368,9 +368,9 @@ fn main(start: &Startup) -> i32 {
             23,
             63,
             71,
-            73,
+            77,
             95,
-            99,
+            100,
             1 << 40,
             i64::MAX as u64,
             // Numbers of real functions plus 2^32: no truncation to 32 bits.

@@ -55,6 +55,7 @@ fn jinue_errors(call: JinueCall) -> &'static [u64] {
         ],
         JinueCall::Reply => &[JINUE_EINVAL, JINUE_ENOMSG, JINUE_E2BIG],
         JinueCall::ReplyError => &[JINUE_ENOMSG],
+        JinueCall::EndpointUi => &[JINUE_EBADF, JINUE_EIO, JINUE_EPERM, JINUE_EINVAL],
         JinueCall::GetAddressMap => &[JINUE_EINVAL, JINUE_E2BIG],
         JinueCall::Mmap => &[
             JINUE_EBADF,
@@ -70,9 +71,13 @@ fn jinue_errors(call: JinueCall) -> &'static [u64] {
 fn chorus_errors(call: ChorusCall) -> &'static [i64] {
     use abi::errors::*;
     match call {
-        ChorusCall::RgnAllocate | ChorusCall::RgnDup => {
+        ChorusCall::RgnAllocate | ChorusCall::RgnMap | ChorusCall::RgnMapFromActor => {
             &[K_EFAULT, K_EINVAL, K_EUNKNOWN, K_EOVERLAP, K_ENOMEM]
         }
+        // A mapper's negative diag can come back too; the fuzzer has no mapper.
+        ChorusCall::RgnInit | ChorusCall::RgnDup | ChorusCall::RgnInitFromActor => &[
+            K_EFAULT, K_EINVAL, K_EUNKNOWN, K_EOVERLAP, K_ENOMEM, K_EMAPPER,
+        ],
         ChorusCall::RgnFree
         | ChorusCall::RgnStat
         | ChorusCall::RgnSetInherit
