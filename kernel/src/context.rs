@@ -35,8 +35,12 @@ pub struct UserContext {
     pub rip: u64,
     pub rflags: u64,
     pub fs_base: u64,
-    /// Keeps `fpu` 16-byte aligned (FXSAVE/FXRSTOR need it, Intel SDM vol. 2).
-    _pad: u64,
+    /// Data segment selectors (ABI §1: each thread has its own); with `fs`
+    /// and `gs` they also keep `fpu` 16-byte aligned (FXSAVE/FXRSTOR need it).
+    pub ds: u16,
+    pub es: u16,
+    pub fs: u16,
+    pub gs: u16,
     /// FXSAVE image (Intel SDM vol. 1 §10.5.1), 16-byte aligned by the struct.
     pub fpu: [u8; 512],
 }
@@ -64,7 +68,10 @@ impl UserContext {
             rip: 0,
             rflags: 0,
             fs_base: 0,
-            _pad: 0,
+            ds: 0,
+            es: 0,
+            fs: 0,
+            gs: 0,
             fpu: [0; 512],
         }
     }

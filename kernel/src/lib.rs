@@ -15,6 +15,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod acpi;
 pub mod address_map;
 mod arena;
 pub mod capability;
@@ -194,14 +195,14 @@ impl<P: PhysMem> Kernel<P> {
             Some(ThreadState::Running) => {
                 if let Some(next) = handoff {
                     // IPC woke a thread to run next: the caller stays ready.
-                    self.save_current(current, ctx);
+                    self.save_current(current, ctx, plat);
                     if let Some(t) = self.threads.get_mut(current.0) {
                         t.state = ThreadState::Ready;
                     }
                     self.sched.enqueue(current);
                     self.switch_to(next, ctx, plat)
                 } else if wants_yield && self.sched.has_ready() {
-                    self.save_current(current, ctx);
+                    self.save_current(current, ctx, plat);
                     if let Some(t) = self.threads.get_mut(current.0) {
                         t.state = ThreadState::Ready;
                     }
@@ -214,7 +215,7 @@ impl<P: PhysMem> Kernel<P> {
             Some(ThreadState::Awaiting(_) | ThreadState::Ipc(_)) => {
                 // Parked by AWAIT_THREAD, SEND or RECEIVE: its return
                 // registers are written into the saved context when woken.
-                self.save_current(current, ctx);
+                self.save_current(current, ctx, plat);
                 match handoff {
                     Some(next) => self.switch_to(next, ctx, plat),
                     None => self.run_next(ctx, plat),
@@ -272,8 +273,10 @@ impl<P: PhysMem> Kernel<P> {
         true
     }
 
-    /// Stores the live context into the thread object; it is no longer current.
-    fn save_current(&mut self, current: ThreadId, ctx: &UserContext) {
+    /// Stores the live context (its FPU state made current by
+    /// `Platform::save_fpu`) into the thread object; it is no longer current.
+    fn save_current(&mut self, current: ThreadId, ctx: &mut UserContext, plat: &mut impl Platform) {
+        plat.save_fpu(ctx);
         if let Some(t) = self.threads.get_mut(current.0) {
             *t.context = *ctx;
         }

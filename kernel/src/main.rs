@@ -30,9 +30,14 @@ fn kernel_main(boot: BootInfo) -> ! {
         boot.modules.len()
     );
     kdebug!("kernel command line: '{}'", boot.cmdline);
+    kdebug!("firmware RAM ranges: {:x?}", boot.ram_ranges);
     let mut plat = X86Platform::new(boot.kernel_space.root);
     let mut memory = mm::Memory::new(
-        DirectMap::new(boot.kernel_space.direct_map_end),
+        DirectMap::new(
+            boot.kernel_space.direct_map_end,
+            boot.ram_ranges.clone(),
+            boot.kernel_space.scratch_pte,
+        ),
         &boot.free_ranges,
         &boot.kernel_space.kernel_half,
     );

@@ -1,5 +1,7 @@
 //! What the core needs from the machine (`Platform`), why it was entered (`Trap`), and what to do next (`Next`).
 
+use crate::context::UserContext;
+
 /// The services the arch layer gives the portable core (`doc/internals.md`).
 pub trait Platform {
     /// Loads CR3 with `root` (no-op if already loaded).
@@ -16,6 +18,14 @@ pub trait Platform {
     fn hardware_random(&mut self) -> Option<u64>;
     /// A monotonic counter (TSC) for seeding and statistics.
     fn timestamp(&mut self) -> u64;
+    /// Makes `ctx.fpu` hold the x87/SSE state of the thread whose context
+    /// `ctx` is. The arch leaves that state in the registers while the same
+    /// thread keeps running (the kernel is soft-float), so the core calls
+    /// this before it keeps a context in a thread object. Default: the
+    /// image is always current.
+    fn save_fpu(&mut self, ctx: &mut UserContext) {
+        let _ = ctx;
+    }
 }
 
 /// Why user mode was left.

@@ -9,14 +9,17 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod iso;
 mod peer;
+mod platforms;
 mod qemu;
+mod run;
 mod softfloat;
 mod tests;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Duration;
 
 /// The target user programs are built for (freestanding, with their own link line).
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -41,7 +44,7 @@ const C_FLAGS: [&str; 6] = [
 /// Guest memory of `run` and `test` unless `--mem` says otherwise.
 pub const DEFAULT_MEM_MIB: u32 = 128;
 /// Time limit of one `run` unless `--timeout` says otherwise.
-const DEFAULT_RUN_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_RUN_TIMEOUT_SECS: u64 = 60;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
@@ -84,7 +87,8 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match command.as_str() {
         "build" => cmd_build(rest),
-        "run" => cmd_run(rest),
+        "run" => run::cmd_run(rest),
+        "iso" => run::cmd_iso(rest),
         "test" => tests::cmd_test(rest),
         "bench" => bench::cmd_bench(rest),
         "clippy" => cmd_clippy(rest),
@@ -305,7 +309,7 @@ pub fn parse_number<T: std::str::FromStr>(
     }
 }
 
-fn no_extra(args: &[String]) -> Result<(), String> {
+pub fn no_extra(args: &[String]) -> Result<(), String> {
     match args.first() {
         Some(a) => Err(format!("unexpected argument '{a}'\n{USAGE}")),
         None => Ok(()),
@@ -325,84 +329,6 @@ fn cmd_build(args: &[String]) -> Result<u8, String> {
         println!("c/{name}: {}", path.display());
     }
     Ok(0)
-}
-
-fn cmd_run(args: &[String]) -> Result<u8, String> {
-    let mut args = args.to_vec();
-    // Everything after `--init PATH` belongs to the program.
-    let init_at = args.iter().position(|a| a == "--init");
-    let init: Option<(PathBuf, Vec<String>)> = match init_at {
-        Some(i) => {
-            let tail = args.split_off(i);
-            let path = tail.get(1).ok_or("--init needs a PATH")?;
-            Some((PathBuf::from(path), tail[2..].to_vec()))
-        }
-        None => None,
-    };
-    let release = take_flag(&mut args, "--release");
-    let mem = parse_number(take_value(&mut args, "--mem")?, "--mem", DEFAULT_MEM_MIB)?;
-    let timeout = parse_number(
-        take_value(&mut args, "--timeout")?,
-        "--timeout",
-        DEFAULT_RUN_TIMEOUT_SECS,
-    )?;
-    let icount = take_flag(&mut args, "--icount");
-    let log = take_value(&mut args, "--log")?;
-    if let Some(level) = &log {
-        if !["error", "warn", "info", "debug"].contains(&level.as_str()) {
-            return Err(format!(
-                "--log: '{level}' is not one of error, warn, info, debug"
-            ));
-        }
-    }
-    no_extra(&args)?;
-    qemu::ensure_installed()?;
-    let images = build_all(release)?;
-    let (program, program_args) = match init {
-        Some((path, program_args)) => {
-            let path = std::fs::canonicalize(&path)
-                .map_err(|e| format!("--init {}: {e}", path.display()))?;
-            (path, program_args)
-        }
-        None => {
-            let demo = images
-                .user
-                .iter()
-                .find(|(package, name, _)| package == "ferrite-demo" && name == "demo")
-                .ok_or("no demo program (ferrite-demo bin 'demo') exists yet: use --init PATH")?;
-            (demo.2.clone(), Vec::new())
-        }
-    };
-    let run = qemu::Run {
-        kernel: images.kernel,
-        program,
-        args: program_args,
-        mem_mib: mem,
-        timeout: Duration::from_secs(timeout),
-        echo: true,
-        kernel_cmdline: log.map(|level| format!("log={level}")).unwrap_or_default(),
-        icount,
-    };
-    let outcome = qemu::boot(&run)?;
-    match outcome.end {
-        qemu::End::PowerOff(status) => Ok(status),
-        qemu::End::Timeout => {
-            eprintln!("xtask: timeout: no power-off after {timeout} s; QEMU was stopped (--timeout to change)");
-            Ok(124)
-        }
-        qemu::End::Exited(how) => {
-            if outcome
-                .console
-                .last()
-                .is_some_and(|l| l == "ferrite: reboot")
-            {
-                eprintln!("xtask: the kernel rebooted; QEMU runs with -no-reboot, so it stopped");
-            } else {
-                eprintln!("xtask: QEMU ended without a power-off line ({how})");
-            }
-            Ok(1)
-        }
-    }
 }
 
 fn cmd_clippy(args: &[String]) -> Result<u8, String> {

@@ -10,6 +10,9 @@ pub const QEMU: &str = "qemu-system-x86_64";
 /// The kernel's last console line (doc/internals.md, "Power-off status").
 const POWER_OFF_PREFIX: &str = "ferrite: power off, status ";
 
+/// How long QEMU may keep running after the kernel's power-off line.
+const POWER_OFF_GRACE: Duration = Duration::from_secs(10);
+
 /// One boot.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -26,6 +29,48 @@ pub struct Run {
     /// Deterministic instruction counting (`-icount shift=0`: one instruction
     /// per virtual nanosecond), for measurements that must not depend on the host.
     pub icount: bool,
+}
+
+/// The firmware of a PC-style boot from the ISO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS, QEMU's default.
+    Bios,
+    /// OVMF (Debian `ovmf`).
+    Uefi,
+}
+
+/// The machine a boot runs on; [`Machine::default`] is what `boot` uses:
+/// `-machine pc`, `-kernel` (Multiboot from QEMU), `isa-debug-exit` present.
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    /// `-machine q35` (PCIe chipset, like current PCs) instead of `pc`.
+    pub q35: bool,
+    /// Boot this ISO with `-cdrom` (GRUB loads the kernel and init) instead
+    /// of `-kernel`; the run's kernel, program and arguments are then the ISO's.
+    pub iso: Option<(PathBuf, Firmware)>,
+    /// Leave out `isa-debug-exit`: the kernel must power off through ACPI.
+    pub no_debug_exit: bool,
+    /// `-gdb tcp:127.0.0.1:PORT -S`: QEMU waits for a debugger on this port.
+    pub gdb: Option<u16>,
+}
+
+/// OVMF images (code and variables in one file) of Debian's `ovmf` package.
+const OVMF_CANDIDATES: [&str; 2] = ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.fd"];
+
+/// Makes sure OVMF exists (installing Debian's `ovmf` as root); its path.
+pub fn ovmf() -> Result<PathBuf, String> {
+    let find = || {
+        OVMF_CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    };
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    crate::tools::ensure_packages(&[crate::tools::Need::Path(OVMF_CANDIDATES[0], "ovmf")])?;
+    find().ok_or_else(|| "OVMF.fd not found after installing ovmf".to_string())
 }
 
 /// How a boot ended.
@@ -100,13 +145,49 @@ pub fn apt_install(packages: &[&str]) -> Result<(), String> {
     )
 }
 
-/// Boots the kernel with the program as its first module and collects the console.
-pub fn boot(run: &Run) -> Result<Outcome, String> {
-    boot_on(run, DEFAULT_CPU)
+/// Boots the kernel with the program as its first module on the default
+/// machine with QEMU CPU model `cpu` (`-cpu`) and collects the console.
+pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
+    boot_with(run, &Machine::default(), cpu)
 }
 
-/// `boot` on QEMU CPU model `cpu` (`-cpu`).
-pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
+/// The QEMU arguments that load Ferrite: `-kernel`/`-initrd`/`-append` with
+/// the module line, or `-cdrom` and the firmware.
+fn loader_args(run: &Run, machine: &Machine, module: &str) -> Result<Vec<String>, String> {
+    let mut args: Vec<String> = Vec::new();
+    match &machine.iso {
+        None => {
+            args.push("-kernel".into());
+            args.push(run.kernel.display().to_string());
+            args.extend(["-initrd".into(), module.to_string()]);
+            args.extend(["-append".into(), run.kernel_cmdline.clone()]);
+        }
+        Some((iso, firmware)) => {
+            args.push("-cdrom".into());
+            args.push(iso.display().to_string());
+            args.extend(["-boot".into(), "d".into()]);
+            if *firmware == Firmware::Uefi {
+                args.push("-bios".into());
+                args.push(ovmf()?.display().to_string());
+            }
+        }
+    }
+    args.push("-machine".into());
+    args.push(if machine.q35 { "q35" } else { "pc" }.into());
+    if !machine.no_debug_exit {
+        args.extend([
+            "-device".into(),
+            "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+        ]);
+    }
+    if let Some(port) = machine.gdb {
+        args.extend(["-gdb".into(), format!("tcp:127.0.0.1:{port}"), "-S".into()]);
+    }
+    Ok(args)
+}
+
+/// Boots on the given machine and CPU model and collects the console.
+pub fn boot_with(run: &Run, machine: &Machine, cpu: &str) -> Result<Outcome, String> {
     let dir = run
         .program
         .parent()
@@ -131,12 +212,7 @@ pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
     }
     let child = Command::new(QEMU)
         .current_dir(dir)
-        .arg("-kernel")
-        .arg(&run.kernel)
-        .arg("-initrd")
-        .arg(&module)
-        .arg("-append")
-        .arg(&run.kernel_cmdline)
+        .args(loader_args(run, machine, &module)?)
         .args(["-m", &run.mem_mib.to_string()])
         .args(["-cpu", cpu, "-accel", "tcg"])
         .args([
@@ -148,7 +224,6 @@ pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
             "none",
             "-no-reboot",
         ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(if run.icount {
             &["-icount", "shift=0"][..]
         } else {
@@ -160,7 +235,7 @@ pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
         .spawn()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
 
-    let console = collect(child, run.timeout, run.echo)?;
+    let console = collect_until_off(child, run.timeout, run.echo, Some(POWER_OFF_PREFIX))?;
     let status = console.status;
     let timed_out = console.timed_out;
     let stderr_text = console.stderr;
@@ -170,9 +245,18 @@ pub fn boot_on(run: &Run, cpu: &str) -> Result<Outcome, String> {
     });
     let console = console.lines;
     let end = match end {
+        Some(status_line) if timed_out => End::Exited(format!(
+            "the kernel printed its power-off line (status {status_line}) but the machine did not turn off within {} s",
+            POWER_OFF_GRACE.as_secs()
+        )),
         Some(status_line) => {
             // isa-debug-exit makes QEMU exit with (N << 1) | 1, truncated to 8 bits by the OS.
-            let expected = ((u32::from(status_line) << 1) | 1) & 0xFF;
+            // Without the device the kernel powers off through ACPI: QEMU exits with 0.
+            let expected = if machine.no_debug_exit {
+                0
+            } else {
+                ((u32::from(status_line) << 1) | 1) & 0xFF
+            };
             if status.code().is_some_and(|c| c as u32 != expected) && !timed_out {
                 eprintln!(
                     "xtask: warning: QEMU exit code {:?} does not match power-off status {status_line}",
@@ -205,7 +289,18 @@ pub struct Console {
 
 /// Reads the console (stdout) of a QEMU started with piped stdout and
 /// stderr, line by line, until it exits or `timeout` passes (then kills it).
-pub fn collect(mut child: Child, timeout: Duration, echo: bool) -> Result<Console, String> {
+pub fn collect(child: Child, timeout: Duration, echo: bool) -> Result<Console, String> {
+    collect_until_off(child, timeout, echo, None)
+}
+
+/// `collect`; once a line starts with `last_line_prefix`, QEMU has only
+/// `POWER_OFF_GRACE` left to exit by itself.
+fn collect_until_off(
+    mut child: Child,
+    timeout: Duration,
+    echo: bool,
+    last_line_prefix: Option<&str>,
+) -> Result<Console, String> {
     let (tx, rx) = mpsc::channel::<Option<String>>();
     let stdout = child.stdout.take().expect("stdout is piped");
     let out_tx = tx.clone();
@@ -237,7 +332,7 @@ pub fn collect(mut child: Child, timeout: Duration, echo: bool) -> Result<Consol
         text
     });
 
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
     let mut console = Vec::new();
     let mut timed_out = false;
     loop {
@@ -248,6 +343,12 @@ pub fn collect(mut child: Child, timeout: Duration, echo: bool) -> Result<Consol
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{line}");
                     let _ = out.flush();
+                }
+                if let Some(prefix) = last_line_prefix {
+                    if line.starts_with(prefix) {
+                        // The machine must now turn off by itself, and soon.
+                        deadline = deadline.min(Instant::now() + POWER_OFF_GRACE);
+                    }
                 }
                 console.push(line);
             }

@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::platforms::{self, On};
 use crate::qemu::{self, End, Outcome, Run};
 use crate::{parse_number, take_flag, take_value, DEFAULT_MEM_MIB};
 
@@ -38,34 +39,46 @@ const INIT_FAULT_EXAMPLES: [(&str, &[&str]); 1] =
 
 /// One QEMU boot of the suite.
 #[derive(Clone, Debug)]
-struct Job {
-    label: String,
-    program: PathBuf,
-    kernel_cmdline: String,
-    expect: Expect,
+pub(crate) struct Job {
+    pub label: String,
+    pub program: PathBuf,
+    pub kernel_cmdline: String,
+    pub expect: Expect,
+    /// The machine (`pc` with `-kernel` unless a platform job says otherwise).
+    pub on: On,
 }
 
 /// What a boot must show.
 #[derive(Clone, Debug)]
-enum Expect {
+pub(crate) enum Expect {
     /// The user-space test protocol.
     Protocol,
     /// One `KERNEL PANIC` line containing this text, then status 255.
     KernelPanic(&'static str),
     /// A fault line containing every text, no panic, then status 0.
     InitFault(&'static [&'static str]),
+    /// A reset: the last line starts with `ferrite: reboot through <text>`
+    /// and QEMU (`-no-reboot`) ends on its own.
+    Reboot(&'static str),
+    /// From the ISO: the kernel mirrors its console on GRUB's screen.
+    Screen,
+    /// QEMU waits for gdb, which stops in the kernel and in init (`platforms::gdb_case`).
+    Gdb,
+    /// The demo `hello` on RAM across the PCI hole: the kernel's direct-map
+    /// line shows RAM above 4 GiB, and MEMSTAT's total counts it.
+    DirectMap,
 }
 
 /// The result of one test program.
 #[derive(Debug)]
-struct ProgramResult {
-    label: String,
-    passed: u64,
-    failed: u64,
+pub(crate) struct ProgramResult {
+    pub label: String,
+    pub passed: u64,
+    pub failed: u64,
     /// Failed case lines and problems of the program as a whole.
-    failures: Vec<String>,
-    status: String,
-    seconds: f64,
+    pub failures: Vec<String>,
+    pub status: String,
+    pub seconds: f64,
 }
 
 pub fn cmd_test(args: &[String]) -> Result<u8, String> {
@@ -123,6 +136,7 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
             program,
             kernel_cmdline: String::new(),
             expect: Expect::Protocol,
+            on: On::default(),
         })
         .collect();
     // The fault is injected before init starts; any file serves as the module.
@@ -131,6 +145,7 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
         program: images.kernel.clone(),
         kernel_cmdline: format!("fault={kind}"),
         expect: Expect::KernelPanic(names),
+        on: On::default(),
     }));
     for &(name, texts) in &INIT_FAULT_EXAMPLES {
         match build_example(name) {
@@ -139,11 +154,20 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
                 program,
                 kernel_cmdline: String::new(),
                 expect: Expect::InitFault(texts),
+                on: On::default(),
             }),
             Err(e) => {
                 println!("xtask: c/examples/{name}: {e}");
                 failed += 1;
             }
+        }
+    }
+    // The same boots on q35 and from the ISO, and the ACPI power-off/reset boots.
+    match platforms::jobs(&work, &images) {
+        Ok(more) => work.extend(more),
+        Err(e) => {
+            println!("xtask: platform boots: {e}");
+            failed += 1;
         }
     }
     if let Some(only) = &only {
@@ -274,17 +298,24 @@ fn run_parallel(
                     kernel: kernel.clone(),
                     program: job.program.clone(),
                     args: TEST_ARGS.iter().map(|s| s.to_string()).collect(),
-                    mem_mib: DEFAULT_MEM_MIB,
+                    mem_mib: job.on.mem_mib.unwrap_or(DEFAULT_MEM_MIB),
                     timeout,
                     echo: false,
                     kernel_cmdline: job.kernel_cmdline.clone(),
                     icount: false,
                 };
-                let outcome = qemu::boot(&run);
+                let outcome = || {
+                    platforms::machine(&job, &run)
+                        .and_then(|machine| qemu::boot_with(&run, &machine, qemu::DEFAULT_CPU))
+                };
                 let mut result = match job.expect {
-                    Expect::Protocol => judge(&job.label, outcome),
-                    Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome),
-                    Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome),
+                    Expect::Gdb => platforms::gdb_case(&job.label, &job, &run),
+                    Expect::Protocol => judge(&job.label, outcome()),
+                    Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome()),
+                    Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome()),
+                    Expect::Reboot(text) => platforms::judge_reboot(&job.label, text, outcome()),
+                    Expect::DirectMap => platforms::judge_direct_map(&job.label, outcome()),
+                    Expect::Screen => platforms::judge_screen(&job.label, outcome()),
                 };
                 result.seconds = started.elapsed().as_secs_f64();
                 println!(
@@ -433,7 +464,7 @@ fn judge_panic(label: &str, names: &str, outcome: Result<Outcome, String>) -> Pr
 }
 
 /// Compiles `user/c/examples/NAME.c` into `target/c/examples/NAME`.
-fn build_example(name: &str) -> Result<PathBuf, String> {
+pub(crate) fn build_example(name: &str) -> Result<PathBuf, String> {
     let root = crate::root();
     let out_dir = root.join("target/c/examples");
     std::fs::create_dir_all(&out_dir)

@@ -39,6 +39,35 @@ ferrite_multiboot_header:
     .long __bss_end_phys             /* bss_end_addr */
     .long ferrite_boot32             /* entry_addr */
 
+    /* Multiboot 2 header (Multiboot 2 spec §3.1), used by GRUB's `multiboot2`
+       (the ISO): the same load addresses (address tag) and entry point. */
+    .set MB2_MAGIC, 0xE85250D6
+    .p2align 3
+ferrite_multiboot2_header:
+    .long MB2_MAGIC
+    .long 0                                   /* architecture: i386 protected mode */
+    .long ferrite_multiboot2_end - ferrite_multiboot2_header
+    .long -(MB2_MAGIC + (ferrite_multiboot2_end - ferrite_multiboot2_header))
+    .p2align 3
+    .short 2, 0                               /* address tag */
+    .long 24
+    .long ferrite_multiboot2_header
+    .long __load_start
+    .long __load_end_phys
+    .long __bss_end_phys
+    .p2align 3
+    .short 3, 0                               /* entry address tag */
+    .long 12
+    .long ferrite_boot32
+    .p2align 3
+    .short 5, 1                               /* framebuffer tag, optional: any mode */
+    .long 20
+    .long 0, 0, 0
+    .p2align 3
+    .short 0, 0                               /* end tag */
+    .long 8
+ferrite_multiboot2_end:
+
     .section .boot.text, "ax"
     .code32
     .global ferrite_boot32

@@ -16,7 +16,8 @@ pub const MSR_FS_BASE: u32 = 0xC000_0100;
 /// Writes a byte to an I/O port.
 pub fn outb(port: u16, value: u8) {
     // SAFETY: port writes only reach the devices this layer drives (PIC, PIT,
-    // COM1, debug-exit, 8042); none of them can corrupt memory.
+    // COM1, debug-exit under QEMU, 8042, the ACPI ports the FADT names, PCI
+    // configuration); none of them can corrupt memory.
     unsafe {
         asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
     }
@@ -28,6 +29,24 @@ pub fn outl(port: u16, value: u32) {
     unsafe {
         asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
     }
+}
+
+/// Writes a 16-bit value to an I/O port.
+pub fn outw(port: u16, value: u16) {
+    // SAFETY: as for `outb` (also the ACPI PM1 control registers the FADT names).
+    unsafe {
+        asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Reads a 16-bit value from an I/O port.
+pub fn inw(port: u16) -> u16 {
+    let value: u16;
+    // SAFETY: as for `inb`.
+    unsafe {
+        asm!("in ax, dx", out("ax") value, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
+    value
 }
 
 /// Reads a byte from an I/O port.
@@ -191,4 +210,47 @@ pub fn halt_forever() -> ! {
         // SAFETY: halting with interrupts off only stops this CPU.
         unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
     }
+}
+
+/// Whether the CPU says it runs under QEMU (TCG or KVM): CPUID.1:ECX bit 31
+/// (hypervisor present) and the signature of leaf 0x40000000.
+pub fn under_qemu() -> bool {
+    if cpuid(1, 0).2 & (1 << 31) == 0 {
+        return false;
+    }
+    let (_, b, c, d) = cpuid(0x4000_0000, 0);
+    let mut signature = [0u8; 12];
+    signature[..4].copy_from_slice(&b.to_le_bytes());
+    signature[4..8].copy_from_slice(&c.to_le_bytes());
+    signature[8..].copy_from_slice(&d.to_le_bytes());
+    &signature == b"TCGTCGTCGTCG" || &signature == b"KVMKVMKVM\0\0\0"
+}
+
+/// Loads ds, es, fs and gs with user selectors (already checked to be null
+/// or the user data/code segments). In 64-bit mode the kernel uses none of
+/// them (flat segments, no fs/gs-relative data); loading fs and gs resets
+/// their bases, so the caller writes the fs base afterwards.
+pub fn load_user_data_segments(ds: u16, es: u16, fs: u16, gs: u16) {
+    // SAFETY: null selectors and the DPL-3 user data/code descriptors
+    // (readable) are valid data-segment loads at CPL 0 (Intel SDM vol. 3
+    // §5.6.1); the kernel does not depend on these registers.
+    unsafe {
+        asm!(
+            "mov ds, {0:x}", "mov es, {1:x}", "mov fs, {2:x}", "mov gs, {3:x}",
+            in(reg) ds, in(reg) es, in(reg) fs, in(reg) gs,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+/// FXSAVE64 into a 512-byte image (Intel SDM vol. 2 FXSAVE).
+pub fn fxsave(image: &mut [u8; 512]) {
+    // The image must be 16-byte aligned (FXSAVE faults otherwise).
+    assert!(
+        (image.as_ptr() as usize).is_multiple_of(16),
+        "FXSAVE image not 16-byte aligned"
+    );
+    // SAFETY: writes exactly the 512 bytes of `image`, aligned (checked);
+    // CR4.OSFXSR is set at boot.
+    unsafe { asm!("fxsave64 [{}]", in(reg) image.as_mut_ptr(), options(nostack, preserves_flags)) }
 }

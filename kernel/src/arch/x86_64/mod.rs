@@ -1,11 +1,15 @@
 //! x86_64 support of the kernel image: boot, CPU tables, traps, system-call entry, console, timer, memory.
 
+mod acpi;
 mod boot;
 mod cpu;
+mod fbcon;
 mod heap;
 mod idt;
 mod lang;
+mod mapcheck;
 mod multiboot;
+mod multiboot2;
 mod paging;
 mod physmem;
 mod pic;
@@ -56,6 +60,12 @@ pub struct BootInfo {
     pub cmdline: String,
     /// Usable RAM in bytes, as the firmware reported it.
     pub ram_bytes: u64,
+    /// The firmware's usable RAM ranges `[start, end)`, sorted, page-aligned:
+    /// exactly what the direct map covers, write-back. Physical memory
+    /// outside them (devices, firmware, ACPI) is never mapped by the kernel;
+    /// a user mapping of it must be uncached (PCD and PWT set in the entry,
+    /// PAT entry 3 = UC at reset, Intel SDM vol. 3 §12.12.2).
+    pub ram_ranges: Vec<(u64, u64)>,
     /// Kernel heap size in bytes.
     pub heap_bytes: u64,
     /// Most regions of all address spaces together, planned with the heap
@@ -72,12 +82,14 @@ pub struct BootInfo {
 #[no_mangle]
 extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     serial::init();
-    assert!(
-        magic == u64::from(boot::MULTIBOOT_BOOTLOADER_MAGIC),
-        "not booted by a Multiboot loader (magic {magic:#x})"
-    );
     idt::init();
-    let raw = multiboot::parse(info);
+    let raw = if magic == u64::from(boot::MULTIBOOT_BOOTLOADER_MAGIC) {
+        multiboot::parse(info)
+    } else if magic == u64::from(multiboot2::BOOTLOADER_MAGIC) {
+        multiboot2::parse(info)
+    } else {
+        panic!("not booted by a Multiboot loader (magic {magic:#x})")
+    };
 
     // Copy what lives in boot memory while it is still identity-mapped.
     let mut kernel_cmdline = [0u8; CMDLINE_MAX];
@@ -104,18 +116,49 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         }
     }
 
+    // The firmware's tables are read while the boot identity map still exists.
+    power::init(acpi::discover(raw.rsdp));
+
     let mut free: Ranges = raw.ram.clone();
     free.remove(0, LOW_MEMORY_END);
     let (kernel_start, kernel_end) = paging::kernel_image_phys();
     free.remove(kernel_start, kernel_end);
     free.remove_all(&raw.boot_data);
     free.page_align_inward();
-    let ram_end = raw.ram.max_end();
+    let screen = raw.screen;
+    let screen_range = screen.map(|s| (s.phys, s.phys + s.bytes()));
     // SAFETY: runs once, on the boot tables; `free` excludes the kernel image,
     // low memory and every byte of boot data (modules included), and
     // everything read from the identity map was copied above.
-    let kernel_space = unsafe { paging::build_and_switch(&mut free, ram_end) };
+    let kernel_space = unsafe { paging::build_and_switch(&mut free, &raw.ram, screen_range) };
+    if let (Some(screen), Some(base)) = (screen, kernel_space.device) {
+        // SAFETY: `build_and_switch` mapped the whole buffer writable at
+        // `base`, in the device window nothing else uses; boot, interrupts off.
+        unsafe { fbcon::init(screen, base) };
+        crate::kinfo!(
+            "screen console: {}x{} {} at {:#x} (uncached)",
+            screen.width,
+            screen.height,
+            match screen.kind {
+                fbcon::ScreenKind::Text => "VGA text",
+                fbcon::ScreenKind::Rgb {
+                    bytes_per_pixel: 3, ..
+                } => "RGB 24-bit",
+                fbcon::ScreenKind::Rgb { .. } => "RGB 32-bit",
+            },
+            screen.phys
+        );
+    }
     free.remove(kernel_space.direct_map_end, u64::MAX);
+    let map = mapcheck::verify(kernel_space.root, &raw.ram);
+    crate::kinfo!(
+        "direct map: {} MiB of RAM in {} ranges ({} MiB above 4 GiB), {} 2-MiB and {} 4-KiB pages, write-back; nothing else mapped",
+        map.bytes >> 20,
+        map.ranges,
+        map.above_4g >> 20,
+        map.pages_2m,
+        map.pages_4k
+    );
 
     let heap_plan = heap::plan(free.total());
     let heap_bytes = heap_plan.heap_bytes;
@@ -162,6 +205,12 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         modules,
         cmdline: String::from(kernel_cmdline),
         ram_bytes: raw.ram.total(),
+        ram_ranges: {
+            let mut ram = raw.ram.clone();
+            ram.page_align_inward();
+            ram.remove(paging::DIRECT_MAP_LIMIT, u64::MAX);
+            ram.as_slice().to_vec()
+        },
         heap_bytes,
         region_limit: heap_plan.region_limit,
         object_limit: heap_plan.object_limit,

@@ -8,8 +8,8 @@ const INFO_CMDLINE: u32 = 1 << 2;
 const INFO_MODS: u32 = 1 << 3;
 /// `flags` bit: `mmap_length`/`mmap_addr` are valid.
 const INFO_MMAP: u32 = 1 << 6;
-/// Memory map entry type of usable RAM.
-const MMAP_AVAILABLE: u32 = 1;
+/// Memory map entry type of usable RAM (the same in Multiboot 2).
+pub const MMAP_AVAILABLE: u32 = 1;
 
 /// At most this many firmware memory-map entries are kept (GET_ADDRESS_MAP).
 pub const MAX_MAP_ENTRIES: usize = 64;
@@ -37,19 +37,23 @@ pub struct RawBootInfo {
     pub module_count: usize,
     /// Kernel command line (physical, NUL-terminated), 0 if none.
     pub cmdline: u64,
+    /// A copy of the ACPI RSDP the bootloader handed over (Multiboot 2), 0 if none.
+    pub rsdp: u64,
+    /// The screen the bootloader set up (Multiboot 2), if it is one `fbcon` can draw on.
+    pub screen: Option<super::fbcon::Screen>,
     /// The firmware memory map as given, `(addr, size, type)` (Multiboot
     /// types are the E820 ones, which Jinue's address-map types follow).
     pub firmware_map: [(u64, u64, u32); MAX_MAP_ENTRIES],
     pub firmware_map_len: usize,
 }
 
-fn read_u32(paddr: u64) -> u32 {
+pub fn read_u32(paddr: u64) -> u32 {
     // SAFETY: the boot page tables identity-map the first 4 GiB, where the
     // bootloader put the information structure; unaligned reads are allowed.
     unsafe { core::ptr::read_unaligned(paddr as *const u32) }
 }
 
-fn read_u64(paddr: u64) -> u64 {
+pub fn read_u64(paddr: u64) -> u64 {
     // SAFETY: as for `read_u32`.
     unsafe { core::ptr::read_unaligned(paddr as *const u64) }
 }
@@ -87,6 +91,8 @@ pub fn parse(info: u64) -> RawBootInfo {
         firmware_map: [(0, 0, 0); MAX_MAP_ENTRIES],
         firmware_map_len: 0,
         cmdline: 0,
+        rsdp: 0,
+        screen: None,
     };
     boot.boot_data.add(info, info + 120);
     assert!(flags & INFO_MMAP != 0, "the bootloader gave no memory map");

@@ -1,8 +1,17 @@
 //! `mm::PhysMem` over the direct map: how the memory core reads and writes physical memory.
+//!
+//! The direct map holds RAM only. Page tables and pool frames are always
+//! RAM; the one way `mm` names other memory is a user copy through a user's
+//! MMAP of device memory (`read_bytes`/`write_bytes`): that page is reached
+//! through the scratch page of the device window, mapped uncached for the
+//! access (never through a cacheable alias).
+
+use alloc::vec::Vec;
 
 use mm::{PhysAddr, PhysMem};
 
-use super::paging::phys_to_virt;
+use super::cpu;
+use super::paging::{phys_to_virt, scratch_entry, SCRATCH_VADDR};
 
 const FRAME_SIZE: u64 = 4096;
 /// Quadwords in a frame.
@@ -50,16 +59,54 @@ unsafe fn copy_frame(dst: *mut u64, src: *const u64) {
     }
 }
 
-/// Physical memory `[0, end)`, reached at `DIRECT_MAP_BASE + paddr`.
+/// Physical memory: RAM at `DIRECT_MAP_BASE + paddr`, other memory through the scratch page.
 #[derive(Debug)]
 pub struct DirectMap {
     end: u64,
+    /// The RAM the direct map covers, sorted.
+    ram: Vec<(u64, u64)>,
+    /// Physical address of the scratch page's entry.
+    scratch_pte: u64,
 }
 
 impl DirectMap {
-    /// The direct map built at boot, which covers `[0, end)`.
-    pub fn new(end: u64) -> Self {
-        Self { end }
+    /// The direct map built at boot: `ram` (sorted, ending at `end`), and
+    /// the scratch page whose entry is at physical `scratch_pte`.
+    pub fn new(end: u64, ram: Vec<(u64, u64)>, scratch_pte: u64) -> Self {
+        Self {
+            end,
+            ram,
+            scratch_pte,
+        }
+    }
+
+    fn is_ram(&self, paddr: PhysAddr, len: u64) -> bool {
+        let end = paddr.saturating_add(len);
+        let i = self.ram.partition_point(|&(_, e)| e <= paddr);
+        self.ram
+            .get(i)
+            .is_some_and(|&(s, e)| s <= paddr && end <= e)
+    }
+
+    /// A virtual address for `[paddr, paddr + len)`, which lies in one page:
+    /// the direct map for RAM, else the scratch page pointed at it, uncached.
+    fn bytes_at(&self, paddr: PhysAddr, len: u64) -> u64 {
+        if self.is_ram(paddr, len) {
+            return phys_to_virt(paddr);
+        }
+        let offset = paddr & 0xFFF;
+        assert!(
+            offset + len <= 0x1000,
+            "physical access {paddr:#x}+{len:#x} crosses a page"
+        );
+        let entry = phys_to_virt(self.scratch_pte) as *mut u64;
+        // SAFETY: the entry lies in a page table the kernel built at boot
+        // (RAM, direct-mapped) and only this code writes it; the kernel runs
+        // on one CPU with interrupts off, so no other access through the
+        // scratch page is in flight; the stale translation is dropped next.
+        unsafe { entry.write_volatile(scratch_entry(paddr)) };
+        cpu::invlpg(SCRATCH_VADDR);
+        SCRATCH_VADDR + offset
     }
 
     /// The virtual address of `[paddr, paddr + len)`, checked against the map.
@@ -124,15 +171,17 @@ impl PhysMem for DirectMap {
     }
 
     fn read_bytes(&self, paddr: PhysAddr, out: &mut [u8]) {
-        let p = self.virt(paddr, out.len() as u64) as *const u8;
-        // SAFETY: the source range is in the direct map; `out` is a distinct kernel buffer.
+        let p = self.bytes_at(paddr, out.len() as u64) as *const u8;
+        // SAFETY: the source range is mapped (`bytes_at`: the direct map or
+        // the scratch page); `out` is a distinct kernel buffer.
         unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) }
     }
 
     fn write_bytes(&mut self, paddr: PhysAddr, data: &[u8]) {
-        let p = self.virt(paddr, data.len() as u64) as *mut u8;
-        // SAFETY: the destination range is in the direct map and owned by `mm`;
-        // `data` is a distinct kernel buffer.
+        let p = self.bytes_at(paddr, data.len() as u64) as *mut u8;
+        // SAFETY: the destination range is mapped (`bytes_at`) and `mm`
+        // writes only memory it owns or a user mapped; `data` is a distinct
+        // kernel buffer.
         unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) }
     }
 

@@ -1,6 +1,6 @@
 //! The `kernel::Platform` services over this machine: CR3, TLB, COM1, power, RNG, TSC.
 
-use kernel::Platform;
+use kernel::{Platform, UserContext};
 
 use super::cpu;
 use super::serial;
@@ -89,5 +89,9 @@ impl Platform for X86Platform {
 
     fn timestamp(&mut self) -> u64 {
         cpu::rdtsc()
+    }
+
+    fn save_fpu(&mut self, ctx: &mut UserContext) {
+        super::trap::save_fpu(ctx);
     }
 }

@@ -1,4 +1,4 @@
-//! The COM1 serial console (16550 UART, polled) and the kernel log with levels.
+//! The COM1 serial console (16550 UART, polled, mirrored on the screen by `fbcon`) and the kernel log with levels.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -31,6 +31,7 @@ pub fn write_bytes(bytes: &[u8]) {
         }
         outb(COM1, b);
     }
+    super::fbcon::write_bytes(bytes);
 }
 
 /// `core::fmt` sink for COM1.

@@ -5,9 +5,18 @@
 //! whole user state from the current `UserContext` and leaves with IRETQ (or
 //! SYSRETQ when that restores exactly the same state). Every way back from
 //! ring 3 (SYSCALL, `int 0x80`, exceptions, the timer) stores every user
-//! register, RFLAGS and the FXSAVE image into that same `UserContext` and
-//! returns from `ferrite_enter_user` with the trap's code, so the run loop
-//! reads like an ordinary function call.
+//! register, RFLAGS and the data segment selectors into that same
+//! `UserContext` and returns from `ferrite_enter_user` with the trap's code,
+//! so the run loop reads like an ordinary function call.
+//!
+//! The x87/SSE state is saved only when it must be. The kernel is soft-float
+//! (it never touches those registers), so after a trap they still hold the
+//! state of the thread that trapped: the entry stubs do not save them, the
+//! image in the context is marked stale (a tag in the FXSAVE image's
+//! software bytes names the entry that left it so), and `save_fpu` (the
+//! core's `Platform::save_fpu`, called before it parks a thread) writes it
+//! with FXSAVE64 only when the core switches away. Entering ring 3 restores
+//! it with FXRSTOR64 only when the registers hold another thread's state.
 
 use core::arch::global_asm;
 use core::mem::offset_of;
@@ -69,6 +78,14 @@ global_asm!(
     mov %r14, {ctx}+{r14}(%rip)
     mov %r15, {ctx}+{r15}(%rip)
     .endm
+    /* The data segment selectors (ABI §1: per thread); loaded back by
+       cpu::load_user_data_segments before the fs base is written. */
+    .macro ferrite_save_user_selectors
+    mov %ds, {ctx}+{ds}(%rip)
+    mov %es, {ctx}+{es}(%rip)
+    mov %fs, {ctx}+{fs}(%rip)
+    mov %gs, {ctx}+{gs}(%rip)
+    .endm
     .macro ferrite_load_user_gprs_but_rcx_r11_rsp_rdi
     mov {rax}(%rdi), %rax
     mov {rbx}(%rdi), %rbx
@@ -85,7 +102,7 @@ global_asm!(
     .endm
 
     .text
-    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi)) */
+    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi), u64 restore_fpu (rdx)) */
     .global ferrite_enter_user
 ferrite_enter_user:
     push %rbx
@@ -95,7 +112,10 @@ ferrite_enter_user:
     push %r14
     push %r15
     mov %rsp, FERRITE_KERNEL_RSP(%rip)
+    test %rdx, %rdx
+    jz ferrite_enter_user_fpu_in_place
     fxrstor64 {fpu}(%rdi)
+ferrite_enter_user_fpu_in_place:
     test %rsi, %rsi
     jnz ferrite_enter_user_sysret
     /* IRETQ frame (Intel SDM vol. 3 §6.14.3): ss, rsp, rflags, cs, rip. */
@@ -128,7 +148,7 @@ ferrite_syscall_entry:
     ferrite_save_user_gprs
     mov %rcx, {ctx}+{rip}(%rip)
     mov %r11, {ctx}+{rflags}(%rip)
-    fxsave64 {ctx}+{fpu}(%rip)
+    ferrite_save_user_selectors
     mov ${trap_syscall}, %eax
     jmp ferrite_resume_kernel
 
@@ -143,7 +163,7 @@ ferrite_trap_from_user:
     mov %rax, {ctx}+{rflags}(%rip)
     mov 40(%rsp), %rax
     mov %rax, {ctx}+{rsp}(%rip)
-    fxsave64 {ctx}+{fpu}(%rip)
+    ferrite_save_user_selectors
     mov 8(%rsp), %rax
     mov %rax, FERRITE_TRAP_ERROR(%rip)
     mov 0(%rsp), %rax
@@ -182,6 +202,10 @@ ferrite_resume_kernel:
     rip = const offset_of!(UserContext, rip),
     rflags = const offset_of!(UserContext, rflags),
     fpu = const offset_of!(UserContext, fpu),
+    ds = const offset_of!(UserContext, ds),
+    es = const offset_of!(UserContext, es),
+    fs = const offset_of!(UserContext, fs),
+    gs = const offset_of!(UserContext, gs),
     options(att_syntax)
 );
 
@@ -190,7 +214,7 @@ const _: () = assert!(offset_of!(UserContext, fpu).is_multiple_of(16));
 const _: () = assert!(core::mem::align_of::<UserContext>() >= 16);
 
 extern "C" {
-    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64) -> u64;
+    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64, restore_fpu: u64) -> u64;
     fn ferrite_syscall_entry();
 }
 
@@ -223,9 +247,70 @@ unsafe fn user_ctx() -> &'static mut UserContext {
     unsafe { &mut *ctx }
 }
 
+/// Bytes 464..512 of an FXSAVE image are available to software: FXSAVE does
+/// not write them and FXRSTOR ignores them (Intel SDM vol. 1 §10.5.1). The
+/// first 8 hold the tag of the entry after which this image was left stale.
+const FPU_TAG: core::ops::Range<usize> = 464..472;
+/// The tag of the image whose thread's state the registers hold (0: none).
+static mut FPU_OWNER: u64 = 0;
+/// The next tag (never 0, never reused).
+static mut FPU_NEXT_TAG: u64 = 1;
+
+fn fpu_tag(ctx: &UserContext) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&ctx.fpu[FPU_TAG]);
+    u64::from_le_bytes(bytes)
+}
+
+/// Whether the registers hold the x87/SSE state of `ctx`'s thread (its image is stale).
+fn fpu_in_registers(ctx: &UserContext) -> bool {
+    // SAFETY: read with interrupts off by the only CPU.
+    let owner = unsafe { FPU_OWNER };
+    owner != 0 && fpu_tag(ctx) == owner
+}
+
+/// After a trap: the registers hold `ctx`'s thread's state, its image is stale.
+fn fpu_left_in_registers(ctx: &mut UserContext) {
+    // SAFETY: touched with interrupts off by the only CPU.
+    let tag = unsafe {
+        let tag = FPU_NEXT_TAG;
+        FPU_NEXT_TAG += 1;
+        FPU_OWNER = tag;
+        tag
+    };
+    ctx.fpu[FPU_TAG].copy_from_slice(&tag.to_le_bytes());
+}
+
+/// Writes the thread's x87/SSE state into `ctx.fpu` if the registers hold
+/// it (`Platform::save_fpu`); the registers keep it too, so if the same
+/// thread runs next nothing is restored.
+pub fn save_fpu(ctx: &mut UserContext) {
+    if fpu_in_registers(ctx) {
+        let tag = fpu_tag(ctx);
+        cpu::fxsave(&mut ctx.fpu);
+        ctx.fpu[FPU_TAG].copy_from_slice(&tag.to_le_bytes());
+    }
+}
+
+/// A data segment selector user code may hold: null, or the user data or
+/// user code segment of the GDT (any RPL); anything else becomes null.
+fn user_selector(selector: u16) -> u16 {
+    let index = selector >> 3;
+    let table_indicator = selector & 4;
+    if table_indicator == 0 && matches!(index, 0 | 3 | 4) {
+        selector
+    } else {
+        0
+    }
+}
+
 /// Makes the context safe to load: user-owned flags only with IF set,
-/// a valid MXCSR, a canonical FS base.
+/// a valid MXCSR, a canonical FS base, user selectors.
 fn sanitize(ctx: &mut UserContext) {
+    ctx.ds = user_selector(ctx.ds);
+    ctx.es = user_selector(ctx.es);
+    ctx.fs = user_selector(ctx.fs);
+    ctx.gs = user_selector(ctx.gs);
     ctx.rflags = (ctx.rflags & USER_RFLAGS_MASK) | RFLAGS_IF_AND_RESERVED;
     // MXCSR bits 16..32 are reserved: FXRSTOR would #GP (Intel SDM vol. 2 FXRSTOR).
     let mxcsr = &mut ctx.fpu[FXSAVE_MXCSR + 2..FXSAVE_MXCSR + 4];
@@ -264,7 +349,7 @@ fn supervisor_access_to_user_page(vector: u64, error_code: u64, cr2: u64) -> boo
 /// takes the architectural #GP.
 fn run_user(relax_smap: bool) -> (Trap, bool) {
     let ctx_ptr = &raw mut USER_CTX;
-    let use_sysret = {
+    let (use_sysret, restore_fpu) = {
         // SAFETY: no other reference to the context is live here.
         let ctx = unsafe { user_ctx() };
         sanitize(ctx);
@@ -278,9 +363,14 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
             };
             return (gp, false);
         }
+        // The selectors first: loading fs resets the fs base, written next.
+        cpu::load_user_data_segments(ctx.ds, ctx.es, ctx.fs, ctx.gs);
         // SAFETY: fs_base is canonical (sanitized above).
         unsafe { wrmsr(MSR_FS_BASE, ctx.fs_base) };
-        ctx.rcx == ctx.rip && ctx.r11 == ctx.rflags
+        (
+            ctx.rcx == ctx.rip && ctx.r11 == ctx.rflags,
+            !fpu_in_registers(ctx),
+        )
     };
     let smap = cpu::smap_enabled();
     let relax_smap = relax_smap && smap;
@@ -292,7 +382,8 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
     // SAFETY: the context was sanitized (flags, MXCSR, canonical rip and fs
     // base), the kernel stack pointer is saved by the stub, and every trap
     // from ring 3 returns here through ferrite_resume_kernel.
-    let code = unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret)) };
+    let code =
+        unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret), u64::from(restore_fpu)) };
     if relax_smap {
         // SAFETY: SMAP was on before this run (checked above), so the CPU has it.
         unsafe { cpu::set_smap(true) };
@@ -300,6 +391,7 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
     // SAFETY: no other reference to the context is live here.
     let ctx = unsafe { user_ctx() };
     ctx.fs_base = cpu::rdmsr(MSR_FS_BASE);
+    fpu_left_in_registers(ctx);
     let trap = match code {
         TRAP_SYSCALL => Trap::Syscall {
             via_interrupt: false,

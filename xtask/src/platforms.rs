@@ -1,0 +1,410 @@
+//! The suite's boots on other machines: `q35`, the ISO under SeaBIOS and OVMF,
+//! and power-off/reset with no `isa-debug-exit` (QEMU must exit through ACPI).
+
+use crate::iso::{self, IsoSpec};
+use crate::qemu::{Firmware, Machine, Outcome, Run};
+use crate::tests::{build_example, Expect, Job, ProgramResult};
+use crate::Images;
+
+/// Where the suite's ISOs go (one per boot).
+const TEST_ISO_DIR: &str = "target/iso/test";
+/// The protocol programs booted from the ISO under each firmware (the whole
+/// suite runs on `pc` and on `q35` with `-kernel`; these show that GRUB's
+/// hand-over on BIOS and UEFI gives the same machine).
+const ISO_PROGRAMS: [&str; 4] = ["boot", "cpu_state", "physmem", "c/abi_test"];
+/// The protocol program the ACPI power-off boots run.
+const POWER_OFF_PROGRAM: &str = "boot";
+/// Guest memory that puts RAM on both sides of the PCI hole (below 4 GiB,
+/// `pc` keeps 3 GiB of RAM and `q35` 2 GiB; the rest is above 4 GiB).
+const ACROSS_THE_HOLE_MIB: u32 = 3584;
+/// The demo that prints MEMSTAT (`user/demo/src/bin/hello.rs`).
+const DIRECT_MAP_PROGRAM: &str = "hello";
+/// The init program that calls REBOOT (`user/c/examples/reboot.c`).
+const REBOOT_EXAMPLE: &str = "reboot";
+
+/// The machine of one boot; the default is `pc` with `-kernel` and `isa-debug-exit`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct On {
+    pub q35: bool,
+    /// Boot from an ISO made for this boot, on q35, with this firmware.
+    pub iso: Option<Firmware>,
+    /// No `isa-debug-exit`: power-off must go through ACPI.
+    pub no_debug_exit: bool,
+    /// Guest memory other than the suite's default.
+    pub mem_mib: Option<u32>,
+    /// QEMU waits for gdb on this port (`gdb_case`).
+    pub gdb_port: Option<u16>,
+}
+
+fn variant(job: &Job, prefix: &str, on: On) -> Job {
+    Job {
+        label: format!("{prefix}::{}", job.label),
+        on,
+        ..job.clone()
+    }
+}
+
+/// Every `pc` boot again on q35, `ISO_PROGRAMS` from the ISO under SeaBIOS
+/// and OVMF, the ACPI boots, and RAM across the PCI hole.
+pub fn jobs(base: &[Job], images: &Images) -> Result<Vec<Job>, String> {
+    let q35 = On {
+        q35: true,
+        ..On::default()
+    };
+    let mut jobs: Vec<Job> = base.iter().map(|j| variant(j, "q35", q35)).collect();
+    iso::ensure_tools()?;
+    crate::qemu::ovmf()?;
+    for (prefix, firmware) in [("iso-bios", Firmware::Bios), ("iso-uefi", Firmware::Uefi)] {
+        let on = On {
+            q35: true,
+            iso: Some(firmware),
+            ..On::default()
+        };
+        jobs.extend(
+            base.iter()
+                .filter(|j| ISO_PROGRAMS.contains(&j.label.as_str()))
+                .map(|j| variant(j, prefix, on)),
+        );
+    }
+    let program = base
+        .iter()
+        .find(|j| j.label == POWER_OFF_PROGRAM)
+        .ok_or_else(|| format!("no test program '{POWER_OFF_PROGRAM}' for the ACPI boots"))?;
+    let acpi = |q35: bool, iso: Option<Firmware>| On {
+        q35,
+        iso,
+        no_debug_exit: true,
+        ..On::default()
+    };
+    for (name, on) in [
+        ("poweroff_pc", acpi(false, None)),
+        ("poweroff_q35", acpi(true, None)),
+        ("poweroff_iso_bios", acpi(true, Some(Firmware::Bios))),
+        ("poweroff_iso_uefi", acpi(true, Some(Firmware::Uefi))),
+    ] {
+        jobs.push(Job {
+            label: format!("acpi::{name}"),
+            on,
+            ..program.clone()
+        });
+    }
+    let reboot = build_example(REBOOT_EXAMPLE)?;
+    for (name, on, method) in [
+        ("reboot_pc", acpi(false, None), "the keyboard controller"),
+        ("reboot_q35", acpi(true, None), "the ACPI reset register"),
+        (
+            "reboot_iso_uefi",
+            acpi(true, Some(Firmware::Uefi)),
+            "the ACPI reset register",
+        ),
+    ] {
+        jobs.push(Job {
+            label: format!("acpi::{name}"),
+            program: reboot.clone(),
+            kernel_cmdline: String::new(),
+            expect: Expect::Reboot(method),
+            on,
+        });
+    }
+    let hello = images
+        .user
+        .iter()
+        .find(|(package, name, _)| package == "ferrite-demo" && name == DIRECT_MAP_PROGRAM)
+        .ok_or_else(|| format!("no demo program '{DIRECT_MAP_PROGRAM}'"))?;
+    for (name, q35) in [("pc", false), ("q35", true)] {
+        jobs.push(Job {
+            label: format!("mem{ACROSS_THE_HOLE_MIB}::{name}"),
+            program: hello.2.clone(),
+            kernel_cmdline: String::new(),
+            expect: Expect::DirectMap,
+            on: On {
+                q35,
+                mem_mib: Some(ACROSS_THE_HOLE_MIB),
+                ..On::default()
+            },
+        });
+    }
+    // The kernel mirrors its console on the screen GRUB hands over.
+    for (name, firmware) in [("iso_bios", Firmware::Bios), ("iso_uefi", Firmware::Uefi)] {
+        jobs.push(Job {
+            label: format!("screen::{name}"),
+            program: hello.2.clone(),
+            kernel_cmdline: String::new(),
+            expect: Expect::Screen,
+            on: On {
+                q35: true,
+                iso: Some(firmware),
+                ..On::default()
+            },
+        });
+    }
+    // gdb attaches with the symbols of the kernel and of init (README).
+    jobs.push(Job {
+        label: "gdb::attach".into(),
+        program: hello.2.clone(),
+        kernel_cmdline: String::new(),
+        expect: Expect::Gdb,
+        on: On {
+            gdb_port: Some(gdb_port()),
+            ..On::default()
+        },
+    });
+    Ok(jobs)
+}
+
+/// A port for the suite's gdb boot that other runs on this machine are unlikely to use.
+fn gdb_port() -> u16 {
+    20_000 + (std::process::id() % 20_000) as u16
+}
+
+/// The QEMU machine of a job; builds its ISO first when it boots from one.
+pub fn machine(job: &Job, run: &Run) -> Result<Machine, String> {
+    let iso = match job.on.iso {
+        None => None,
+        Some(firmware) => {
+            let name: String = job
+                .label
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let path = crate::root().join(TEST_ISO_DIR).join(format!("{name}.iso"));
+            let spec = IsoSpec {
+                kernel: run.kernel.clone(),
+                program: run.program.clone(),
+                args: run.args.clone(),
+                kernel_cmdline: run.kernel_cmdline.clone(),
+            };
+            iso::build(&spec, &path)?;
+            Some((path, firmware))
+        }
+    };
+    Ok(Machine {
+        q35: job.on.q35 || iso.is_some(),
+        iso,
+        no_debug_exit: job.on.no_debug_exit,
+        gdb: job.on.gdb_port,
+    })
+}
+
+/// A reboot boot: one case, passed when the console's last line starts with
+/// `ferrite: reboot through <method>`, no panic came, and QEMU ended by itself.
+pub fn judge_reboot(label: &str, method: &str, outcome: Result<Outcome, String>) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let expected = format!("ferrite: reboot through {method}");
+    let problem = match outcome {
+        Err(e) => Some(format!("could not boot: {e}")),
+        Ok(o) => {
+            use crate::qemu::End;
+            r.status = match &o.end {
+                End::PowerOff(s) => format!("status {s}"),
+                End::Timeout => "timeout".into(),
+                End::Exited(_) => "reset".into(),
+            };
+            let last = o.console.last().cloned().unwrap_or_default();
+            let panicked = o.console.iter().any(|l| l.contains("KERNEL PANIC"));
+            match (&o.end, panicked) {
+                (End::Exited(_), false) if last.starts_with(&expected) => None,
+                _ => Some(format!(
+                    "expected a reset after '{expected}'; got {}; last line: {last}",
+                    r.status
+                )),
+            }
+        }
+    };
+    match problem {
+        None => r.passed = 1,
+        Some(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
+    }
+    r
+}
+
+/// A number after `key` in `line` (`key` ends where the digits start).
+fn number_after(line: &str, key: &str) -> Option<u64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// RAM across the PCI hole: one case, passed when the kernel's direct-map
+/// line shows RAM above 4 GiB, MEMSTAT's total (printed by `hello`) is more
+/// than all RAM below 4 GiB (so frames above the hole are in use), no panic
+/// came and the status is 0. The map itself is checked by the kernel at
+/// every boot (`arch/x86_64/mapcheck.rs`: exactly the firmware's RAM,
+/// write-back, no large page over a hole, no identity map).
+pub fn judge_direct_map(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let problem = match outcome {
+        Err(e) => Some(format!("could not boot: {e}")),
+        Ok(o) => {
+            use crate::qemu::End;
+            r.status = match &o.end {
+                End::PowerOff(s) => format!("status {s}"),
+                End::Timeout => "timeout".into(),
+                End::Exited(_) => "no power-off".into(),
+            };
+            let map = o.console.iter().find(|l| l.contains("direct map: "));
+            let mapped_mib = map.and_then(|l| number_after(l, "direct map: "));
+            let above_mib = map.and_then(|l| number_after(l, "ranges ("));
+            let total_frames = o
+                .console
+                .iter()
+                .find_map(|l| number_after(l, "total_frames: "));
+            let panicked = o.console.iter().any(|l| l.contains("KERNEL PANIC"));
+            match (mapped_mib, above_mib, total_frames) {
+                _ if panicked || o.end != End::PowerOff(0) => Some(format!(
+                    "{}; last lines: {}",
+                    r.status,
+                    o.console.iter().rev().take(4).cloned().collect::<Vec<_>>().join(" | ")
+                )),
+                (Some(mapped), Some(above), Some(frames))
+                    if above > 0 && (frames * 4096) >> 20 > mapped - above =>
+                {
+                    None
+                }
+                other => Some(format!(
+                    "expected RAM above 4 GiB mapped and counted by MEMSTAT; (mapped MiB, above 4 GiB MiB, MEMSTAT frames) = {other:?}"
+                )),
+            }
+        }
+    };
+    match problem {
+        None => r.passed = 1,
+        Some(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
+    }
+    r
+}
+
+/// gdb's commands: attach, stop in the kernel's Rust entry (hardware
+/// breakpoint: the CPU is still in 32-bit mode when gdb attaches), then at
+/// init's `_start` (init's symbols), then let the program finish.
+fn gdb_script(port: u16, init: &std::path::Path) -> Vec<String> {
+    [
+        "set confirm off".to_string(),
+        "set pagination off".to_string(),
+        "set tcp auto-retry on".to_string(),
+        "set tcp connect-timeout 60".to_string(),
+        format!("target remote 127.0.0.1:{port}"),
+        format!("add-symbol-file {}", init.display()),
+        "hbreak ferrite_boot_main".to_string(),
+        "continue".to_string(),
+        "backtrace 3".to_string(),
+        "delete".to_string(),
+        "break _start".to_string(),
+        "continue".to_string(),
+        "info symbol $pc".to_string(),
+        "delete".to_string(),
+        "continue".to_string(),
+    ]
+    .to_vec()
+}
+
+/// `gdb::attach`: boots with QEMU waiting for gdb, runs gdb as the README
+/// says (kernel symbols, `add-symbol-file` for init), and passes when gdb
+/// stopped in the kernel's entry and at init's `_start`, and the program
+/// then ran to its power-off with status 0.
+pub fn gdb_case(label: &str, job: &Job, run: &Run) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let problem = (|| -> Result<(), String> {
+        crate::tools::ensure_packages(&[crate::tools::Need::Command("gdb", "gdb")])?;
+        let port = job.on.gdb_port.ok_or("no gdb port")?;
+        let machine = machine(job, run)?;
+        let mut gdb = std::process::Command::new("gdb");
+        gdb.args(["-batch", "-nx"]);
+        for command in gdb_script(port, &run.program) {
+            gdb.arg("-ex").arg(command);
+        }
+        gdb.arg(&run.kernel);
+        let debugger = std::thread::spawn(move || gdb.output());
+        let outcome = crate::qemu::boot_with(run, &machine, crate::qemu::DEFAULT_CPU)?;
+        let output = debugger
+            .join()
+            .map_err(|_| "the gdb thread panicked".to_string())?
+            .map_err(|e| format!("cannot run gdb: {e}"))?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        let stopped_in_kernel = text.contains("ferrite_boot_main");
+        let stopped_in_init = text.lines().any(|l| l.contains("_start in section .text"));
+        r.status = format!("{:?}", outcome.end);
+        match (stopped_in_kernel, stopped_in_init, &outcome.end) {
+            (true, true, crate::qemu::End::PowerOff(0)) => Ok(()),
+            _ => Err(format!(
+                "kernel stop {stopped_in_kernel}, init stop {stopped_in_init}, end {:?}; gdb said: {}",
+                outcome.end,
+                text.lines().rev().take(8).collect::<Vec<_>>().join(" | ")
+            )),
+        }
+    })();
+    match problem {
+        Ok(()) => r.passed = 1,
+        Err(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
+    }
+    r
+}
+
+/// A boot from the ISO: one case, passed when the kernel took the screen
+/// GRUB handed over (its `screen console:` line), no panic came, and the
+/// program ended with status 0. (That the text is visible was checked with
+/// QEMU's `screendump`; the runner has no monitor to take screenshots.)
+pub fn judge_screen(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
+    let mut r = ProgramResult {
+        label: label.to_string(),
+        passed: 0,
+        failed: 0,
+        failures: Vec::new(),
+        status: String::new(),
+        seconds: 0.0,
+    };
+    let problem = match outcome {
+        Err(e) => Some(format!("could not boot: {e}")),
+        Ok(o) => {
+            r.status = format!("{:?}", o.end);
+            let screen = o.console.iter().any(|l| l.contains("screen console: "));
+            let panicked = o.console.iter().any(|l| l.contains("KERNEL PANIC"));
+            match (screen, panicked, &o.end) {
+                (true, false, crate::qemu::End::PowerOff(0)) => None,
+                _ => Some(format!(
+                    "screen console line {screen}, panic {panicked}, end {:?}",
+                    o.end
+                )),
+            }
+        }
+    };
+    match problem {
+        None => r.passed = 1,
+        Some(p) => {
+            r.failed = 1;
+            r.failures.push(p);
+        }
+    }
+    r
+}
