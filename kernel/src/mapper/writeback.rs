@@ -13,6 +13,13 @@ impl<P: PhysMem> Kernel<P> {
     /// After every trap: caches that lost their last region start their
     /// write-back once no pull-in for them is under way.
     pub(crate) fn mapper_housekeeping(&mut self, plat: &mut impl Platform) {
+        if self.mappers.dead_endpoints.is_empty()
+            && self.mappers.unmapped.is_empty()
+            && !self.mem.has_unmapped_segments()
+        {
+            // The common case, after almost every trap: nothing to do.
+            return;
+        }
         for e in core::mem::take(&mut self.mappers.dead_endpoints) {
             self.mapper_endpoint_destroyed(e, plat);
         }

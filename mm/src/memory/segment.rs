@@ -367,6 +367,12 @@ impl<P: PhysMem> Memory<P> {
         true
     }
 
+    /// Whether some segment cache lost its last region since the last
+    /// [`Memory::take_unmapped_segments`] (a check that allocates nothing).
+    pub fn has_unmapped_segments(&self) -> bool {
+        !self.unmapped_segments.is_empty()
+    }
+
     /// The caches that lost their last region (or were only held) since
     /// the last call, each once.
     pub fn take_unmapped_segments(&mut self) -> Vec<SegmentId> {
