@@ -88,8 +88,10 @@ impl UserBytes {
         Self { addr, len_bytes }
     }
 
-    /// Whether the buffer lies in user space at all (ABI §1.2). An empty
-    /// buffer is never accessed, so its address is not checked by the copies.
+    /// Whether the buffer lies in user space at all (ABI §1.2). The copies
+    /// and [`UserBytes::check_writable`] leave that check to `mm`, which
+    /// makes it with every access; an empty buffer is never accessed, so
+    /// its address is never checked.
     pub const fn is_user(&self) -> bool {
         is_user_range(self.addr, self.len_bytes)
     }
@@ -101,13 +103,7 @@ impl UserBytes {
     /// # Errors
     /// `BadPointer` if some byte belongs to the kernel or is not writable.
     pub fn check_writable<P: PhysMem>(&self, mem: &Memory<P>, space: SpaceId) -> Result<(), Error> {
-        if self.len_bytes == 0 {
-            return Ok(());
-        }
         let len = usize::try_from(self.len_bytes).map_err(|_| Error::BadPointer)?;
-        if !self.is_user() {
-            return Err(Error::BadPointer);
-        }
         mem.check_user_writable(space, self.addr, len)
             .map_err(|_| Error::BadPointer)
     }
@@ -146,8 +142,8 @@ impl UserBytes {
     }
 
     /// Runs the copy `op` of `len` bytes (which must be `len_bytes`) and
-    /// applies its flush; an empty copy touches no byte, so none that could
-    /// belong to the kernel.
+    /// applies its flush. `mm` refuses a buffer that belongs to the kernel
+    /// and accepts an empty one whatever its address.
     fn copy<P: PhysMem>(
         &self,
         mem: &mut Memory<P>,
@@ -156,12 +152,6 @@ impl UserBytes {
         op: impl FnOnce(&mut Memory<P>) -> Result<Flush, MmError>,
     ) -> Result<(), Error> {
         if len as u64 != self.len_bytes {
-            return Err(Error::BadPointer);
-        }
-        if len == 0 {
-            return Ok(());
-        }
-        if !self.is_user() {
             return Err(Error::BadPointer);
         }
         let flush = op(mem).map_err(|_| Error::BadPointer)?;

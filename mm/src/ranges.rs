@@ -92,18 +92,23 @@ impl RangeCounts {
         }
     }
 
+    /// Splits the intervals at `start` and `end` and lists the `[s, e)` of
+    /// those now inside `[start, end)`.
+    fn split_around(&mut self, start: u64, end: u64) -> Vec<(u64, u64)> {
+        self.split_at(start);
+        self.split_at(end);
+        self.map
+            .range(start..end)
+            .map(|(&s, &(e, _))| (s, e))
+            .collect()
+    }
+
     /// Adds 1 on `[start, end)`; pushes the sub-ranges that went from 0 to 1.
     pub(crate) fn add(&mut self, start: u64, end: u64, newly_live: &mut Vec<(u64, u64)>) {
         if start >= end {
             return;
         }
-        self.split_at(start);
-        self.split_at(end);
-        let inside: Vec<(u64, u64)> = self
-            .map
-            .range(start..end)
-            .map(|(&s, &(e, _))| (s, e))
-            .collect();
+        let inside = self.split_around(start, end);
         let mut cursor = start;
         for (s, e) in inside {
             if s > cursor {
@@ -126,13 +131,7 @@ impl RangeCounts {
         if start >= end {
             return;
         }
-        self.split_at(start);
-        self.split_at(end);
-        let inside: Vec<(u64, u64)> = self
-            .map
-            .range(start..end)
-            .map(|(&s, &(e, _))| (s, e))
-            .collect();
+        let inside = self.split_around(start, end);
         let mut cursor = start;
         for (s, e) in inside {
             assert_eq!(s, cursor, "reference count underflow");

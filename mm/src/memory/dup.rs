@@ -110,8 +110,8 @@ impl<P: PhysMem> Memory<P> {
             });
         }
         let src_root = self.spaces[&source].root;
-        let mut walk = self.walk(target);
         let mut newly_shared = 0;
+        let mut walk = self.walk(target);
         for span in plan.shared_spans {
             let Some(was_private) = walk.share_leaf_table_of(source, src_root, span) else {
                 // Dropped from the source by the write-protection above.
@@ -120,6 +120,7 @@ impl<P: PhysMem> Memory<P> {
             newly_shared += u64::from(was_private);
             flush.add(source, span, span + pagetable::PT_SPAN_BYTES);
         }
+        drop(walk);
         self.tables
             .promises
             .make(&mut self.frames, source, newly_shared);

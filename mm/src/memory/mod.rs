@@ -227,12 +227,14 @@ impl<P: PhysMem> Memory<P> {
     }
 
     /// The page-table context of `space` (which exists).
+    #[inline]
     fn walk(&mut self, space: SpaceId) -> Walk<'_, P> {
         let root = self.spaces[&space].root;
         self.walk_at(space, root)
     }
 
     /// The page-table context of `space`, whose PML4 is `root`.
+    #[inline]
     fn walk_at(&mut self, space: SpaceId, root: PhysAddr) -> Walk<'_, P> {
         Walk::new(
             &mut self.phys,

@@ -43,12 +43,12 @@ impl<P: PhysMem> Memory<P> {
     }
 
     /// Maps physical memory at `paddr` (device memory) as a new region over
-    /// `range` with `options`. The memory is never given to the pool and
-    /// stays shared under every kind of duplication (ABI §4.4 rule 4).
-    /// Commits only page tables. Where a region covers a whole 2 MiB span
-    /// whose physical side is 2 MiB-aligned, faults map it with one 2 MiB
-    /// entry (`fault.rs`). This is the path of MMAP (ABI §3.3): its handler
-    /// decodes the call and lands here; no system call reaches it yet.
+    /// the free `range`: [`Memory::mmap`] (cached) for a range that must
+    /// hold no region, with `Overlap` instead of replacing. The memory is
+    /// never given to the pool and stays shared under every kind of
+    /// duplication (ABI §4.4 rule 4). The system call MMAP goes through
+    /// `mmap` itself; this is for the kernel's own mappings of device
+    /// memory, and today only tests call it.
     ///
     /// # Errors
     /// `InvalidArgument` (empty range, misaligned `paddr`, unknown space),
@@ -60,28 +60,14 @@ impl<P: PhysMem> Memory<P> {
         paddr: PhysAddr,
         options: RegionOptions,
     ) -> Result<(), MmError> {
-        if range.is_empty() || !is_page_aligned(paddr) {
+        if range.is_empty() {
             return Err(MmError::InvalidArgument);
         }
-        let (start, end) = (range.start(), range.end());
-        let sp = self.space(space)?;
-        if sp.any_in(start, end) {
+        if self.space(space)?.any_in(range.start(), range.end()) {
             return Err(MmError::Overlap);
         }
-        let tables = pagetable::tables_needed(&[(start, end)], |a, b| sp.any_in(a, b));
-        self.check_frames(tables)?;
-        self.check_region_room(1)?;
-        self.check_object_room(1)?;
-        let region = Region {
-            npages: range.npages(),
-            prot: options.prot,
-            inherit: options.inherit,
-            opaque1: 0,
-            opaque2: 0,
-            obj: self.objects.new_phys(paddr, false),
-            obj_off: 0,
-        };
-        self.add_new_region(space, start, region, tables);
+        let flush = self.mmap(space, range, paddr, options, false)?;
+        debug_assert!(flush.is_empty(), "the range held no mapping");
         Ok(())
     }
 

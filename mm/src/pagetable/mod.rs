@@ -47,11 +47,13 @@ pub(super) const SHIFT_PDPT: u32 = 30;
 pub(super) const SHIFT_PD: u32 = 21;
 pub(super) const SHIFT_PT: u32 = 12;
 
+#[inline]
 pub(super) fn entry_paddr(table: PhysAddr, vaddr: VirtAddr, shift: u32) -> PhysAddr {
     table + 8 * ((vaddr >> shift) & (ENTRIES_PER_TABLE - 1))
 }
 
 /// A leaf PTE mapping `paddr` for user mode.
+#[inline]
 pub(crate) fn leaf_entry(paddr: PhysAddr, writable: bool, executable: bool) -> u64 {
     let mut entry = paddr | PTE_PRESENT | PTE_USER;
     if writable {
@@ -64,6 +66,7 @@ pub(crate) fn leaf_entry(paddr: PhysAddr, writable: bool, executable: bool) -> u
 }
 
 /// The table an intermediate entry points to, if present.
+#[inline]
 pub(super) fn next_table<P: PhysMem>(
     phys: &P,
     table: PhysAddr,
@@ -75,12 +78,14 @@ pub(super) fn next_table<P: PhysMem>(
 }
 
 /// The page directory covering `vaddr`, if present.
+#[inline]
 pub(crate) fn find_pd<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -> Option<PhysAddr> {
     let pdpt = next_table(phys, root, vaddr, SHIFT_PML4)?;
     next_table(phys, pdpt, vaddr, SHIFT_PDPT)
 }
 
 /// The PDE's address and value for the leaf table covering `vaddr`, if present.
+#[inline]
 pub(crate) fn find_pde<P: PhysMem>(
     phys: &P,
     root: PhysAddr,
@@ -92,6 +97,7 @@ pub(crate) fn find_pde<P: PhysMem>(
 
 /// The PDE slot covering `vaddr` and its value (empty, a leaf table, or a
 /// 2 MiB leaf), if the page directory exists.
+#[inline]
 pub(super) fn find_pde_slot<P: PhysMem>(
     phys: &P,
     root: PhysAddr,
@@ -102,16 +108,19 @@ pub(super) fn find_pde_slot<P: PhysMem>(
     Some((slot, phys.read_u64(slot)))
 }
 
+#[inline]
 pub(super) fn is_huge(entry: u64) -> bool {
     entry & (PTE_PRESENT | PTE_HUGE) == PTE_PRESENT | PTE_HUGE
 }
 
 /// A 2 MiB PDE leaf mapping the 2 MiB-aligned `paddr` for user mode.
+#[inline]
 pub(crate) fn huge_entry(paddr: PhysAddr, writable: bool, executable: bool) -> u64 {
     leaf_entry(paddr, writable, executable) | PTE_HUGE
 }
 
 /// Address of the PTE for `vaddr` in leaf table `pt`.
+#[inline]
 pub(crate) fn pte_paddr(pt: PhysAddr, vaddr: VirtAddr) -> PhysAddr {
     entry_paddr(pt, vaddr, SHIFT_PT)
 }
@@ -138,6 +147,7 @@ pub(crate) fn read_leaf<P: PhysMem>(phys: &P, root: PhysAddr, vaddr: VirtAddr) -
 
 /// Spans of `span_bytes` (aligned) that intersect the sorted, disjoint
 /// `ranges`, each reported once, in order.
+#[inline]
 pub(super) fn for_each_span(
     ranges: &[(VirtAddr, VirtAddr)],
     span_bytes: u64,

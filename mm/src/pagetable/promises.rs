@@ -1,7 +1,7 @@
 //! The table-promise ledger: the one place where page-table promises are made, used and given back.
 
 use crate::frames::FramePool;
-use crate::{PhysAddr, SpaceId};
+use crate::SpaceId;
 use alloc::collections::BTreeMap;
 
 /// Page tables promised to each space but not created: one per table span
@@ -34,12 +34,6 @@ impl TablePromises {
         *self.by_space.entry(space).or_insert(0) += npages;
     }
 
-    /// Takes a promised frame of `space` as a new page table.
-    pub(crate) fn take(&mut self, frames: &mut FramePool, space: SpaceId) -> PhysAddr {
-        self.debit(space, 1);
-        frames.alloc_table_reserved()
-    }
-
     /// Gives `npages` promises of `space` back to the pool.
     pub(crate) fn give_back(&mut self, frames: &mut FramePool, space: SpaceId, npages: u64) {
         if npages == 0 {
@@ -56,7 +50,9 @@ impl TablePromises {
         }
     }
 
-    fn debit(&mut self, space: SpaceId, npages: u64) {
+    /// `npages` promises of `space` became tables (the walk that took their
+    /// frames settles them here).
+    pub(crate) fn debit(&mut self, space: SpaceId, npages: u64) {
         let count = self
             .by_space
             .get_mut(&space)

@@ -23,17 +23,28 @@ pub(crate) struct TableBooks {
 /// A walk of the page tables of `space` (PML4 `root`) that owns everything
 /// a change of them has to account: physical memory, the frame pool, the
 /// shared-table holders and the table promises. Every table it creates is
-/// taken from a promise of `space` and every promise it frees is given back
-/// through [`TablePromises`], at once: no caller settles anything.
+/// taken from a promise of `space` (the pool's side at once, the ledger's
+/// when the walk ends: [`Walk::settle`], the one place a walk's use of
+/// promises reaches the ledger), and every promise it frees is given back
+/// through [`TablePromises`]: no caller settles anything.
 pub(crate) struct Walk<'a, P: PhysMem> {
     phys: &'a mut P,
     frames: &'a mut FramePool,
     books: &'a mut TableBooks,
     space: SpaceId,
     root: PhysAddr,
+    /// Promises of `space` this walk turned into tables, not yet debited.
+    used: u64,
+}
+
+impl<P: PhysMem> Drop for Walk<'_, P> {
+    fn drop(&mut self) {
+        self.settle();
+    }
 }
 
 impl<'a, P: PhysMem> Walk<'a, P> {
+    #[inline]
     pub(crate) fn new(
         phys: &'a mut P,
         frames: &'a mut FramePool,
@@ -47,24 +58,43 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             books,
             space,
             root,
+            used: 0,
         }
+    }
+
+    /// Debits the promises this walk used from `space`'s account.
+    #[inline]
+    fn settle(&mut self) {
+        if self.used > 0 {
+            self.books.promises.debit(self.space, self.used);
+            self.used = 0;
+        }
+    }
+
+    /// A promised frame of `space`, taken as a new page table.
+    #[inline]
+    fn take_table(&mut self) -> PhysAddr {
+        self.used += 1;
+        self.frames.alloc_table_reserved()
     }
 
     /// The table an intermediate entry points to, created (zeroed, from a
     /// promise) if absent.
+    #[inline]
     fn ensure_next(&mut self, table: PhysAddr, vaddr: VirtAddr, shift: u32) -> PhysAddr {
         let slot = entry_paddr(table, vaddr, shift);
         let entry = self.phys.read_u64(slot);
         if entry & PTE_PRESENT != 0 {
             return entry & PTE_ADDR_MASK;
         }
-        let new = self.books.promises.take(self.frames, self.space);
+        let new = self.take_table();
         self.phys.zero_frame(new);
         self.phys.write_u64(slot, new | TABLE_ENTRY_FLAGS);
         new
     }
 
     /// The page directory for `vaddr`, created with its PDPT if absent.
+    #[inline]
     fn ensure_pd(&mut self, vaddr: VirtAddr) -> PhysAddr {
         let pdpt = self.ensure_next(self.root, vaddr, SHIFT_PML4);
         self.ensure_next(pdpt, vaddr, SHIFT_PDPT)
@@ -72,6 +102,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 
     /// This space stops referencing the shared leaf table `pt`; a holder
     /// left alone owns its table again and gives its spare promise back.
+    #[inline]
     fn leave_shared(&mut self, pt: PhysAddr) {
         if let Some(alone) = self.books.shared.drop_holder(pt, self.space) {
             self.books.promises.give_back(self.frames, alone, 1);
@@ -82,7 +113,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
     /// private copy made from this space's promise.
     fn make_private(&mut self, slot: PhysAddr, pde: u64) -> PhysAddr {
         let pt = pde & PTE_ADDR_MASK;
-        let copy = self.books.promises.take(self.frames, self.space);
+        let copy = self.take_table();
         self.phys.copy_frame(copy, pt);
         self.phys.write_u64(slot, copy | (pde & !PTE_ADDR_MASK));
         self.leave_shared(pt);
@@ -169,6 +200,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 
     /// Calls `f(phys, slot, entry)` for every 2 MiB leaf (PDE with PS set;
     /// SDM §4.5.4) mapping some of `[start, end)`; returns whether any did.
+    #[inline]
     fn for_each_huge(
         &mut self,
         start: VirtAddr,
@@ -190,6 +222,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 
     /// Calls `f(walk, lo, hi, pt, (pde_paddr, pde))` for every leaf table
     /// covering some of `[start, end)`, with `[lo, hi)` the part it covers.
+    #[inline]
     fn for_each_leaf_table(
         &mut self,
         start: VirtAddr,
@@ -223,15 +256,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         });
         let mut any = false;
         self.for_each_leaf_table(start, end, |walk, lo, hi, pt, _| {
-            let mut v = lo;
-            while v < hi {
-                let slot = pte_paddr(pt, v);
-                if walk.phys.read_u64(slot) != 0 {
-                    walk.phys.write_u64(slot, 0);
-                    any = true;
-                }
-                v += PAGE_SIZE;
-            }
+            any |= clear_entries(walk.phys, pt, lo, hi);
         });
         if huge {
             Some(widen_to_spans(start, end))
@@ -260,15 +285,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             } else {
                 pt
             };
-            let mut v = lo;
-            while v < hi {
-                let slot = pte_paddr(pt, v);
-                let entry = walk.phys.read_u64(slot);
-                if entry & PTE_WRITABLE != 0 {
-                    walk.phys.write_u64(slot, entry & !PTE_WRITABLE);
-                }
-                v += PAGE_SIZE;
-            }
+            protect_entries(walk.phys, pt, lo, hi);
         });
         if widened {
             widen_to_spans(start, end)
@@ -292,7 +309,9 @@ impl<'a, P: PhysMem> Walk<'a, P> {
         prot: Prot,
     ) {
         let keep = if prot.write_bit() { PTE_WRITABLE } else { 0 };
-        let nx = if prot.exec_bit() { 0 } else { PTE_NO_EXECUTE };
+        // Every copied entry is `(entry & kept) | set`, both worked out
+        // before the per-page loop.
+        let set = PTE_PRESENT | PTE_USER | if prot.exec_bit() { 0 } else { PTE_NO_EXECUTE };
         let mut done = 0;
         while done < npages {
             let src = src_start + done * PAGE_SIZE;
@@ -302,18 +321,12 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             let run = src_left.min(dst_left).min(npages - done);
             if let Some((_, src_pde)) = find_pde(self.phys, src_root, src) {
                 let (dst_pt, _) = self.ensure_leaf_table(dst);
-                let keep_run = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
+                let writable = if src_pde & PTE_WRITABLE != 0 { keep } else { 0 };
+                let kept = PTE_ADDR_MASK | writable | super::PTE_UNCACHED;
                 let src_slot = pte_paddr(src_pde & PTE_ADDR_MASK, src);
                 let dst_slot = pte_paddr(dst_pt, dst);
                 self.phys.map_u64s(dst_slot, src_slot, run, |entry| {
-                    (entry & PTE_PRESENT != 0).then_some(
-                        (entry & PTE_ADDR_MASK)
-                            | PTE_PRESENT
-                            | PTE_USER
-                            | (entry & keep_run)
-                            | (entry & super::PTE_UNCACHED)
-                            | nx,
-                    )
+                    (entry & PTE_PRESENT != 0).then_some((entry & kept) | set)
                 });
             }
             done += run;
@@ -430,6 +443,7 @@ impl<'a, P: PhysMem> Walk<'a, P> {
             self.frames.free_table(pdpt);
             self.phys.write_u64(self.root + 8 * i4, 0);
         }
+        self.settle();
         let left = self.books.promises.of(self.space);
         self.books.promises.give_back(self.frames, self.space, left);
     }
@@ -439,6 +453,38 @@ impl<'a, P: PhysMem> Walk<'a, P> {
 fn widen_to_spans(start: VirtAddr, end: VirtAddr) -> (VirtAddr, VirtAddr) {
     let span_end = (end - 1) | (PT_SPAN_BYTES - 1);
     (start & !(PT_SPAN_BYTES - 1), span_end.saturating_add(1))
+}
+
+/// Clears the entries of leaf table `pt` for the pages of `[lo, hi)`;
+/// returns whether one was present. Out of line: the per-page loop keeps
+/// its few values in registers.
+#[inline(never)]
+fn clear_entries<P: PhysMem>(phys: &mut P, pt: PhysAddr, lo: VirtAddr, hi: VirtAddr) -> bool {
+    let mut any = false;
+    let mut v = lo;
+    while v < hi {
+        let slot = pte_paddr(pt, v);
+        if phys.read_u64(slot) != 0 {
+            phys.write_u64(slot, 0);
+            any = true;
+        }
+        v += PAGE_SIZE;
+    }
+    any
+}
+
+/// Clears R/W in the entries of leaf table `pt` for the pages of `[lo, hi)`.
+#[inline(never)]
+fn protect_entries<P: PhysMem>(phys: &mut P, pt: PhysAddr, lo: VirtAddr, hi: VirtAddr) {
+    let mut v = lo;
+    while v < hi {
+        let slot = pte_paddr(pt, v);
+        let entry = phys.read_u64(slot);
+        if entry & PTE_WRITABLE != 0 {
+            phys.write_u64(slot, entry & !PTE_WRITABLE);
+        }
+        v += PAGE_SIZE;
+    }
 }
 
 /// Whether leaf table `pt` has a present entry for a page of `[lo, hi)`.
