@@ -4,6 +4,7 @@ use super::arch_faults::{do_fault, int_n, FAULTS};
 use super::fuzzer::{Fuzzer, R_BAD, R_BAD_ARGS, R_BAD_WHY, R_CALLS, R_CAPS, R_DONE, R_NCAPS, WHY};
 use super::layout::{read_cap, PG};
 use super::rng::Rng;
+use super::stream_lock::StreamLock;
 use super::support::{alive, seeds, touch_deep};
 use abi::errors::{ChorusError, JinueError};
 use abi::perms::*;
@@ -33,6 +34,12 @@ const HELPER_REPORT: u64 = 2048;
 /// Set by the parent once the report page is shared with the child.
 const R_GO: u64 = 104;
 
+/// The child's two fuzzing streams take turns, so that neither closes or
+/// replaces a process descriptor the other just created before its
+/// capability is published (each child starts with the parent's untouched
+/// copy of the lock).
+static STREAMS: StreamLock = StreamLock::new();
+
 /// The body of a forked child: faulting threads, a second fuzzing thread,
 /// then random calls that end up hurting the child itself.
 fn child_body(seed: u64, report: u64) -> ! {
@@ -60,11 +67,17 @@ fn child_body(seed: u64, report: u64) -> ! {
     }
     let _ = ferrite_rt::thread::spawn(move || {
         let mut h = Fuzzer::new(seed ^ 0x1234, false, report + HELPER_REPORT);
+        h.lock = Some(&STREAMS);
         h.run(CHILD_CALLS / 4);
     });
     // Careful first, then reckless: the child may free or protect its own memory.
+    f.lock = Some(&STREAMS);
     f.run(CHILD_CALLS / 2);
     poke(report + R_DONE, 1);
+    // Any reckless call may end the process: the helper waits from now on,
+    // never between creating a process and publishing it.
+    core::mem::forget(STREAMS.take());
+    f.lock = None;
     f.reckless = true;
     f.run(CHILD_CALLS / 2);
     poke(report + R_DONE, 3);

@@ -8,6 +8,7 @@ use super::layout::{
 use super::probe::{checked_call, Probe};
 use super::returns::check_return;
 use super::rng::Rng;
+use super::stream_lock::StreamLock;
 use super::support::own_regions;
 use abi::errors::{ChorusError, JinueError};
 use abi::layout::*;
@@ -35,6 +36,8 @@ pub(super) struct Fuzzer {
     pub(super) skipped: u64,
     pub(super) bad: u64,
     pub(super) first_bad: Option<([u64; 4], Probe, &'static str)>,
+    /// Shared with the other streams of the process: one call at a time.
+    pub(super) lock: Option<&'static StreamLock>,
 }
 
 /// Report page layout (u64 words).
@@ -68,6 +71,7 @@ impl Fuzzer {
             skipped: 0,
             bad: 0,
             first_bad: None,
+            lock: None,
         }
     }
 
@@ -540,60 +544,67 @@ impl Fuzzer {
     /// the kernel is alive and refreshes some pool slots.
     pub(super) fn run(&mut self, n: u64) {
         for i in 0..n {
-            let mut a = self.call();
-            if a[0] == JINUE_SYS_PUTS && in_pool(a[2], 1) {
-                // Printable text only, so that the console stays readable.
-                a[2] = TEXT + (a[2] % 64);
+            let turn = self.lock.map(StreamLock::take);
+            self.one_call(i, n);
+            drop(turn);
+        }
+    }
+
+    /// Call `i` of `n`: made, checked, a created process published.
+    fn one_call(&mut self, i: u64, n: u64) {
+        let mut a = self.call();
+        if a[0] == JINUE_SYS_PUTS && in_pool(a[2], 1) {
+            // Printable text only, so that the console stays readable.
+            a[2] = TEXT + (a[2] % 64);
+        }
+        // Copies of descriptors the fuzzer did not make (the main
+        // thread's, the runtime's) could let AWAIT_THREAD wait for a
+        // thread that waits for this one: every thread parked, and the
+        // kernel powers off ("deadlock: no thread can run").
+        let copies_foreign = (a[0] == JINUE_SYS_DUP && protected_slot(a[2]))
+            || (a[0] == JINUE_SYS_MINT && protected_slot(a[1]));
+        if copies_foreign {
+            self.skipped += 1;
+            return;
+        }
+        if !self.reckless && !self.harmless(&mut a) {
+            self.skipped += 1;
+            return;
+        }
+        if a[0] == JINUE_SYS_EXIT_THREAD
+            || (self.reckless && a[0] == 72 && a[1] == K_MYACTOR && i < n / 2)
+        {
+            self.skipped += 1;
+            return;
+        }
+        let via_int = self.rng.chance(1, 2);
+        let p = checked_call(a, via_int);
+        self.calls += 1;
+        if let Some(why) = check_return(&p, a[0]) {
+            self.bad += 1;
+            if self.first_bad.is_none() {
+                self.first_bad = Some((a, p, why));
             }
-            // Copies of descriptors the fuzzer did not make (the main
-            // thread's, the runtime's) could let AWAIT_THREAD wait for a
-            // thread that waits for this one: every thread parked, and the
-            // kernel powers off ("deadlock: no thread can run").
-            let copies_foreign = (a[0] == JINUE_SYS_DUP && protected_slot(a[2]))
-                || (a[0] == JINUE_SYS_MINT && protected_slot(a[1]));
-            if copies_foreign {
-                self.skipped += 1;
-                continue;
-            }
-            if !self.reckless && !self.harmless(&mut a) {
-                self.skipped += 1;
-                continue;
-            }
-            if a[0] == JINUE_SYS_EXIT_THREAD
-                || (self.reckless && a[0] == 72 && a[1] == K_MYACTOR && i < n / 2)
-            {
-                self.skipped += 1;
-                continue;
-            }
-            let via_int = self.rng.chance(1, 2);
-            let p = checked_call(a, via_int);
-            self.calls += 1;
-            if let Some(why) = check_return(&p, a[0]) {
-                self.bad += 1;
-                if self.first_bad.is_none() {
-                    self.first_bad = Some((a, p, why));
+            if self.report != 0 && self.bad == 1 {
+                for k in 0..4 {
+                    poke(self.report + R_BAD_ARGS + 8 * k, a[k as usize]);
+                    poke(self.report + R_BAD_ARGS + 32 + 8 * k, p.args[k as usize]);
                 }
-                if self.report != 0 && self.bad == 1 {
-                    for k in 0..4 {
-                        poke(self.report + R_BAD_ARGS + 8 * k, a[k as usize]);
-                        poke(self.report + R_BAD_ARGS + 32 + 8 * k, p.args[k as usize]);
-                    }
-                    let idx = WHY.iter().position(|w| *w == why).unwrap_or(0);
-                    poke(self.report + R_BAD_WHY, idx as u64);
-                }
+                let idx = WHY.iter().position(|w| *w == why).unwrap_or(0);
+                poke(self.report + R_BAD_WHY, idx as u64);
             }
-            if a[0] == JINUE_SYS_CREATE_PROCESS && p.args[0] == 0 {
-                self.remember(a[1]);
-            }
-            if self.report != 0 {
-                poke(self.report + R_CALLS, self.calls);
-                poke(self.report + R_BAD, self.bad);
-            }
-            if i % 128 == 127 {
-                for _ in 0..8 {
-                    let s = self.rng.below(POOL_BYTES / 64);
-                    self.fill_slot(s);
-                }
+        }
+        if a[0] == JINUE_SYS_CREATE_PROCESS && p.args[0] == 0 {
+            self.remember(a[1]);
+        }
+        if self.report != 0 {
+            poke(self.report + R_CALLS, self.calls);
+            poke(self.report + R_BAD, self.bad);
+        }
+        if i % 128 == 127 {
+            for _ in 0..8 {
+                let s = self.rng.below(POOL_BYTES / 64);
+                self.fill_slot(s);
             }
         }
     }

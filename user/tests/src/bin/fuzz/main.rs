@@ -33,6 +33,7 @@ mod raw_calls;
 mod region_flood;
 mod returns;
 mod rng;
+mod stream_lock;
 mod support;
 mod thread_storm;
 
