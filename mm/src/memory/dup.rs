@@ -57,14 +57,7 @@ impl<P: PhysMem> Memory<P> {
             return Ok(flush);
         }
         let plan = self.plan_dup(target, source, mode);
-        self.check_frames(
-            plan.promised_npages
-                .checked_add(plan.tables)
-                .and_then(|n| n.checked_add(plan.source_promises))
-                .ok_or(MmError::NoMemory)?,
-        )?;
-        self.check_region_room(plan.regions.len())?;
-        self.check_object_room(plan.new_objects)?;
+        self.check_plan(&plan)?;
         // Nothing fails from here on.
         let mut snapshotted = BTreeSet::new();
         let mut new_regions = Vec::with_capacity(plan.regions.len());
@@ -125,6 +118,19 @@ impl<P: PhysMem> Memory<P> {
             .promises
             .make(&mut self.frames, source, newly_shared);
         Ok(flush)
+    }
+
+    /// `NoMemory` unless the pool, the region limit and the object limit
+    /// can take what `plan` costs.
+    fn check_plan(&self, plan: &DupPlan) -> Result<(), MmError> {
+        self.check_frames(
+            plan.promised_npages
+                .checked_add(plan.tables)
+                .and_then(|n| n.checked_add(plan.source_promises))
+                .ok_or(MmError::NoMemory)?,
+        )?;
+        self.check_region_room(plan.regions.len())?;
+        self.check_object_room(plan.new_objects)
     }
 
     /// The regions RGN_DUP duplicates and what that costs.
@@ -230,14 +236,7 @@ impl<P: PhysMem> Memory<P> {
             return Ok(Vec::new());
         }
         let plan = self.plan_dup(target, source, mode);
-        self.check_frames(
-            plan.promised_npages
-                .checked_add(plan.tables)
-                .and_then(|n| n.checked_add(plan.source_promises))
-                .ok_or(MmError::NoMemory)?,
-        )?;
-        self.check_region_room(plan.regions.len())?;
-        self.check_object_room(plan.new_objects)?;
+        self.check_plan(&plan)?;
         let mut gaps = Vec::new();
         for (_, r, copy) in plan.regions {
             if !copy || self.objects.get(r.obj).segment.is_none() {
