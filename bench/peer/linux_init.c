@@ -31,16 +31,21 @@
  *                 [DESTROY of the copy's owner]
  *   ipc_rtt_0b, ipc_rtt_64b  round trip between two processes, best of a
  *                 pipe, a unix SEQPACKET socket and a futex in shared memory
+ *   pull_in_fault first read of each of 256 pages of a region whose missing
+ *                 pages another process supplies (userfaultfd, UFFDIO_COPY
+ *                 of a page it fills with a pattern) [a mapper-backed region]
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/userfaultfd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
@@ -397,6 +402,64 @@ static void bench_ipc(const char *name, size_t size)
 	emit(name, 0, best, channel_names[best_ch]);
 }
 
+/* Pages per pull_in_fault repetition (as kbench's FAULT_PAGES). */
+#define PULL_PAGES 256UL
+
+/* The user-space pager: serves `n` missing-page faults of `region` through
+ * `uffd`, each page filled with the pattern kbench's mapper uses. */
+static void serve_faults(int uffd, char *region, unsigned long n)
+{
+	static uint64_t page[PAGE / 8] __attribute__((aligned(4096)));
+	for (unsigned long served = 0; served < n; served++) {
+		struct uffd_msg msg;
+		if (read(uffd, &msg, sizeof msg) != sizeof msg || msg.event != UFFD_EVENT_PAGEFAULT)
+			_exit(1);
+		unsigned long addr = msg.arg.pagefault.address & ~(PAGE - 1);
+		uint64_t offset = addr - (unsigned long)region;
+		for (unsigned long i = 0; i < PAGE / 8; i++)
+			page[i] = offset + 8 * i;
+		struct uffdio_copy copy = {
+			.dst = addr, .src = (unsigned long)page, .len = PAGE, .mode = 0
+		};
+		if (ioctl(uffd, UFFDIO_COPY, &copy))
+			_exit(2);
+	}
+	_exit(0);
+}
+
+static void bench_pull_in(void)
+{
+	uint64_t s[MAX_REPS];
+	for (int r = 0; r < reps; r++) {
+		int uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+		struct uffdio_api api = { .api = UFFD_API };
+		if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+			die("userfaultfd");
+		char *region = anon(PULL_PAGES, MAP_PRIVATE);
+		struct uffdio_register reg = {
+			.range = { .start = (unsigned long)region, .len = PULL_PAGES * PAGE },
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+		if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+			die("UFFDIO_REGISTER");
+		pid_t pid = fork();
+		if (pid == 0)
+			serve_faults(uffd, region, PULL_PAGES);
+		uint64_t sum = 0, t0 = tsc();
+		for (unsigned long p = 0; p < PULL_PAGES; p++)
+			sum += *(volatile uint64_t *)(region + p * PAGE);
+		s[r] = tsc() - t0;
+		reap(pid);
+		if (sum != PULL_PAGES * (PULL_PAGES - 1) / 2 * PAGE) {
+			errno = 0;
+			die("pull_in_fault: pages do not hold the pager's pattern");
+		}
+		close(uffd);
+		munmap(region, PULL_PAGES * PAGE);
+	}
+	emit("pull_in_fault", PULL_PAGES, median(s, reps), "userfaultfd");
+}
+
 static void calibrate(void)
 {
 	static uint64_t buffer[512];
@@ -405,6 +468,7 @@ static void calibrate(void)
 	__asm__ volatile("1: dec %0\n\tjnz 1b" : "+r"(n));
 	uint64_t loop = tsc() - t0;
 	uint64_t *dst = buffer;
+	buffer[0] = 1; /* fault the page in before timing */
 	t0 = tsc();
 	__asm__ volatile("rep stosq" : "+D"(dst), "+c"(count) : "a"(0UL) : "memory");
 	uint64_t stos = tsc() - t0;
@@ -458,6 +522,7 @@ int main(void)
 	bench_small();
 	bench_ipc("ipc_rtt_0b", 0);
 	bench_ipc("ipc_rtt_64b", 64);
+	bench_pull_in();
 	for (int i = 0; i < nsizes; i++) {
 		unsigned long n = sizes[i];
 		bench_share(n);

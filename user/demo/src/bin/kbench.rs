@@ -44,7 +44,7 @@
 //! kernel copies the page in during the REPLY, the thread retries); and
 //! `dup_segment` for each size N that fits, RGN_DUP with `K_INHERITCOPY`
 //! of this process while it maps N resident mapper-backed pages (no pull-in:
-//! a snapshot like `dup_copy`).
+//! a snapshot like `dup_copy`). The argument `mapper=off` skips them.
 //!
 //! Before the sizes, two IPC cases (ABI §3.2), independent of N:
 //! `ipc_rtt_0b` and `ipc_rtt_64b`, one round trip between two processes on
@@ -435,8 +435,11 @@ fn main(start: &Startup) -> i32 {
     let mut reps = DEFAULT_REPS;
     let mut sizes = [0u64; MAX_SIZES];
     let mut nsizes = 0;
+    let mut mapper = true;
     for arg in start.args().skip(1) {
-        if let Some(r) = arg.strip_prefix(b"reps=") {
+        if arg == b"mapper=off" {
+            mapper = false;
+        } else if let Some(r) = arg.strip_prefix(b"reps=") {
             match parse_u64(r) {
                 Some(r) if (1..=MAX_REPS as u64).contains(&r) => reps = r as usize,
                 _ => {
@@ -452,7 +455,7 @@ fn main(start: &Startup) -> i32 {
                 }
                 _ => {
                     println!(
-                        "kbench: usage: kbench [reps=1..{MAX_REPS}] PAGES... (at most {MAX_SIZES} sizes, each 1..={MAX_PAGES})"
+                        "kbench: usage: kbench [reps=1..{MAX_REPS}] [mapper=off] PAGES... (at most {MAX_SIZES} sizes, each 1..={MAX_PAGES})"
                     );
                     return 2;
                 }
@@ -488,7 +491,7 @@ fn main(start: &Startup) -> i32 {
     );
     if bench_small(reps).is_err()
         || bench_ipc(reps).is_err()
-        || bench_mapper(reps, &sizes[..nsizes]).is_err()
+        || (mapper && bench_mapper(reps, &sizes[..nsizes]).is_err())
     {
         return 1;
     }
