@@ -230,10 +230,26 @@ impl PageMap {
         Some(paddr)
     }
 
-    /// Number of present pages in `[start, end)`.
+    /// Number of present pages in `[start, end)`: whole chunks by their
+    /// count, the partial ones at the edges page by page.
     pub(crate) fn count_range(&self, start: u64, end: u64) -> u64 {
+        if start >= end {
+            return 0;
+        }
         let mut count = 0;
-        self.for_each_in(start, end, |_, _| count += 1);
+        for (&key, chunk) in self
+            .chunks
+            .range(start / CHUNK_NPAGES..=(end - 1) / CHUNK_NPAGES)
+        {
+            let base = key * CHUNK_NPAGES;
+            let lo = start.max(base) - base;
+            let hi = end.min(base + CHUNK_NPAGES) - base;
+            if lo == 0 && hi == CHUNK_NPAGES {
+                count += u64::from(chunk.used());
+            } else {
+                chunk.for_each_in(lo, hi, |_, _| count += 1);
+            }
+        }
         count
     }
 

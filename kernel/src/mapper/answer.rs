@@ -79,7 +79,7 @@ impl<P: PhysMem> Kernel<P> {
         }
         let req = self.mappers.requests.get(&id).ok_or(Failure::Protocol)?;
         let (kind, cache, first, npages) = (req.kind, req.cache, req.first, req.npages);
-        if kind == RequestKind::Release {
+        if kind == RequestKind::Release || req.orphan {
             return Ok(());
         }
         if !is_page_aligned(reply.addr) {

@@ -40,6 +40,12 @@ impl<P: PhysMem> Kernel<P> {
                 }
             }
         }
+        if req.orphan {
+            for w in req.waiters {
+                self.pull_in_ended(w, Err(Failure::Protocol), plat);
+            }
+            return;
+        }
         match req.kind {
             RequestKind::PullIn => {
                 for p in req.first..req.first + req.npages {

@@ -64,6 +64,9 @@ pub struct Request {
     pub holder: Option<ThreadId>,
     /// Threads parked until it ends.
     pub waiters: Vec<ThreadId>,
+    /// Its cache was freed while a mapper thread held it: the answer is
+    /// checked and otherwise ignored.
+    pub orphan: bool,
 }
 
 /// Why a request failed.

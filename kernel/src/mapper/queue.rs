@@ -72,6 +72,7 @@ impl<P: PhysMem> Kernel<P> {
                 seq,
                 holder: None,
                 waiters,
+                orphan: false,
             },
         );
         let Some(ep) = self.endpoints.get_mut(segment.endpoint.0) else {

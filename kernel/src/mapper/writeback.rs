@@ -126,18 +126,49 @@ impl<P: PhysMem> Kernel<P> {
         }
     }
 
-    /// The release ended: the cache is freed, unless a region maps it again.
+    /// The release ended: the cache is freed, unless a region maps it again
+    /// or a call is pulling pages into it (then the next housekeeping
+    /// starts a new write-back).
     pub(crate) fn release_ended(&mut self, key: SegmentKey) {
         let Some(seg) = self.mappers.segments.get(&key) else {
             return;
         };
         if seg.releasing && !self.mem.segment_mapped(seg.cache) {
-            self.forget_segment(key);
+            if seg.pulls == 0 {
+                self.forget_segment(key);
+            } else if let Some(seg) = self.mappers.segments.get_mut(&key) {
+                seg.releasing = false;
+                self.mappers.unmapped.insert(seg.cache);
+            }
         }
     }
 
-    /// Frees the cache and forgets the segment.
+    /// Frees the cache and forgets the segment. Requests still about it are
+    /// withdrawn, or, if a mapper thread holds them, orphaned: their
+    /// answer no longer touches anything.
     fn forget_segment(&mut self, key: SegmentKey) {
+        let ids: Vec<_> = self
+            .mappers
+            .requests
+            .iter()
+            .filter(|(_, r)| r.segment == key)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            self.withdraw_request(id);
+            let taken = self
+                .mappers
+                .requests
+                .get(&id)
+                .is_some_and(|r| r.holder.is_some());
+            if taken {
+                if let Some(r) = self.mappers.requests.get_mut(&id) {
+                    r.orphan = true;
+                }
+            } else {
+                self.mappers.requests.remove(&id);
+            }
+        }
         if let Some(seg) = self.mappers.segments.remove(&key) {
             self.mappers.by_cache.remove(&seg.cache);
             self.mappers.unmapped.remove(&seg.cache);

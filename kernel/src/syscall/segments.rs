@@ -158,6 +158,8 @@ impl<P: PhysMem> Kernel<P> {
         let first = c.window.first_page;
         let cache = self.mem.segment_hold(cache, first, npages)?;
         self.note_segment(c.segment, cache);
+        // A cache under write-back is taken back, as by RGN_MAP.
+        self.cancel_writeback(c.segment);
         let pending = PendingInit {
             space: c.space,
             req: c.window.region,

@@ -165,6 +165,17 @@ impl<P: PhysMem> Memory<P> {
         max_run: u64,
     ) -> Vec<(u64, u64)> {
         let mut runs: Vec<(u64, u64)> = Vec::new();
+        // Fast path, O(chunks): one level of the chain backs the whole window
+        // (always so for a cache copied or shared whole), so RGN_DUP of a
+        // resident mapper-backed region stays O(page tables).
+        let mut level = Some((seg.0, 0u64));
+        while let Some((id, shift)) = level {
+            let o = self.objects.get(id);
+            if o.pages.count_range(first + shift, first + npages + shift) == npages {
+                return runs;
+            }
+            level = o.parent.map(|(p, off)| (p, shift + off));
+        }
         for idx in first..first + npages {
             if self.objects.lookup(seg.0, idx).is_some() {
                 continue;

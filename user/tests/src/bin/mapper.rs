@@ -1309,4 +1309,40 @@ fn writeback(s: &mut Suite) {
         HOLD.store(0, SeqCst);
         MODE.store(Mode::Good as u64, SeqCst);
     });
+    s.isolated("unmap_again_while_the_mapper_holds_a_push_out", |c| {
+        touch_stack();
+        let (store, xfer) = buffers();
+        let base = usage();
+        let m = TestMapper::start(&store, &xfer);
+        let at = hole_of(2);
+        if !map_at(c, &m, at, 2, 0, K_WRITABLE) {
+            return;
+        }
+        poke8(at, 0x77);
+        HOLD.store(1, SeqCst);
+        MODE.store(Mode::Hold as u64, SeqCst);
+        free(at, 2);
+        // The mapper holds the first push-out: map, write, unmap again.
+        let at2 = hole_of(2);
+        if map_at(c, &m, at2, 2, 0, K_WRITABLE) {
+            // Page 0 is in the cache (a new pull-in would wait for the held mapper).
+            poke8(at2 + 512, 0x88);
+            free(at2, 2);
+        }
+        HOLD.store(0, SeqCst);
+        check!(c, m.await_releases(1));
+        for _ in 0..200 {
+            api::yield_thread();
+        }
+        check_eq!(c, peek8(store.page(0)), 0x77);
+        check_eq!(
+            c,
+            peek8(store.page(0) + 512),
+            0x88,
+            "the later write is back"
+        );
+        MODE.store(Mode::Good as u64, SeqCst);
+        drop(m);
+        at_baseline(c, base, "baseline");
+    });
 }

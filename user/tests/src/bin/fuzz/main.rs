@@ -1,4 +1,4 @@
-//! `fuzz`: adversarial robustness from user space: random raw calls, faulting threads and children, exhaustion, descriptor churn; no panic, no leak.
+//! `fuzz`: adversarial robustness from user space: random raw calls, faulting threads and children, exhaustion, descriptor churn, a mapper answering at random; no panic, no leak.
 //!
 //! Every random stream comes from a fixed, printed seed, so a failure is
 //! reproduced by booting the same image again. Arguments (`cargo xtask run
@@ -23,6 +23,7 @@ mod exhaustion;
 mod fuzzer;
 mod ipc_storm;
 mod layout;
+mod mapper_chaos;
 mod memory_model;
 mod orphan;
 mod page_flood;
@@ -53,6 +54,7 @@ use ferrite_rt::{println, Startup};
 use ferrite_tests::*;
 use ipc_storm::ipc_storm;
 use layout::{LOW, LOW_END, PG, SAFE, SAFE_SIZE};
+use mapper_chaos::mapper_chaos;
 use memory_model::memory_model;
 use orphan::orphan;
 use page_flood::page_flood;
@@ -66,7 +68,7 @@ ferrite_rt::entry!(main);
 
 type CaseFn = fn(&mut Case);
 
-const CASES: [(&str, CaseFn); 12] = [
+const CASES: [(&str, CaseFn); 13] = [
     ("raw_calls", raw_calls),
     ("arch_faults", arch_faults),
     ("children", children),
@@ -79,6 +81,7 @@ const CASES: [(&str, CaseFn); 12] = [
     ("orphan", orphan),
     ("thread_storm", thread_storm),
     ("ipc_storm", ipc_storm),
+    ("mapper_chaos", mapper_chaos),
 ];
 
 /// Fills `[LOW, LOW_END)` with inaccessible regions that all share one page
