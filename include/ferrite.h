@@ -1,6 +1,6 @@
 /* ferrite.h - the Ferrite system-call ABI (doc/spec/ABI.md) for C programs.
  *
- * GENERATED from the abi crate by abi/src/c_header.rs: do not edit.
+ * GENERATED from the abi crate by abi/src/c_header/: do not edit.
  * Regenerate with: FERRITE_BLESS=1 cargo test -p abi
  *
  * Needs only the compiler's freestanding headers (stddef.h, stdint.h) and no

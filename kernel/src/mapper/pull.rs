@@ -1,5 +1,6 @@
 //! Starting pull-ins: for a faulting thread (one page, one request however many threads touch it) and for RGN_INIT (every missing page).
 
+use super::queue::RequestPages;
 use super::{Failure, PendingCall, RequestKind, Wait};
 use crate::error::Error;
 use crate::ipc::IpcWait;
@@ -48,10 +49,12 @@ impl<P: PhysMem> Kernel<P> {
         };
         self.send_request(
             RequestKind::PullIn,
-            key,
-            cache,
-            page,
-            1,
+            RequestPages {
+                segment: key,
+                cache,
+                first: page,
+                npages: 1,
+            },
             access,
             vec![t],
             plat,
@@ -130,10 +133,12 @@ impl<P: PhysMem> Kernel<P> {
         for (key, cache, s, e) in pieces {
             self.send_request(
                 RequestKind::PullIn,
-                key,
-                cache,
-                s,
-                e - s,
+                RequestPages {
+                    segment: key,
+                    cache,
+                    first: s,
+                    npages: e - s,
+                },
                 MP_ACCESS_READ,
                 vec![t],
                 plat,

@@ -27,23 +27,35 @@ impl RequestKind {
     }
 }
 
+/// The pages of one segment a request is about: `npages` from page `first`
+/// of the segment's cache.
+#[derive(Clone, Copy)]
+pub(crate) struct RequestPages {
+    pub segment: SegmentKey,
+    pub cache: SegmentId,
+    pub first: u64,
+    pub npages: u64,
+}
+
 impl<P: PhysMem> Kernel<P> {
     /// Sends a request to the segment's mapper: to a waiting receiver at
     /// once, else to the end of the endpoint's queue. Threads in `waiters`
     /// are already parked for it. Returns its id (it may already have
     /// ended if the mapper could not take it).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn send_request(
         &mut self,
         kind: RequestKind,
-        segment: SegmentKey,
-        cache: SegmentId,
-        first: u64,
-        npages: u64,
+        pages: RequestPages,
         access: u64,
         waiters: Vec<ThreadId>,
         plat: &mut impl Platform,
     ) -> RequestId {
+        let RequestPages {
+            segment,
+            cache,
+            first,
+            npages,
+        } = pages;
         let id = self.mappers.next_id();
         let seq = match self.endpoints.get_mut(segment.endpoint.0) {
             Some(ep) => {

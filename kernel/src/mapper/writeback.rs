@@ -1,5 +1,6 @@
 //! Write-back (ABI §4.5): when no region maps a cache any more, push out its written pages, then release it, then free it — never making anyone wait.
 
+use super::queue::RequestPages;
 use super::{Failure, RequestKind, SegmentKey};
 use crate::endpoint::EndpointId;
 use crate::platform::Platform;
@@ -80,10 +81,12 @@ impl<P: PhysMem> Kernel<P> {
         if runs.is_empty() {
             self.send_request(
                 RequestKind::Release,
-                key,
-                cache,
-                0,
-                0,
+                RequestPages {
+                    segment: key,
+                    cache,
+                    first: 0,
+                    npages: 0,
+                },
                 MP_ACCESS_NONE,
                 Vec::new(),
                 plat,
@@ -93,10 +96,12 @@ impl<P: PhysMem> Kernel<P> {
         for (s, e) in runs {
             self.send_request(
                 RequestKind::PushOut,
-                key,
-                cache,
-                s,
-                e - s,
+                RequestPages {
+                    segment: key,
+                    cache,
+                    first: s,
+                    npages: e - s,
+                },
                 MP_ACCESS_NONE,
                 Vec::new(),
                 plat,
@@ -115,10 +120,12 @@ impl<P: PhysMem> Kernel<P> {
             let cache = seg.cache;
             self.send_request(
                 RequestKind::Release,
-                key,
-                cache,
-                0,
-                0,
+                RequestPages {
+                    segment: key,
+                    cache,
+                    first: 0,
+                    npages: 0,
+                },
                 MP_ACCESS_NONE,
                 Vec::new(),
                 plat,
