@@ -75,11 +75,7 @@ pub fn cmd_peer(quick: bool) -> Result<u8, String> {
         guest.vmlinux.display()
     );
 
-    // kbench's mapper cases (pull_in_fault, dup_segment) leave MEMSTAT off
-    // its baseline on this code (a user frame after the mapper process has
-    // gone), which stops kbench before the sizes: leave them out until that
-    // is fixed; the table then says "not measured" for pull_in_fault.
-    let mut kbench_args = vec![format!("reps={reps}"), "mapper=off".to_string()];
+    let mut kbench_args = vec![format!("reps={reps}")];
     kbench_args.extend(sizes.iter().map(u64::to_string));
     let kbench_args: Vec<&str> = kbench_args.iter().map(String::as_str).collect();
     let (console, seconds) = boot_kbench(&kbench_args, CPU)?;
