@@ -171,19 +171,3 @@ fn reply_error_puts_the_code_in_arg2() {
     );
     w.assert_teardown_restores_baseline();
 }
-
-/// Many round trips for profiling the path (`cargo test -p kernel ipc_profile -- --ignored`).
-#[test]
-#[ignore]
-fn ipc_profile() {
-    let (mut w, _init, child) = world_with_server();
-    let m = w.message(0, 64);
-    w.call(JINUE_SYS_RECEIVE, E, m, 0);
-    for _ in 0..20000 {
-        let r = w.call(F, E, MSG, 0);
-        if w.current_number() == child && r.arg0 == 0 {
-            w.call(JINUE_SYS_RECEIVE, E, MSG, 0);
-        }
-        w.call(JINUE_SYS_REPLY, 0, MSG, 0);
-    }
-}
