@@ -3,7 +3,7 @@
 
 use crate::iso::{self, IsoSpec};
 use crate::qemu::{Firmware, Machine, Outcome, Run};
-use crate::tests::{build_example, Expect, Job, ProgramResult};
+use crate::tests::{build_example, end_status, last_lines, Expect, Job, ProgramResult};
 use crate::Images;
 
 /// Where the suite's ISOs go (one per boot).
@@ -193,14 +193,7 @@ pub fn machine(job: &Job, run: &Run) -> Result<Machine, String> {
 /// A reboot boot: one case, passed when the console's last line starts with
 /// `ferrite: reboot through <method>`, no panic came, and QEMU ended by itself.
 pub fn judge_reboot(label: &str, method: &str, outcome: Result<Outcome, String>) -> ProgramResult {
-    let mut r = ProgramResult {
-        label: label.to_string(),
-        passed: 0,
-        failed: 0,
-        failures: Vec::new(),
-        status: String::new(),
-        seconds: 0.0,
-    };
+    let mut r = ProgramResult::empty(label);
     let expected = format!("ferrite: reboot through {method}");
     let problem = match outcome {
         Err(e) => Some(format!("could not boot: {e}")),
@@ -222,14 +215,7 @@ pub fn judge_reboot(label: &str, method: &str, outcome: Result<Outcome, String>)
             }
         }
     };
-    match problem {
-        None => r.passed = 1,
-        Some(p) => {
-            r.failed = 1;
-            r.failures.push(p);
-        }
-    }
-    r
+    r.one_case(problem)
 }
 
 /// A number after `key` in `line` (`key` ends where the digits start).
@@ -246,23 +232,12 @@ fn number_after(line: &str, key: &str) -> Option<u64> {
 /// every boot (`arch/x86_64/mapcheck.rs`: exactly the firmware's RAM,
 /// write-back, no large page over a hole, no identity map).
 pub fn judge_direct_map(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
-    let mut r = ProgramResult {
-        label: label.to_string(),
-        passed: 0,
-        failed: 0,
-        failures: Vec::new(),
-        status: String::new(),
-        seconds: 0.0,
-    };
+    let mut r = ProgramResult::empty(label);
     let problem = match outcome {
         Err(e) => Some(format!("could not boot: {e}")),
         Ok(o) => {
             use crate::qemu::End;
-            r.status = match &o.end {
-                End::PowerOff(s) => format!("status {s}"),
-                End::Timeout => "timeout".into(),
-                End::Exited(_) => "no power-off".into(),
-            };
+            r.status = end_status(&o.end);
             let map = o.console.iter().find(|l| l.contains("direct map: "));
             let mapped_mib = map.and_then(|l| number_after(l, "direct map: "));
             let above_mib = map.and_then(|l| number_after(l, "ranges ("));
@@ -275,7 +250,7 @@ pub fn judge_direct_map(label: &str, outcome: Result<Outcome, String>) -> Progra
                 _ if panicked || o.end != End::PowerOff(0) => Some(format!(
                     "{}; last lines: {}",
                     r.status,
-                    o.console.iter().rev().take(4).cloned().collect::<Vec<_>>().join(" | ")
+                    last_lines(&o.console, 4)
                 )),
                 (Some(mapped), Some(above), Some(frames))
                     if above > 0 && (frames * 4096) >> 20 > mapped - above =>
@@ -288,14 +263,7 @@ pub fn judge_direct_map(label: &str, outcome: Result<Outcome, String>) -> Progra
             }
         }
     };
-    match problem {
-        None => r.passed = 1,
-        Some(p) => {
-            r.failed = 1;
-            r.failures.push(p);
-        }
-    }
-    r
+    r.one_case(problem)
 }
 
 /// gdb's commands: attach, stop in the kernel's Rust entry (hardware
@@ -327,14 +295,7 @@ fn gdb_script(port: u16, init: &std::path::Path) -> Vec<String> {
 /// stopped in the kernel's entry and at init's `_start`, and the program
 /// then ran to its power-off with status 0.
 pub fn gdb_case(label: &str, job: &Job, run: &Run) -> ProgramResult {
-    let mut r = ProgramResult {
-        label: label.to_string(),
-        passed: 0,
-        failed: 0,
-        failures: Vec::new(),
-        status: String::new(),
-        seconds: 0.0,
-    };
+    let mut r = ProgramResult::empty(label);
     let problem = (|| -> Result<(), String> {
         crate::tools::ensure_packages(&[crate::tools::Need::Command("gdb", "gdb")])?;
         let port = job.on.gdb_port.ok_or("no gdb port")?;
@@ -380,14 +341,7 @@ pub fn gdb_case(label: &str, job: &Job, run: &Run) -> ProgramResult {
 /// program ended with status 0. (That the text is visible was checked with
 /// QEMU's `screendump`; the runner has no monitor to take screenshots.)
 pub fn judge_screen(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
-    let mut r = ProgramResult {
-        label: label.to_string(),
-        passed: 0,
-        failed: 0,
-        failures: Vec::new(),
-        status: String::new(),
-        seconds: 0.0,
-    };
+    let mut r = ProgramResult::empty(label);
     let problem = match outcome {
         Err(e) => Some(format!("could not boot: {e}")),
         Ok(o) => {
@@ -403,12 +357,5 @@ pub fn judge_screen(label: &str, outcome: Result<Outcome, String>) -> ProgramRes
             }
         }
     };
-    match problem {
-        None => r.passed = 1,
-        Some(p) => {
-            r.failed = 1;
-            r.failures.push(p);
-        }
-    }
-    r
+    r.one_case(problem)
 }

@@ -3,16 +3,29 @@
 use super::ProgramResult;
 use crate::qemu::{End, Outcome};
 
+/// How a boot that should power off ended, as the results show it.
+pub(crate) fn end_status(end: &End) -> String {
+    match end {
+        End::PowerOff(s) => format!("status {s}"),
+        End::Timeout => "timeout".into(),
+        End::Exited(_) => "no power-off".into(),
+    }
+}
+
+/// The last `n` console lines, newest first, for a failure message.
+pub(crate) fn last_lines(console: &[String], n: usize) -> String {
+    console
+        .iter()
+        .rev()
+        .take(n)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
 /// Counts the case lines of one console and checks the summary and the status.
 pub(super) fn judge(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
-    let mut r = ProgramResult {
-        label: label.to_string(),
-        passed: 0,
-        failed: 0,
-        failures: Vec::new(),
-        status: String::new(),
-        seconds: 0.0,
-    };
+    let mut r = ProgramResult::empty(label);
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -89,23 +102,12 @@ pub(super) fn judge_panic(
     names: &str,
     outcome: Result<Outcome, String>,
 ) -> ProgramResult {
-    let mut r = ProgramResult {
-        label: label.to_string(),
-        passed: 0,
-        failed: 0,
-        failures: Vec::new(),
-        status: String::new(),
-        seconds: 0.0,
-    };
+    let mut r = ProgramResult::empty(label);
     let problem = match outcome {
         Err(e) => Some(format!("could not boot: {e}")),
         Ok(o) => {
             let panic_line = o.console.iter().find(|l| l.contains("KERNEL PANIC"));
-            r.status = match &o.end {
-                End::PowerOff(s) => format!("status {s}"),
-                End::Timeout => "timeout".into(),
-                End::Exited(_) => "no power-off".into(),
-            };
+            r.status = end_status(&o.end);
             match (panic_line, &o.end) {
                 (Some(line), End::PowerOff(255)) if line.contains(names) => None,
                 (Some(line), _) => Some(format!(
@@ -115,25 +117,12 @@ pub(super) fn judge_panic(
                 (None, _) => Some(format!(
                     "no KERNEL PANIC line ({}); last lines: {}",
                     r.status,
-                    o.console
-                        .iter()
-                        .rev()
-                        .take(3)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(" | ")
+                    last_lines(&o.console, 3)
                 )),
             }
         }
     };
-    match problem {
-        None => r.passed = 1,
-        Some(p) => {
-            r.failed = 1;
-            r.failures.push(p);
-        }
-    }
-    r
+    r.one_case(problem)
 }
 /// An init that dies of a user fault: exactly one case, passed when one
 /// console line has every text, no `KERNEL PANIC` appeared, and the kernel
@@ -143,22 +132,11 @@ pub(super) fn judge_init_fault(
     texts: &[&str],
     outcome: Result<Outcome, String>,
 ) -> ProgramResult {
-    let mut r = ProgramResult {
-        label: label.to_string(),
-        passed: 0,
-        failed: 0,
-        failures: Vec::new(),
-        status: String::new(),
-        seconds: 0.0,
-    };
+    let mut r = ProgramResult::empty(label);
     let problem = match outcome {
         Err(e) => Some(format!("could not boot: {e}")),
         Ok(o) => {
-            r.status = match &o.end {
-                End::PowerOff(s) => format!("status {s}"),
-                End::Timeout => "timeout".into(),
-                End::Exited(_) => "no power-off".into(),
-            };
+            r.status = end_status(&o.end);
             let fault_line = o
                 .console
                 .iter()
@@ -169,25 +147,12 @@ pub(super) fn judge_init_fault(
                 _ => Some(format!(
                     "expected a line with {texts:?}, no panic and status 0; got {}; last lines: {}",
                     r.status,
-                    o.console
-                        .iter()
-                        .rev()
-                        .take(4)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(" | ")
+                    last_lines(&o.console, 4)
                 )),
             }
         }
     };
-    match problem {
-        None => r.passed = 1,
-        Some(p) => {
-            r.failed = 1;
-            r.failures.push(p);
-        }
-    }
-    r
+    r.one_case(problem)
 }
 
 pub(super) enum Case {

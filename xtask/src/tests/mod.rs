@@ -19,6 +19,7 @@ use crate::qemu::{self, Run};
 use crate::{parse_number, take_flag, take_value, DEFAULT_MEM_MIB};
 
 mod judge;
+pub(crate) use judge::{end_status, last_lines};
 use judge::{judge, judge_init_fault, judge_panic};
 
 /// Per-program time limit (TCG is slow; most programs take a few seconds).
@@ -101,6 +102,32 @@ pub(crate) struct ProgramResult {
     pub failures: Vec<String>,
     pub status: String,
     pub seconds: f64,
+}
+
+impl ProgramResult {
+    /// The result of `label` before any case is counted.
+    pub(crate) fn empty(label: &str) -> Self {
+        Self {
+            label: label.to_string(),
+            passed: 0,
+            failed: 0,
+            failures: Vec::new(),
+            status: String::new(),
+            seconds: 0.0,
+        }
+    }
+
+    /// Counts the one case of a single-case boot: passed when there is no problem.
+    pub(crate) fn one_case(mut self, problem: Option<String>) -> Self {
+        match problem {
+            None => self.passed = 1,
+            Some(p) => {
+                self.failed = 1;
+                self.failures.push(p);
+            }
+        }
+        self
+    }
 }
 
 pub fn cmd_test(args: &[String]) -> Result<u8, String> {
