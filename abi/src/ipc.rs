@@ -1,6 +1,6 @@
 //! IPC through endpoints (ABI §3.2): `jinue_message_t` and Jinue's message limits.
 
-use crate::types::Wire;
+use crate::types::{get_u64, put_u64, Wire};
 
 /// Most bytes in one message or one reply, all its buffers together.
 pub const JINUE_MAX_MESSAGE_SIZE: u64 = 2048;
@@ -36,11 +36,7 @@ pub const MESSAGE_OUTPUTS_OFFSET: u64 = 32;
 impl Wire for JinueMessage {
     const SIZE: usize = 56;
     fn from_bytes(b: &[u8]) -> Self {
-        let f = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(a)
-        };
+        let f = |i: usize| get_u64(b, i * 8);
         Self {
             send_buffers: f(0),
             send_buffers_length: f(1),
@@ -62,7 +58,7 @@ impl Wire for JinueMessage {
             self.reply_max_size,
         ];
         for (i, v) in fields.iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+            put_u64(b, i * 8, *v);
         }
     }
 }

@@ -3,7 +3,7 @@
 use crate::args::{Allocation, Invalid};
 use crate::layout::{is_page_aligned, PAGE_SIZE};
 use crate::region::{SITE_NUMBER, UI_STAMP_MASK, UI_TYPE_SHIFT};
-use crate::types::{KnCap, KnKey, KnRgnDesc, Wire};
+use crate::types::{get_u64, put_u64, KnCap, KnKey, KnRgnDesc, Wire};
 
 /// Type code of a port (endpoint) in the top 5 bits of `KnUniqueId::head`.
 pub const PORT_TYPE: u32 = 2;
@@ -62,16 +62,6 @@ pub struct KnMpRequest {
 pub struct KnMpReply {
     pub diag: i64,
     pub addr: u64,
-}
-
-fn get_u64(b: &[u8], off: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(w)
-}
-
-fn put_u64(b: &mut [u8], off: usize, v: u64) {
-    b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
 impl Wire for KnObjDesc {

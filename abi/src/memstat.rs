@@ -1,6 +1,6 @@
 //! The `memstat` structure of MEMSTAT (ABI §7).
 
-use crate::types::Wire;
+use crate::types::{get_u64, put_u64, Wire};
 
 /// `memstat` (48 bytes, all `u64`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,11 +20,7 @@ pub struct MemStat {
 impl Wire for MemStat {
     const SIZE: usize = 48;
     fn from_bytes(b: &[u8]) -> Self {
-        let f = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(a)
-        };
+        let f = |i: usize| get_u64(b, i * 8);
         Self {
             page_size: f(0),
             total_frames: f(1),
@@ -44,7 +40,7 @@ impl Wire for MemStat {
             self.committed_frames,
         ];
         for (i, v) in vals.iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+            put_u64(b, i * 8, *v);
         }
     }
 }

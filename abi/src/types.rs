@@ -91,7 +91,8 @@ pub trait Wire: Sized {
     fn to_bytes(&self, out: &mut [u8]);
 }
 
-fn get_u64(b: &[u8], off: usize) -> u64 {
+/// The little-endian `u64` at byte `off` of a wire structure.
+pub(crate) fn get_u64(b: &[u8], off: usize) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[off..off + 8]);
     u64::from_le_bytes(a)
@@ -103,7 +104,8 @@ fn get_u32(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(a)
 }
 
-fn put_u64(b: &mut [u8], off: usize, v: u64) {
+/// Writes `v` little-endian at byte `off` of a wire structure.
+pub(crate) fn put_u64(b: &mut [u8], off: usize, v: u64) {
     b[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
