@@ -2,7 +2,7 @@
 
 use super::layout::SAFE;
 use super::rng::Rng;
-use super::support::seeds;
+use super::support::{seeds, wait_for, Patience, TSC_SECOND};
 use abi::errors::*;
 use abi::layout::PAGE_SIZE;
 use abi::mapper::{KnMpReply, KnObjDesc};
@@ -147,12 +147,11 @@ pub(super) fn mapper_chaos(c: &mut Case) {
             });
             // Both mappers may have died with requests queued: the workers
             // then wait until the endpoint goes, which fails them all.
-            for _ in 0..20_000 {
-                if DONE.load(SeqCst) == WORKERS as u64 {
-                    break;
-                }
-                api::yield_thread();
-            }
+            let patience = Patience {
+                yields: 20_000,
+                cycles: 8 * TSC_SECOND,
+            };
+            wait_for(|| DONE.load(SeqCst) == WORKERS as u64, patience);
             let _ = api::destroy(EP);
             for w in workers.into_iter().flatten() {
                 check_eq!(c, w.join(), Ok(0), "a worker was killed (seed {seed:#x})");
