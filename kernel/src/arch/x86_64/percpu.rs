@@ -63,6 +63,9 @@ pub struct PerCpu {
     pub idle_wakeups: AtomicU64,
     /// Flushes posted for this CPU; touched only under the kernel lock.
     pub pending: UnsafeCell<Pending>,
+    /// This CPU's x87/SSE registers hold the newest state of the thread
+    /// whose context is in `ctx` (`fpu.rs`; only this CPU touches it).
+    pub fpu_live: AtomicBool,
     /// The user state of the thread this CPU runs.
     pub ctx: UnsafeCell<UserContext>,
 }
@@ -96,6 +99,7 @@ impl PerCpu {
                 count: 0,
                 full: false,
             }),
+            fpu_live: AtomicBool::new(false),
             ctx: UnsafeCell::new(UserContext::zeroed()),
         }
     }

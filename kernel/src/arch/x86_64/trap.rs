@@ -6,9 +6,12 @@
 //! from the CPU's `UserContext` and leaves with IRETQ (or SYSRETQ when that
 //! restores exactly the same state). Every way back from ring 3 (SYSCALL,
 //! `int 0x80`, exceptions, the APIC timer and kick) starts with `swapgs`,
-//! stores every user register, the selectors, RFLAGS and the FXSAVE image
-//! into that same `UserContext` and returns from `ferrite_enter_user` with
-//! the trap's code, so the run loop reads like an ordinary function call.
+//! stores every user register, the selectors and RFLAGS into that same
+//! `UserContext` and returns from `ferrite_enter_user` with the trap's code,
+//! so the run loop reads like an ordinary function call. The x87/SSE state
+//! is left in the registers (the kernel is soft-float): no FXSAVE64 on
+//! entry, and FXRSTOR64 on the way out only when the registers do not hold
+//! the state of the thread about to run (`fpu.rs`).
 //! The run loop takes the kernel lock around every call into the core
 //! (`doc/smp.md`).
 
@@ -22,6 +25,7 @@ use kernel::{Next, Trap, UserContext};
 use super::apic::{self, KICK_VECTOR, TIMER_VECTOR};
 use super::boot::{KERNEL_CS, USER_CS, USER_SS};
 use super::cpu::{self, wrmsr, MSR_CSTAR, MSR_FMASK, MSR_FS_BASE, MSR_LSTAR, MSR_STAR};
+use super::fpu;
 use super::idt::SYSCALL_VECTOR;
 use super::lock::BigLock;
 use super::percpu::{self, OFF_CTX, OFF_KERNEL_RSP, OFF_TRAP_ERROR};
@@ -68,8 +72,9 @@ global_asm!(
     .endm
 
     .text
-    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi));
-       kernel GS.base on entry; leaves with the user's (swapgs). */
+    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi),
+       u64 restore_fpu (rdx)); kernel GS.base on entry; leaves with the
+       user's (swapgs). */
     .global ferrite_enter_user
 ferrite_enter_user:
     push %rbx
@@ -79,7 +84,10 @@ ferrite_enter_user:
     push %r14
     push %r15
     mov %rsp, %gs:{krsp}
+    test %rdx, %rdx
+    jz 1f
     fxrstor64 {fpu}(%rdi)
+1:
     /* The thread's selectors (sanitized: null or a user segment). A load
        sets the segment's hidden base, so FS_BASE is written after %fs, and
        %gs is loaded after swapgs (the kernel's GS.base is parked in
@@ -148,7 +156,8 @@ ferrite_trap_from_user:
     mov %rax, %gs:{trap_error}
     mov 0(%rsp), %rax
 
-    /* Every other register, the selectors and the FXSAVE image; RAX = trap code. */
+    /* Every other register and the selectors; RAX = trap code. The x87/SSE
+       state stays in the registers (fpu.rs). */
 ferrite_save_user:
     mov %rbx, %gs:{ctx}+{rbx}
     mov %rcx, %gs:{ctx}+{rcx}
@@ -168,7 +177,6 @@ ferrite_save_user:
     mov %es, %gs:{ctx}+{es}
     mov %fs, %gs:{ctx}+{fs}
     mov %gs, %gs:{ctx}+{gs}
-    fxsave64 %gs:{ctx}+{fpu}
 
     /* Back into ferrite_enter_user's caller with RAX = trap code. */
     mov %gs:{krsp}, %rsp
@@ -218,7 +226,7 @@ const _: () = assert!(offset_of!(UserContext, fpu).is_multiple_of(16));
 const _: () = assert!(core::mem::align_of::<UserContext>() >= 16);
 
 extern "C" {
-    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64) -> u64;
+    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64, restore_fpu: u64) -> u64;
     fn ferrite_syscall_entry();
 }
 
@@ -331,10 +339,13 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
         // after the trap returns, before the kernel does anything else.
         unsafe { cpu::set_smap(false) };
     }
+    let restore_fpu = fpu::must_restore(me);
     // SAFETY: the context was sanitized (flags, MXCSR, canonical rip and fs
     // base, selectors), the kernel stack pointer is saved by the stub, and
     // every trap from ring 3 returns here through the entry stubs.
-    let code = unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret)) };
+    let code =
+        unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret), u64::from(restore_fpu)) };
+    fpu::left_in_registers(me);
     if relax_smap {
         // SAFETY: SMAP was on before this run (checked above), so the CPU has it.
         unsafe { cpu::set_smap(true) };
