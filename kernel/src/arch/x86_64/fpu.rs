@@ -9,13 +9,13 @@
 //! context is in my `UserContext`, and they are at least as new as its
 //! `fpu` image".
 //!
-//! - Set after every trap from ring 3 (the thread ran here, its registers
-//!   are the newest state; its image may be stale).
+//! - Set by the way to ring 3 (`ferrite_enter_user` in `trap.rs`) when
+//!   it loads the image with FXRSTOR64, which it does only when the flag is
+//!   clear. While the thread traps and resumes on this CPU the flag stays
+//!   set: the registers keep the newest state, the image may be stale.
 //! - Cleared by [`image_loaded`] (`Platform::load_fpu`), which the core
 //!   calls whenever it copies a context into the CPU's `UserContext` (the
 //!   next thread, wherever it last ran, or an image the kernel wrote).
-//! - [`must_restore`]: the way back to ring 3 runs FXRSTOR64 only when the
-//!   flag is clear.
 //! - [`save`] (`Platform::save_fpu`): FXSAVE64 into the image only when the
 //!   flag is set. The core calls it before it keeps a context in a thread
 //!   object, on the CPU where that thread ran, so a thread object never
@@ -74,15 +74,4 @@ pub fn save(ctx: &mut UserContext) {
 /// registers do not; restore it on the next way to ring 3.
 pub fn image_loaded() {
     percpu::this().fpu_live.store(false, Ordering::Relaxed);
-}
-
-/// Whether the way to ring 3 must run FXRSTOR64 from the context's image.
-pub fn must_restore(me: &PerCpu) -> bool {
-    !me.fpu_live.load(Ordering::Relaxed)
-}
-
-/// After a trap from ring 3: the registers hold the newest state of the
-/// thread whose context is in this CPU's `UserContext`.
-pub fn left_in_registers(me: &PerCpu) {
-    me.fpu_live.store(true, Ordering::Relaxed);
 }

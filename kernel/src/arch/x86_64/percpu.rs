@@ -78,6 +78,7 @@ unsafe impl Sync for PerCpu {}
 pub const OFF_KERNEL_RSP: usize = offset_of!(PerCpu, kernel_rsp);
 pub const OFF_TRAP_ERROR: usize = offset_of!(PerCpu, trap_error);
 pub const OFF_CTX: usize = offset_of!(PerCpu, ctx);
+pub const OFF_FPU_LIVE: usize = offset_of!(PerCpu, fpu_live);
 
 impl PerCpu {
     pub const fn new(index: usize, apic_id: u32) -> Self {

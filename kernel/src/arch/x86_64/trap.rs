@@ -25,10 +25,9 @@ use kernel::{Next, Trap, UserContext};
 use super::apic::{self, KICK_VECTOR, TIMER_VECTOR};
 use super::boot::{KERNEL_CS, USER_CS, USER_SS};
 use super::cpu::{self, wrmsr, MSR_CSTAR, MSR_FMASK, MSR_FS_BASE, MSR_LSTAR, MSR_STAR};
-use super::fpu;
 use super::idt::SYSCALL_VECTOR;
 use super::lock::BigLock;
-use super::percpu::{self, OFF_CTX, OFF_KERNEL_RSP, OFF_TRAP_ERROR};
+use super::percpu::{self, OFF_CTX, OFF_FPU_LIVE, OFF_KERNEL_RSP, OFF_TRAP_ERROR};
 use super::platform::X86Platform;
 use super::shootdown;
 
@@ -72,9 +71,8 @@ global_asm!(
     .endm
 
     .text
-    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi),
-       u64 restore_fpu (rdx)); kernel GS.base on entry; leaves with the
-       user's (swapgs). */
+    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi));
+       kernel GS.base on entry; leaves with the user's (swapgs). */
     .global ferrite_enter_user
 ferrite_enter_user:
     push %rbx
@@ -84,9 +82,12 @@ ferrite_enter_user:
     push %r14
     push %r15
     mov %rsp, %gs:{krsp}
-    test %rdx, %rdx
-    jz 1f
+    /* The x87/SSE image only if this CPU's registers do not hold the
+       thread's state already; then they do (fpu.rs). */
+    cmpb $0, %gs:{fpu_live}
+    jne 1f
     fxrstor64 {fpu}(%rdi)
+    movb $1, %gs:{fpu_live}
 1:
     /* The thread's selectors (sanitized: null or a user segment). A load
        sets the segment's hidden base, so FS_BASE is written after %fs, and
@@ -191,6 +192,7 @@ ferrite_save_user:
     ctx = const OFF_CTX,
     krsp = const OFF_KERNEL_RSP,
     trap_error = const OFF_TRAP_ERROR,
+    fpu_live = const OFF_FPU_LIVE,
     user_ss = const USER_SS,
     user_cs = const USER_CS,
     trap_syscall = const TRAP_SYSCALL,
@@ -226,7 +228,7 @@ const _: () = assert!(offset_of!(UserContext, fpu).is_multiple_of(16));
 const _: () = assert!(core::mem::align_of::<UserContext>() >= 16);
 
 extern "C" {
-    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64, restore_fpu: u64) -> u64;
+    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64) -> u64;
     fn ferrite_syscall_entry();
 }
 
@@ -339,13 +341,10 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
         // after the trap returns, before the kernel does anything else.
         unsafe { cpu::set_smap(false) };
     }
-    let restore_fpu = fpu::must_restore(me);
     // SAFETY: the context was sanitized (flags, MXCSR, canonical rip and fs
     // base, selectors), the kernel stack pointer is saved by the stub, and
     // every trap from ring 3 returns here through the entry stubs.
-    let code =
-        unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret), u64::from(restore_fpu)) };
-    fpu::left_in_registers(me);
+    let code = unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret)) };
     if relax_smap {
         // SAFETY: SMAP was on before this run (checked above), so the CPU has it.
         unsafe { cpu::set_smap(true) };
