@@ -44,6 +44,10 @@ fn main(start: &Startup) -> i32 {
         "fp_state_across_cpus_and_processes",
         migration::fp_state_across_cpus,
     );
+    s.isolated(
+        "fp_state_across_ipc_between_processes",
+        migration::fp_state_across_ipc_between_processes,
+    );
     s.isolated("fork_copies_fp_state", migration::fork_copies_fp_state);
     s.finish()
 }
