@@ -136,7 +136,9 @@ impl<P: PhysMem> Kernel<P> {
 
     /// Copies the current thread's saved context into `ctx`: what the arch
     /// loads after [`Kernel::start_init`] returns [`Next::RunUser`] (the
-    /// contract's `start_init` has no context parameter).
+    /// contract's `start_init` has no context parameter). At boot only: the
+    /// arch has loaded no user x87/SSE state yet, so it loads `ctx.fpu`
+    /// without a [`Platform::load_fpu`].
     pub fn load_current_context(&self, ctx: &mut UserContext) -> bool {
         match self.sched.current().and_then(|t| self.threads.get(t.0)) {
             Some(t) => {
@@ -271,6 +273,7 @@ impl<P: PhysMem> Kernel<P> {
         }
         t.state = ThreadState::Running;
         *ctx = *t.context;
+        plat.load_fpu();
         let process = t.process;
         self.sched.set_current(Some(next));
         let space = self

@@ -22,13 +22,19 @@ pub trait Platform {
     /// A monotonic counter (TSC) for seeding and statistics.
     fn timestamp(&mut self) -> u64;
     /// Makes `ctx.fpu` hold the x87/SSE state of the thread whose context
-    /// `ctx` is. The arch leaves that state in the registers while the same
-    /// thread keeps running (the kernel is soft-float), so the core calls
-    /// this before it keeps a context in a thread object. Default: the
-    /// image is always current.
+    /// `ctx` is. The arch leaves that state in this CPU's registers while
+    /// the same thread keeps running (the kernel is soft-float), so the core
+    /// calls this, on the CPU the thread ran on, before it keeps a context
+    /// in a thread object. Default: the image is always current.
     fn save_fpu(&mut self, ctx: &mut UserContext) {
         let _ = ctx;
     }
+    /// The core has put into `ctx` a context whose `fpu` image the
+    /// registers do not hold (another thread's, or one the kernel wrote):
+    /// the arch loads the image before the next return to ring 3. Until the
+    /// core calls this, the arch may keep what its registers hold and
+    /// ignore `ctx.fpu`. Default: the image is always loaded.
+    fn load_fpu(&mut self) {}
 
     /// The index (0..[`Platform::cpu_count`]) of the CPU the core runs on now.
     fn cpu(&self) -> usize {

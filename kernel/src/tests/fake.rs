@@ -1,9 +1,10 @@
 //! The fake [`Platform`] the host tests run the kernel on: console lines
 //! collected, flushes counted, a seeded "hardware" random generator, a
-//! ticking clock, and power-off / reboot that unwind (caught by
+//! ticking clock, x87/SSE "registers" kept lazily like the x86_64 arch keeps
+//! them ([`FakeFpu`]), and power-off / reboot that unwind (caught by
 //! [`World::power_off_status`](super::harness::World::power_off_status)).
 
-use crate::Platform;
+use crate::{Platform, UserContext};
 use std::boxed::Box;
 use std::string::String;
 use std::vec::Vec;
@@ -15,6 +16,33 @@ pub(super) struct PowerOff(pub(super) u8);
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Rebooted;
 
+/// One CPU's x87/SSE registers as the x86_64 arch treats them: left alone
+/// across traps, loaded from the context's image on the way to user mode
+/// only after the core said it loaded another image (`load_fpu`), written
+/// into the image only when the core asks (`save_fpu`). A core that keeps a
+/// context without saving, or loads one without telling, leaves a thread
+/// with another thread's values here, which the tests see.
+#[derive(Default)]
+pub(super) struct FakeFpu {
+    /// The registers (an FXSAVE image; empty until first loaded).
+    pub(super) regs: Vec<u8>,
+    /// They hold the newest state of the thread whose context is current.
+    pub(super) live: bool,
+    /// How many times the way to user mode loaded an image.
+    pub(super) restores: usize,
+}
+
+impl FakeFpu {
+    /// The way to user mode with `ctx` (the arch's FXRSTOR64 when needed).
+    pub(super) fn enter_user(&mut self, ctx: &UserContext) {
+        if !self.live {
+            self.regs = ctx.fpu.to_vec();
+            self.live = true;
+            self.restores += 1;
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct FakePlat {
     pub(super) lines: Vec<String>,
@@ -22,6 +50,7 @@ pub(super) struct FakePlat {
     pub(super) flushes: usize,
     pub(super) random: Option<u64>,
     pub(super) clock: u64,
+    pub(super) fpu: FakeFpu,
 }
 
 impl Platform for FakePlat {
@@ -48,6 +77,14 @@ impl Platform for FakePlat {
     fn timestamp(&mut self) -> u64 {
         self.clock += 17;
         self.clock
+    }
+    fn save_fpu(&mut self, ctx: &mut UserContext) {
+        if self.fpu.live {
+            ctx.fpu.copy_from_slice(&self.fpu.regs);
+        }
+    }
+    fn load_fpu(&mut self) {
+        self.fpu.live = false;
     }
 }
 

@@ -69,6 +69,7 @@ impl World {
         assert_eq!(next, Next::RunUser);
         let mut ctx = UserContext::zeroed();
         assert!(k.load_current_context(&mut ctx));
+        plat.fpu.enter_user(&ctx);
         World {
             k,
             plat,
@@ -77,8 +78,14 @@ impl World {
         }
     }
 
+    /// The current thread traps; then, like the arch, returns to user mode
+    /// with whatever context the core left (loading its x87/SSE image if needed).
     pub(super) fn trap(&mut self, trap: Trap) -> Next {
-        self.k.handle_trap(&mut self.ctx, trap, &mut self.plat)
+        let next = self.k.handle_trap(&mut self.ctx, trap, &mut self.plat);
+        if next == Next::RunUser {
+            self.plat.fpu.enter_user(&self.ctx);
+        }
+        next
     }
 
     pub(super) fn call(&mut self, n: u64, a1: u64, a2: u64, a3: u64) -> SyscallArgs {

@@ -9,6 +9,7 @@ mod harness;
 mod boot;
 mod chorus_calls;
 mod edge_values;
+mod fpu;
 mod ipc;
 mod memory_calls;
 mod objects;

@@ -1,9 +1,13 @@
 //! POSIX-like `fork()` built on CREATE_PROCESS, ACTOR_CAP, RGN_DUP, CREATE_THREAD and START_THREAD.
 //!
-//! The caller's callee-saved registers are pushed on its own stack, RGN_DUP
-//! gives the child a copy of that stack (and of every region the flags select),
-//! and the child's thread starts at a trampoline with the stack pointer where
-//! the registers were saved: it pops them and returns 0 from the same call.
+//! The caller's callee-saved registers and its x87/SSE state (FXSAVE64) are
+//! saved on its own stack, RGN_DUP gives the child a copy of that stack (and
+//! of every region the flags select), and the child's thread starts at a
+//! trampoline with the stack pointer where they were saved: it loads the
+//! x87/SSE state (FXRSTOR64: the parent's MXCSR, x87 control word and
+//! registers as they were at the call), pops the registers and returns 0
+//! from the same call. START_THREAD alone would give the child a fresh
+//! x87/SSE state.
 
 use crate::api::{self, Actor};
 use crate::child::{new_child, Child};
@@ -36,13 +40,15 @@ core::arch::global_asm!(
     "push r13",
     "push r14",
     "push r15",
-    "sub rsp, 8",
+    // 8 bytes realign the stack to 16 (FXSAVE64 needs it), then the image.
+    "sub rsp, 8 + 512",
+    "fxsave64 [rsp]",
     // rsi = where the child resumes; rdi (the ForkOut pointer) passes through.
     "mov rsi, rsp",
     "call {parent}",
     // Both the parent and the child return from here.
     ".Lferrite_fork_return:",
-    "add rsp, 8",
+    "add rsp, 8 + 512",
     "pop r15",
     "pop r14",
     "pop r13",
@@ -54,7 +60,9 @@ core::arch::global_asm!(
     ".globl ferrite_fork_child",
     ".type ferrite_fork_child,@function",
     "ferrite_fork_child:",
-    // The child's copy of the stack holds the registers the parent pushed.
+    // The child's copy of the stack holds the parent's x87/SSE image and
+    // the registers it pushed.
+    "fxrstor64 [rsp]",
     "xor eax, eax",
     "jmp .Lferrite_fork_return",
     ".size ferrite_fork_child, . - ferrite_fork_child",
@@ -94,8 +102,8 @@ fn setup(flags: u64, resume_sp: u64) -> Result<Child, Error> {
 
 /// Forks the calling process: the child gets the regions RGN_DUP with `flags`
 /// selects (0: each region's own inherit bit decides) and a thread that
-/// returns [`Fork::Child`] from this call with the caller's stack and
-/// callee-saved registers. The child has descriptor 0 (itself) and 1 (its
+/// returns [`Fork::Child`] from this call with the caller's stack,
+/// callee-saved registers and x87/SSE state (MXCSR, x87 control word). The child has descriptor 0 (itself) and 1 (its
 /// thread), like the init process; nothing else is shared unless a region is.
 ///
 /// The calling thread's stack must be in a region the flags duplicate (the

@@ -6,6 +6,7 @@ mod boot;
 mod cpu;
 mod cputables;
 mod fbcon;
+mod fpu;
 mod heap;
 mod idt;
 mod ioapic;

@@ -63,6 +63,9 @@ pub struct PerCpu {
     pub idle_wakeups: AtomicU64,
     /// Flushes posted for this CPU; touched only under the kernel lock.
     pub pending: UnsafeCell<Pending>,
+    /// This CPU's x87/SSE registers hold the newest state of the thread
+    /// whose context is in `ctx` (`fpu.rs`; only this CPU touches it).
+    pub fpu_live: AtomicBool,
     /// The user state of the thread this CPU runs.
     pub ctx: UnsafeCell<UserContext>,
 }
@@ -75,6 +78,7 @@ unsafe impl Sync for PerCpu {}
 pub const OFF_KERNEL_RSP: usize = offset_of!(PerCpu, kernel_rsp);
 pub const OFF_TRAP_ERROR: usize = offset_of!(PerCpu, trap_error);
 pub const OFF_CTX: usize = offset_of!(PerCpu, ctx);
+pub const OFF_FPU_LIVE: usize = offset_of!(PerCpu, fpu_live);
 
 impl PerCpu {
     pub const fn new(index: usize, apic_id: u32) -> Self {
@@ -96,6 +100,7 @@ impl PerCpu {
                 count: 0,
                 full: false,
             }),
+            fpu_live: AtomicBool::new(false),
             ctx: UnsafeCell::new(UserContext::zeroed()),
         }
     }

@@ -133,7 +133,11 @@ impl Platform for X86Platform {
         cpu::rdtsc()
     }
 
-    // `save_fpu` keeps its default (nothing to do): every CPU saves the
-    // x87/SSE image at every trap from ring 3 (`trap.rs`), so it is always
-    // current, whichever CPU the thread runs on next.
+    fn save_fpu(&mut self, ctx: &mut kernel::UserContext) {
+        super::fpu::save(ctx);
+    }
+
+    fn load_fpu(&mut self) {
+        super::fpu::image_loaded();
+    }
 }

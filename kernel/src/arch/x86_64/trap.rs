@@ -6,9 +6,12 @@
 //! from the CPU's `UserContext` and leaves with IRETQ (or SYSRETQ when that
 //! restores exactly the same state). Every way back from ring 3 (SYSCALL,
 //! `int 0x80`, exceptions, the APIC timer and kick) starts with `swapgs`,
-//! stores every user register, the selectors, RFLAGS and the FXSAVE image
-//! into that same `UserContext` and returns from `ferrite_enter_user` with
-//! the trap's code, so the run loop reads like an ordinary function call.
+//! stores every user register, the selectors and RFLAGS into that same
+//! `UserContext` and returns from `ferrite_enter_user` with the trap's code,
+//! so the run loop reads like an ordinary function call. The x87/SSE state
+//! is left in the registers (the kernel is soft-float): no FXSAVE64 on
+//! entry, and FXRSTOR64 on the way out only when the registers do not hold
+//! the state of the thread about to run (`fpu.rs`).
 //! The run loop takes the kernel lock around every call into the core
 //! (`doc/smp.md`).
 
@@ -24,7 +27,7 @@ use super::boot::{KERNEL_CS, USER_CS, USER_SS};
 use super::cpu::{self, wrmsr, MSR_CSTAR, MSR_FMASK, MSR_FS_BASE, MSR_LSTAR, MSR_STAR};
 use super::idt::SYSCALL_VECTOR;
 use super::lock::BigLock;
-use super::percpu::{self, OFF_CTX, OFF_KERNEL_RSP, OFF_TRAP_ERROR};
+use super::percpu::{self, OFF_CTX, OFF_FPU_LIVE, OFF_KERNEL_RSP, OFF_TRAP_ERROR};
 use super::platform::X86Platform;
 use super::shootdown;
 
@@ -79,7 +82,13 @@ ferrite_enter_user:
     push %r14
     push %r15
     mov %rsp, %gs:{krsp}
+    /* The x87/SSE image only if this CPU's registers do not hold the
+       thread's state already; then they do (fpu.rs). */
+    cmpb $0, %gs:{fpu_live}
+    jne 1f
     fxrstor64 {fpu}(%rdi)
+    movb $1, %gs:{fpu_live}
+1:
     /* The thread's selectors (sanitized: null or a user segment). A load
        sets the segment's hidden base, so FS_BASE is written after %fs, and
        %gs is loaded after swapgs (the kernel's GS.base is parked in
@@ -148,7 +157,8 @@ ferrite_trap_from_user:
     mov %rax, %gs:{trap_error}
     mov 0(%rsp), %rax
 
-    /* Every other register, the selectors and the FXSAVE image; RAX = trap code. */
+    /* Every other register and the selectors; RAX = trap code. The x87/SSE
+       state stays in the registers (fpu.rs). */
 ferrite_save_user:
     mov %rbx, %gs:{ctx}+{rbx}
     mov %rcx, %gs:{ctx}+{rcx}
@@ -168,7 +178,6 @@ ferrite_save_user:
     mov %es, %gs:{ctx}+{es}
     mov %fs, %gs:{ctx}+{fs}
     mov %gs, %gs:{ctx}+{gs}
-    fxsave64 %gs:{ctx}+{fpu}
 
     /* Back into ferrite_enter_user's caller with RAX = trap code. */
     mov %gs:{krsp}, %rsp
@@ -183,6 +192,7 @@ ferrite_save_user:
     ctx = const OFF_CTX,
     krsp = const OFF_KERNEL_RSP,
     trap_error = const OFF_TRAP_ERROR,
+    fpu_live = const OFF_FPU_LIVE,
     user_ss = const USER_SS,
     user_cs = const USER_CS,
     trap_syscall = const TRAP_SYSCALL,

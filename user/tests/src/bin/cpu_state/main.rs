@@ -1,6 +1,8 @@
 //! `cpu_state` (issue 13): the user CPU state the kernel keeps per thread (ABI §1) survives
-//! switches to other threads: x87/SSE registers across YIELD (both entries) and
-//! across timer preemption, and the data segment selectors ds, es, fs, gs.
+//! switches to other threads: x87/SSE registers across YIELD (both entries),
+//! across timer preemption, and across moves between CPUs of threads of
+//! several processes (xmm, MXCSR, x87 control word and stack), fork copies
+//! the caller's x87/SSE state, and the data segment selectors ds, es, fs, gs.
 #![no_std]
 #![no_main]
 
@@ -21,7 +23,7 @@ const USER_DATA: u16 = 0x1B;
 const USER_CODE: u16 = 0x23;
 
 /// CPUs in use (JINUE_AT_NCPU): with several, a yield need not switch.
-static NCPU: AtomicU64 = AtomicU64::new(1);
+pub(crate) static NCPU: AtomicU64 = AtomicU64::new(1);
 
 fn main(start: &Startup) -> i32 {
     NCPU.store(
@@ -38,11 +40,22 @@ fn main(start: &Startup) -> i32 {
     s.variant("");
     s.isolated("xmm_across_preemption", xmm_preempted);
     s.isolated("segments_per_thread", segments_per_thread);
+    s.isolated(
+        "fp_state_across_cpus_and_processes",
+        migration::fp_state_across_cpus,
+    );
+    s.isolated(
+        "fp_state_across_ipc_between_processes",
+        migration::fp_state_across_ipc_between_processes,
+    );
+    s.isolated("fork_copies_fp_state", migration::fork_copies_fp_state);
     s.finish()
 }
 
+mod migration;
+
 /// 256 bytes for xmm0..xmm15, different for every `seed`.
-fn pattern(seed: u8) -> [u8; 256] {
+pub(crate) fn pattern(seed: u8) -> [u8; 256] {
     let mut p = [0u8; 256];
     for (i, b) in p.iter_mut().enumerate() {
         *b = (i as u8)
