@@ -77,16 +77,21 @@ impl AddressMap {
 
     /// Whether MMAP may map physical `[start, end)` (`start < end`), and
     /// how: inside one boot module (write-back), or touching no range the
-    /// firmware reports as MEMORY (uncached). `None`: it overlaps memory
-    /// the kernel manages.
+    /// firmware reports as MEMORY and none the kernel reserved for itself
+    /// (uncached: devices). `None`: it overlaps memory the kernel manages,
+    /// RAM or the registers of a device the kernel drives.
     pub fn mmap_caching(&self, start: u64, end: u64) -> Option<Caching> {
         if self.modules.iter().any(|&(s, e)| s <= start && end <= e) {
             return Some(Caching::WriteBack);
         }
-        let touches_ram = self.entries.iter().any(|e| {
-            e.r#type == JINUE_MEMYPE_MEMORY && e.addr < end && start < e.addr.saturating_add(e.size)
+        let kernel_managed = self.entries.iter().any(|e| {
+            matches!(
+                e.r#type,
+                JINUE_MEMYPE_MEMORY | JINUE_MEMYPE_KERNEL_IMAGE | JINUE_MEMYPE_KERNEL_RESERVED
+            ) && e.addr < end
+                && start < e.addr.saturating_add(e.size)
         });
-        (!touches_ram).then_some(Caching::Uncached)
+        (!kernel_managed).then_some(Caching::Uncached)
     }
 }
 
@@ -104,7 +109,7 @@ mod tests {
                 (0xfffc_0000, 0x4_0000, 2),
             ],
             (0x10_0000, 0x20_0000),
-            &[(0x40_0000, 0x80_0000)],
+            &[(0x40_0000, 0x80_0000), (0xfee0_0000, 0xfee0_1000)],
             &[(0x100_0000, 0x100_0800)],
         );
         let kinds: Vec<u32> = map.entries().iter().map(|e| e.r#type).collect();
@@ -117,10 +122,11 @@ mod tests {
                 2,
                 JINUE_MEMYPE_KERNEL_IMAGE,
                 JINUE_MEMYPE_KERNEL_RESERVED,
+                JINUE_MEMYPE_KERNEL_RESERVED,
                 JINUE_MEMYPE_RAMDISK
             ]
         );
-        assert_eq!(map.entries()[6].size, 0x800);
+        assert_eq!(map.entries()[7].size, 0x800);
         // The module's page, whole.
         assert_eq!(
             map.mmap_caching(0x100_0000, 0x100_1000),
@@ -133,9 +139,13 @@ mod tests {
         // Reserved ranges and holes: uncached.
         assert_eq!(map.mmap_caching(0xa0000, 0xc0000), Some(Caching::Uncached));
         assert_eq!(
-            map.mmap_caching(0xfee0_0000, 0xfee0_1000),
+            map.mmap_caching(0xfec0_0000, 0xfec0_1000),
             Some(Caching::Uncached)
         );
+        // A device the kernel drives (its page is KERNEL_RESERVED), or a
+        // range reaching into it: refused.
+        assert_eq!(map.mmap_caching(0xfee0_0000, 0xfee0_1000), None);
+        assert_eq!(map.mmap_caching(0xfedf_f000, 0xfee0_1000), None);
         assert_eq!(
             map.mmap_caching(0xfffc_0000, 0x1_0000_0000),
             Some(Caching::Uncached)

@@ -216,6 +216,9 @@ impl<P: PhysMem> Kernel<P> {
                     self.sched.enqueue(current);
                     self.run_next(ctx, plat)
                 } else {
+                    if wants_yield {
+                        plat.nothing_else_ready();
+                    }
                     Next::RunUser
                 }
             }

@@ -55,6 +55,13 @@ pub trait Platform {
     /// Before returning, no other CPU has `root` loaded (its page tables are
     /// about to be freed); this CPU's own root is the core's business.
     fn release_space(&mut self, _root: u64) {}
+    /// The current thread's turn ended (it yielded, or its tick came) but
+    /// no other thread was ready, so it runs on. A thread that yields in a
+    /// loop is waiting for another one, which may run on another CPU: the
+    /// arch gives a spin-wait hint once the kernel lock is released, so a
+    /// sibling hyperthread, or a virtual CPU of an emulator or hypervisor
+    /// with fewer cores than CPUs, runs that thread sooner.
+    fn nothing_else_ready(&mut self) {}
 }
 
 /// Why user mode was left.

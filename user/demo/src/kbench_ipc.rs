@@ -1,12 +1,13 @@
 //! `kbench`'s IPC cases (`ipc_rtt_0b`, `ipc_rtt_64b`): round trips between a client and a server process, timed with RDTSC.
 
-use super::{check_baseline, median, memstat, ok, tsc, Run, Stop, MAX_REPS};
+use super::{check_baseline, median, memstat, ok, Run, Stop, MAX_REPS};
 use abi::init::INIT_SELF_DESCRIPTOR;
 use abi::ipc::JinueMessage;
 use abi::numbers::JINUE_SYS_USER_BASE;
 use abi::perms::JINUE_PERM_SEND;
 use abi::types::JinueBuffer;
 use ferrite_rt::api;
+use ferrite_rt::clock::cycles;
 use ferrite_rt::ipc;
 use ferrite_rt::{fork, println, Fork};
 
@@ -102,9 +103,9 @@ fn ipc_case(name: &str, len: u64, reps: usize) -> Run<()> {
     round_trips(IPC_ROUND_TRIPS)?;
     let mut ns = [0u64; MAX_REPS];
     for n in ns.iter_mut().take(reps) {
-        let t0 = tsc();
+        let t0 = cycles();
         round_trips(IPC_ROUND_TRIPS)?;
-        *n = (tsc() - t0) / IPC_ROUND_TRIPS;
+        *n = (cycles() - t0) / IPC_ROUND_TRIPS;
     }
     core::hint::black_box(&mut data);
     println!(

@@ -1,11 +1,12 @@
 //! `kbench`'s mapper cases (ABI §4.5): `pull_in_fault` (first touch of a page of a mapper-backed region, the mapper's round trip included) and `dup_segment` (RGN_DUP copy of a fully resident mapper-backed region).
 
-use super::{check_baseline, median, memstat, ok, tsc, Run, Stop, MAX_REPS};
+use super::{check_baseline, median, memstat, ok, Run, Stop, MAX_REPS};
 use abi::init::INIT_SELF_DESCRIPTOR;
 use abi::layout::PAGE_SIZE;
 use abi::mapper::KnObjDesc;
 use abi::region::{K_ANYWHERE, K_INHERITCOPY, K_WRITABLE};
 use ferrite_rt::api::{self, rgn, Actor};
+use ferrite_rt::clock::cycles;
 use ferrite_rt::mapper::{endpoint_ui, rgn_map, segment, Mapper};
 use ferrite_rt::{fork, ipc, println, Fork};
 
@@ -119,9 +120,9 @@ fn cases(obj: &KnObjDesc, reps: usize, dup_sizes: &[u64]) -> Run<()> {
         let mut o = *obj;
         o.dataObject.key.head = rep as u32 + 1;
         let at = map(&o, FAULT_PAGES)?;
-        let t0 = tsc();
+        let t0 = cycles();
         core::hint::black_box(read_pages(at, FAULT_PAGES));
-        *n = tsc() - t0;
+        *n = cycles() - t0;
         ok(
             "RGN_FREE",
             FAULT_PAGES,
@@ -150,9 +151,9 @@ fn cases(obj: &KnObjDesc, reps: usize, dup_sizes: &[u64]) -> Run<()> {
         for n in ns.iter_mut().take(reps) {
             ok("CREATE_PROCESS", npages, api::create_process(TARGET))?;
             let cap = ok("ACTOR_CAP", npages, api::actor_cap(TARGET))?;
-            let t0 = tsc();
+            let t0 = cycles();
             let r = api::rgn_dup(Actor::Cap(&cap), Actor::Me, K_INHERITCOPY);
-            *n = tsc() - t0;
+            *n = cycles() - t0;
             ok("RGN_DUP", npages, r)?;
             ok("DESTROY", npages, api::destroy(TARGET))?;
             ok("CLOSE", npages, api::close(TARGET))?;

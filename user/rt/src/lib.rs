@@ -1,6 +1,6 @@
 //! Ferrite user runtime: entry, syscall stubs, typed wrappers, console, threads, fork, spawn.
 //!
-//! Trust level: `unsafe` only for the system-call instructions, the entry code,
+//! Trust level: `unsafe` only for the system-call instructions, RDTSC, the entry code,
 //! the `mem*` functions and raw memory the runtime itself allocated. Depends
 //! on `abi` and `loader` (the ELF reader and stack builder it shares with the
 //! kernel). With feature `image` it also provides `_start`, the panic
@@ -12,6 +12,7 @@ extern crate std;
 
 pub mod api;
 pub mod child;
+pub mod clock;
 pub mod console;
 pub mod desc;
 pub mod error;

@@ -42,6 +42,7 @@ pub use serial::{log, Level};
 pub use smp::{release_aps, wake_idle};
 pub use trap::{run, with_user_context, Event};
 
+use kernel::madt::Madt;
 use multiboot::MAX_MODULES;
 use ranges::Ranges;
 
@@ -260,6 +261,7 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
             ]
             .into_iter()
             .filter(|(start, end)| start < end)
+            .chain(interrupt_controller_pages(madt.as_ref()))
             .collect::<Vec<_>>(),
             &raw.modules[..raw.module_count]
                 .iter()
@@ -269,4 +271,14 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
         cpus,
     };
     crate::kernel_main(boot)
+}
+
+/// The register pages of the interrupt controllers the kernel drives (the
+/// local APIC, each I/O APIC): reported as KERNEL_RESERVED, so MMAP refuses
+/// them (`doc/decisions.md`).
+fn interrupt_controller_pages(madt: Option<&Madt>) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let io_apics = madt.map_or(&[][..], |m| &m.io_apics[..m.io_apic_count]);
+    core::iter::once(apic::LAPIC_PHYS)
+        .chain(io_apics.iter().map(|&paddr| paddr & !0xFFF))
+        .map(|page| (page, page + 4096))
 }

@@ -14,6 +14,8 @@ use super::shootdown;
 pub struct X86Platform {
     has_rdrand: bool,
     has_rdseed: bool,
+    /// `nothing_else_ready` was called during this core call.
+    spin_hint: bool,
 }
 
 impl X86Platform {
@@ -25,15 +27,26 @@ impl X86Platform {
         Self {
             has_rdrand: ecx1 & (1 << 30) != 0,
             has_rdseed: ebx7 & (1 << 18) != 0,
+            spin_hint: false,
         }
     }
 
     fn me(&self) -> &'static PerCpu {
         percpu::this()
     }
+
+    /// Whether the core asked for a spin-wait hint (`nothing_else_ready`)
+    /// since the last call; clears the request.
+    pub fn take_spin_hint(&mut self) -> bool {
+        core::mem::take(&mut self.spin_hint)
+    }
 }
 
 impl Platform for X86Platform {
+    fn nothing_else_ready(&mut self) {
+        self.spin_hint = true;
+    }
+
     fn activate_space(&mut self, root: u64) {
         let me = self.me();
         if root != me.loaded_root.load(Ordering::Relaxed) {

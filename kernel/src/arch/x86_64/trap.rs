@@ -443,6 +443,12 @@ pub fn run<K>(kernel: &'static BigLock<K>, core: CoreEntry<K>) -> ! {
                 .store(me.loaded_root.load(Ordering::Relaxed), Ordering::SeqCst);
         }
         drop(guard);
+        if plat.take_spin_hint() {
+            // `pause`: under QEMU's round-robin TCG it also hands the host
+            // thread to the next virtual CPU, which may run the thread this
+            // one waits for.
+            core::hint::spin_loop();
+        }
         event = match next {
             Next::RunUser => {
                 let (trap, relax) = run_user(relax_smap);

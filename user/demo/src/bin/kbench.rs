@@ -76,6 +76,7 @@ use abi::perms::{JINUE_PROT_READ, JINUE_PROT_WRITE};
 use abi::region::{K_INHERITCOPY, K_INHERITSHARE, K_WRITABLE};
 use abi::types::KnRgnStat;
 use ferrite_rt::api::{self, rgn, Actor};
+use ferrite_rt::clock::cycles;
 use ferrite_rt::{fork, println, Fork, Startup};
 
 ferrite_rt::entry!(main);
@@ -107,18 +108,6 @@ const MAX_SIZES: usize = 8;
 struct Stop;
 
 type Run<T> = Result<T, Stop>;
-
-/// The TSC: under `-icount shift=0`, executed instructions (virtual ns).
-fn tsc() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: RDTSC only reads the time-stamp counter (the kernel leaves
-    // CR4.TSD clear, so it is allowed in ring 3). No `nomem`: it acts as a
-    // compiler barrier, so the timed calls stay between the two reads.
-    unsafe {
-        core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nostack, preserves_flags));
-    }
-    (u64::from(hi) << 32) | u64::from(lo)
-}
 
 /// Unwraps a call's result, printing what failed.
 fn ok<T, E: Into<ferrite_rt::Error>>(what: &str, npages: u64, r: Result<T, E>) -> Run<T> {
@@ -179,9 +168,9 @@ fn create_target(npages: u64) -> Run<abi::types::KnCap> {
 
 /// DESTROY of the target, timed, then CLOSE of its descriptor.
 fn destroy_target(npages: u64) -> Run<u64> {
-    let t0 = tsc();
+    let t0 = cycles();
     let r = api::destroy(TARGET);
-    let t1 = tsc();
+    let t1 = cycles();
     ok("DESTROY", npages, r)?;
     ok("CLOSE", npages, api::close(TARGET))?;
     Ok(t1 - t0)
@@ -211,9 +200,9 @@ fn first_touch(npages: u64, value: u64) -> Run<u64> {
         npages,
         api::rgn_allocate(Actor::Me, &mut desc),
     )?;
-    let t0 = tsc();
+    let t0 = cycles();
     write_pages_at(TOUCH_REGION, npages, value);
-    let t1 = tsc();
+    let t1 = cycles();
     ok(
         "RGN_FREE (first_touch)",
         npages,
@@ -231,7 +220,7 @@ fn one_rep(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> 
 
     // mclone, then RGN_FREE of the clone in the other process.
     let cap = create_target(npages)?;
-    let t0 = tsc();
+    let t0 = cycles();
     let r = api::mclone_range(
         INIT_SELF_DESCRIPTOR,
         TARGET,
@@ -240,10 +229,10 @@ fn one_rep(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> 
         len,
         JINUE_PROT_READ | JINUE_PROT_WRITE,
     );
-    let t1 = tsc();
+    let t1 = cycles();
     ok("MCLONE", npages, r)?;
     let r = api::rgn_free(Actor::Cap(&cap), &rgn(REGION, len, 0));
-    let t2 = tsc();
+    let t2 = cycles();
     ok("RGN_FREE", npages, r)?;
     s.ns[MCLONE][rep] = t1 - t0;
     s.ns[MCLONE_FREE][rep] = t2 - t1;
@@ -252,9 +241,9 @@ fn one_rep(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> 
 
     // dup_share.
     let cap = create_target(npages)?;
-    let t0 = tsc();
+    let t0 = cycles();
     let r = api::rgn_dup(Actor::Cap(&cap), Actor::Me, K_INHERITSHARE);
-    let t1 = tsc();
+    let t1 = cycles();
     ok("RGN_DUP K_INHERITSHARE", npages, r)?;
     s.ns[DUP_SHARE][rep] = t1 - t0;
     destroy_target(npages)?;
@@ -262,14 +251,14 @@ fn one_rep(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()> 
 
     // dup_copy, the source's copy-on-write faults, DESTROY of the snapshot.
     let cap = create_target(npages)?;
-    let t0 = tsc();
+    let t0 = cycles();
     let r = api::rgn_dup(Actor::Cap(&cap), Actor::Me, K_INHERITCOPY);
-    let t1 = tsc();
+    let t1 = cycles();
     ok("RGN_DUP K_INHERITCOPY", npages, r)?;
     s.ns[DUP_COPY][rep] = t1 - t0;
-    let t0 = tsc();
+    let t0 = cycles();
     write_pages(npages, (rep as u64 + 2) << 32);
-    let t1 = tsc();
+    let t1 = cycles();
     s.ns[COW_FAULT][rep] = t1 - t0;
     s.ns[TEARDOWN][rep] = destroy_target(npages)?;
     check_baseline(base, "dup_copy/cow_fault/teardown", npages, rep)?;
@@ -284,9 +273,9 @@ fn one_fork(npages: u64, rep: usize, base: &MemStat, s: &mut Samples) -> Run<()>
 
 /// The parent-side time of one `fork`, after the child has exited.
 fn timed_fork(npages: u64) -> Run<u64> {
-    let t0 = tsc();
+    let t0 = cycles();
     let r = fork();
-    let t1 = tsc();
+    let t1 = cycles();
     match ok("fork", npages, r)? {
         Fork::Child => api::exit_thread(),
         Fork::Parent(child) => {
@@ -304,11 +293,11 @@ fn timed_fork(npages: u64) -> Run<u64> {
 fn bench_small(reps: usize) -> Run<()> {
     let mut ns = [0u64; MAX_REPS];
     for n in ns.iter_mut().take(reps) {
-        let t0 = tsc();
+        let t0 = cycles();
         for _ in 0..NULL_CALLS {
             api::yield_thread();
         }
-        *n = (tsc() - t0) / NULL_CALLS;
+        *n = (cycles() - t0) / NULL_CALLS;
     }
     let m = median(&mut ns[..reps]);
     println!("KBENCH case=null_syscall pages=0 guest_ns={m} per_page_ns=0.00");
@@ -476,15 +465,15 @@ fn main(start: &Startup) -> i32 {
     let overhead = {
         let mut ns = [0u64; MAX_REPS];
         for n in ns.iter_mut().take(reps) {
-            let t0 = tsc();
-            *n = tsc() - t0;
+            let t0 = cycles();
+            *n = cycles() - t0;
         }
         median(&mut ns[..reps])
     };
     println!("kbench: timer: RDTSC back to back reads {overhead} apart (included in every figure)");
-    let t0 = tsc();
+    let t0 = cycles();
     counted_loop(CALIBRATION_ITERATIONS);
-    let loop_ticks = tsc() - t0;
+    let loop_ticks = cycles() - t0;
     println!(
         "kbench: calibration: a loop of {} instructions read {loop_ticks} ticks",
         2 * CALIBRATION_ITERATIONS

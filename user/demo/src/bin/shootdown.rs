@@ -19,6 +19,7 @@ use abi::layout::PAGE_SIZE;
 use abi::region::{K_ANYWHERE, K_WRITABLE};
 use core::sync::atomic::{AtomicU64, Ordering};
 use ferrite_rt::api::{self, rgn, Actor};
+use ferrite_rt::clock::cycles;
 use ferrite_rt::{println, Startup};
 
 ferrite_rt::entry!(main);
@@ -26,16 +27,6 @@ ferrite_rt::entry!(main);
 /// Calls per batch, and batches per case.
 const CALLS: u64 = 200;
 const BATCHES: usize = 9;
-
-fn tsc() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: RDTSC only reads the time-stamp counter (allowed in ring 3);
-    // no `nomem`, so the timed calls stay between the reads.
-    unsafe {
-        core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nostack, preserves_flags))
-    };
-    (u64::from(hi) << 32) | u64::from(lo)
-}
 
 /// A word in a page of this process that stays mapped writable.
 fn word(addr: u64) -> &'static AtomicU64 {
@@ -74,9 +65,9 @@ fn case(others: usize, control: u64) -> Option<u64> {
         let mut ticks = 0;
         for _ in 0..CALLS {
             word(page).store(1, Ordering::SeqCst);
-            let t0 = tsc();
+            let t0 = cycles();
             let r = api::rgn_set_protect(Actor::Me, &rgn(page, PAGE_SIZE, 0));
-            ticks += tsc() - t0;
+            ticks += cycles() - t0;
             r.ok()?;
             api::rgn_set_protect(Actor::Me, &rgn(page, PAGE_SIZE, K_WRITABLE)).ok()?;
         }

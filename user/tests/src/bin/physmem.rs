@@ -1,4 +1,4 @@
-//! `physmem` (issue 9): GET_ADDRESS_MAP and MMAP (ABI §3.3): the map's contents, every error in order, a boot module mapped, physical regions shared by RGN_DUP and MCLONE.
+//! `physmem` (issue 9): GET_ADDRESS_MAP and MMAP (ABI §3.3): the map's contents, every error in order, a boot module mapped, the interrupt controllers refused, physical regions shared by RGN_DUP and MCLONE.
 #![no_std]
 #![no_main]
 
@@ -66,15 +66,21 @@ impl Map {
         )
     }
 
-    /// A firmware range that is not MEMORY and does not overlap MEMORY (page-aligned inside).
+    /// Whether physical `[a, a + size)` overlaps an entry of type `t`.
+    fn overlaps(&self, t: u32, a: u64, size: u64) -> bool {
+        self.of_type(t)
+            .any(|m| m.addr < a + size && a < m.addr + m.size)
+    }
+
+    /// A page of a firmware range that is not MEMORY, overlapping neither
+    /// MEMORY nor what the kernel reserved (page-aligned inside).
     fn device_page(&self) -> Option<u64> {
         self.entries()
             .filter(|e| e.r#type == JINUE_MEMYPE_RESERVED)
             .map(|e| e.addr.next_multiple_of(PAGE_SIZE))
             .find(|&a| {
-                !self
-                    .of_type(JINUE_MEMYPE_MEMORY)
-                    .any(|m| m.addr < a + PAGE_SIZE && a < m.addr + m.size)
+                !self.overlaps(JINUE_MEMYPE_MEMORY, a, PAGE_SIZE)
+                    && !self.overlaps(JINUE_MEMYPE_KERNEL_RESERVED, a, PAGE_SIZE)
             })
     }
 }
@@ -424,6 +430,43 @@ fn main(_: &Startup) -> i32 {
             Ok(())
         );
         check_eq!(c, usage(), base);
+    });
+    s.isolated("interrupt_controllers_are_kernel_reserved", |c| {
+        // The local APIC (and each I/O APIC) the kernel drives: one
+        // KERNEL_RESERVED page each, outside RAM, which MMAP refuses
+        // (`doc/decisions.md`), alone or inside a larger range.
+        let m = Map::read();
+        let devices: [Option<AddrMapEntry>; 8] = {
+            let mut it = m
+                .of_type(JINUE_MEMYPE_KERNEL_RESERVED)
+                .filter(|e| !m.overlaps(JINUE_MEMYPE_MEMORY, e.addr, e.size));
+            core::array::from_fn(|_| it.next())
+        };
+        check!(
+            c,
+            devices
+                .iter()
+                .flatten()
+                .any(|e| e.addr == 0xfee0_0000 && e.size == PAGE_SIZE),
+            "the local APIC page is KERNEL_RESERVED"
+        );
+        let at = hole();
+        for e in devices.iter().flatten() {
+            for (paddr, length) in [(e.addr, PAGE_SIZE), (e.addr - PAGE_SIZE, 3 * PAGE_SIZE)] {
+                check_eq!(
+                    c,
+                    mmap(SELF, at, length, JINUE_PROT_READ, paddr),
+                    Err(Perm),
+                    "{paddr:#x}, {length:#x} bytes"
+                );
+            }
+        }
+        check_eq!(
+            c,
+            stat(Actor::Me, at, 3 * PAGE_SIZE).0,
+            Ok(0),
+            "nothing mapped"
+        );
     });
     s.isolated("physical_regions_shared_by_rgn_dup_copy_and_mclone", |c| {
         touch_stack();

@@ -2,7 +2,7 @@
 
 use super::layout::PG;
 use super::probe::fuzz_int_table;
-use super::support::{alive, touch_deep};
+use super::support::{alive, touch_deep, wait_for, Patience, TSC_SECOND};
 use abi::layout::*;
 use abi::numbers::*;
 use abi::region::*;
@@ -310,8 +310,11 @@ pub(super) fn int_n(vector: u64) {
     }
 }
 
-/// Yields the parent gives a child's faulting thread before calling it stuck.
-const STUCK_YIELDS: u64 = 400;
+/// What the parent gives a child's faulting thread before calling it stuck.
+const STUCK: Patience = Patience {
+    yields: 400,
+    cycles: 2 * TSC_SECOND,
+};
 
 /// Runs fault kind `k` on a thread of a forked child, so that a thread the
 /// kernel neither kills nor lets progress cannot hang the program: the
@@ -325,11 +328,7 @@ fn fault_in_child(k: usize, flag: u64) -> Result<u64, &'static str> {
             api::exit_thread()
         }
         Ok(Fork::Parent(child)) => {
-            let mut n = 0;
-            while peek(flag) == u64::MAX && n < STUCK_YIELDS {
-                api::yield_thread();
-                n += 1;
-            }
+            wait_for(|| peek(flag) != u64::MAX, STUCK);
             let v = peek(flag);
             if v == u64::MAX {
                 let _ = api::destroy(child.process);

@@ -1,7 +1,7 @@
 //! Case `await_across`: a thread of another process awaiting one of ours.
 
 use super::layout::PG;
-use super::support::touch_deep;
+use super::support::{touch_deep, wait_for, Patience, TSC_SECOND};
 use abi::errors::JinueError;
 use abi::numbers::*;
 use abi::perms::*;
@@ -85,11 +85,11 @@ pub(super) fn await_across(c: &mut Case) {
         );
         check_eq!(c, api::create_thread(T, C), Ok(()));
         check_eq!(c, api::start_thread(T, STUB_VA, STUB_VA + PG), Ok(()));
-        let mut spins = 0;
-        while peek8(page.addr() + 0x800) == 0 && spins < 10_000 {
-            api::yield_thread();
-            spins += 1;
-        }
+        let patience = Patience {
+            yields: 10_000,
+            cycles: 4 * TSC_SECOND,
+        };
+        wait_for(|| peek8(page.addr() + 0x800) != 0, patience);
         check_eq!(c, peek8(page.addr() + 0x800), 1, "the other thread ran");
         for _ in 0..20 {
             api::yield_thread();

@@ -2,7 +2,7 @@
 
 use super::layout::SAFE;
 use super::rng::Rng;
-use super::support::seeds;
+use super::support::{seeds, wait_for, Patience, TSC_SECOND};
 use abi::errors::*;
 use abi::layout::PAGE_SIZE;
 use abi::mapper::{KnMpReply, KnObjDesc};
@@ -27,6 +27,21 @@ static FIRST_BAD: AtomicU64 = AtomicU64::new(0);
 static XFER: AtomicU64 = AtomicU64::new(0);
 /// Workers finished in the current round.
 static DONE: AtomicU64 = AtomicU64::new(0);
+/// Mappers still answering in the current round.
+static MAPPERS: AtomicU64 = AtomicU64::new(0);
+
+/// Runs a random mapper on a thread of its own, counted in `MAPPERS`.
+fn spawn_mapper(seed: u64) -> Option<ferrite_rt::thread::JoinHandle> {
+    MAPPERS.fetch_add(1, SeqCst);
+    let h = spawn(move || {
+        chaos_mapper(seed);
+        MAPPERS.fetch_sub(1, SeqCst);
+    });
+    if h.is_err() {
+        MAPPERS.fetch_sub(1, SeqCst);
+    }
+    h.ok()
+}
 
 fn reply_bytes(bytes: &[u8]) {
     let _ = ipc::reply(&[bytes]);
@@ -136,23 +151,22 @@ pub(super) fn mapper_chaos(c: &mut Case) {
             let Ok(ui) = endpoint_ui(EP) else {
                 return;
             };
-            let mappers = [
-                spawn(move || chaos_mapper(seed ^ round)),
-                spawn(move || chaos_mapper(!seed ^ round)),
-            ];
+            let mappers = [spawn_mapper(seed ^ round), spawn_mapper(!seed ^ round)];
             let workers: [_; WORKERS] = core::array::from_fn(|i| {
                 let s = rng.next();
                 let area = areas[i];
                 spawn(move || worker(s, ui, area))
             });
-            // Both mappers may have died with requests queued: the workers
+            // Both mappers may have ended with requests queued: the workers
             // then wait until the endpoint goes, which fails them all.
-            for _ in 0..20_000 {
-                if DONE.load(SeqCst) == WORKERS as u64 {
-                    break;
-                }
-                api::yield_thread();
-            }
+            let patience = Patience {
+                yields: 20_000,
+                cycles: 8 * TSC_SECOND,
+            };
+            wait_for(
+                || DONE.load(SeqCst) == WORKERS as u64 || MAPPERS.load(SeqCst) == 0,
+                patience,
+            );
             let _ = api::destroy(EP);
             for w in workers.into_iter().flatten() {
                 check_eq!(c, w.join(), Ok(0), "a worker was killed (seed {seed:#x})");
