@@ -10,6 +10,7 @@ mod fpu;
 mod heap;
 mod idt;
 mod ioapic;
+mod irqcheck;
 mod lang;
 mod lock;
 mod mapcheck;
@@ -23,6 +24,7 @@ mod pic;
 mod platform;
 mod power;
 mod ranges;
+mod rtc;
 mod selftest;
 mod serial;
 mod shootdown;
@@ -181,8 +183,8 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     shootdown::set_kernel_root(kernel_space.root);
     apic::map(&mut free);
     let io_apics = madt.map_or(0, |m| m.io_apic_count);
-    for &paddr in madt.iter().flat_map(|m| &m.io_apics[..m.io_apic_count]) {
-        ioapic::mask_all(paddr, &mut free);
+    for io_apic in madt.iter().flat_map(|m| &m.io_apics[..m.io_apic_count]) {
+        ioapic::register(io_apic, &mut free);
     }
     let ap_stacks = smp::reserve_stacks(&mut free, cpus_listed);
 
@@ -221,6 +223,8 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     boot_cpu.apic_id = apic::id();
     percpu::install(boot_cpu);
     apic::calibrate();
+    // Before the other CPUs start: only this one runs (`irqcheck.rs`).
+    irqcheck::run(madt.as_ref());
     let cpus = match &madt {
         Some(m) => smp::start_aps(m, ap_stacks, kernel_space.root, &kernel_space.kernel_half),
         None => 1,
@@ -279,6 +283,6 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
 fn interrupt_controller_pages(madt: Option<&Madt>) -> impl Iterator<Item = (u64, u64)> + '_ {
     let io_apics = madt.map_or(&[][..], |m| &m.io_apics[..m.io_apic_count]);
     core::iter::once(apic::LAPIC_PHYS)
-        .chain(io_apics.iter().map(|&paddr| paddr & !0xFFF))
+        .chain(io_apics.iter().map(|io_apic| io_apic.address & !0xFFF))
         .map(|page| (page, page + 4096))
 }
