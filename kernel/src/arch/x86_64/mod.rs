@@ -143,7 +143,7 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     free.remove_all(&raw.boot_data);
     free.page_align_inward();
     // The MADT is read while the boot identity map still reaches it.
-    let madt = topology::discover();
+    let madt = topology::discover(raw.rsdp);
     let cpus_listed = madt.map_or(1, |m| m.cpus.max(1));
     let screen = raw.screen;
     let screen_range = screen.map(|s| (s.phys, s.phys + s.bytes()));
