@@ -285,7 +285,11 @@ mod tests {
             active_low,
             level_triggered,
         };
-        assert_eq!(m.isa_route(0), route(2, false, false), "overridden, ISA flags");
+        assert_eq!(
+            m.isa_route(0),
+            route(2, false, false),
+            "overridden, ISA flags"
+        );
         assert_eq!(m.isa_route(9), route(9, false, true), "level, active high");
         assert_eq!(m.isa_route(11), route(20, true, true), "level, active low");
         // No ISA override: the defaults.

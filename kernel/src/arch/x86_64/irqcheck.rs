@@ -6,9 +6,12 @@
 //! The boot CPU then waits in `sti; hlt` until [`WANTED`] interrupts were
 //! counted or [`TIMEOUT_US`] passed; each interrupt is counted and
 //! acknowledged at the local APIC by the vector's stub (`idt.rs`) and at the
-//! RTC here. Then the line is masked again and the RTC stopped. One INFO
-//! line gives the count and the time; none arriving is a WARN line, never a
-//! hang: the local APIC timer runs during the wait, so `hlt` always wakes.
+//! RTC here. Then the line is masked again while the RTC keeps running for
+//! [`MASKED_WAIT_US`], which must bring no interrupt (but one the local APIC
+//! had already accepted), and the RTC is stopped. One INFO line gives both
+//! counts and the time; no interrupt, or interrupts through the masked
+//! line, give a WARN line instead, never a hang: the local APIC timer runs
+//! during the waits, so `hlt` always wakes.
 //!
 //! It runs in `ferrite_boot_main` after the local APIC is calibrated and
 //! before the other CPUs start: only the boot CPU runs, no user thread
@@ -39,6 +42,8 @@ const RTC_RATE: u8 = 8;
 const WANTED: u64 = 4;
 /// The longest wait.
 const TIMEOUT_US: u64 = 500_000;
+/// How long the RTC keeps running with the line masked (5 of its periods).
+const MASKED_WAIT_US: u64 = 20_000;
 
 /// Waits with interrupts on until the next interrupt (STI's shadow covers
 /// HLT, so an interrupt pending at STI still ends the HLT).
@@ -66,7 +71,8 @@ pub fn run(madt: Option<&Madt>) {
         );
         return;
     }
-    let before = CHECK_INTERRUPTS.load(Ordering::Relaxed);
+    let count = || CHECK_INTERRUPTS.load(Ordering::Relaxed);
+    let before = count();
     let saved = rtc::start_periodic(RTC_RATE);
     apic::start_timer();
     let start = cpu::rdtsc();
@@ -74,13 +80,22 @@ pub fn run(madt: Option<&Madt>) {
     while counted < WANTED && apic::micros_since(start) < TIMEOUT_US {
         wait_for_interrupt();
         rtc::acknowledge();
-        counted = CHECK_INTERRUPTS.load(Ordering::Relaxed) - before;
+        counted = count() - before;
     }
     let us = apic::micros_since(start);
-    apic::stop_timer();
+    // The RTC keeps ticking with the line masked: nothing more may arrive
+    // but one interrupt the local APIC had already accepted.
     let masked = ioapic::mask(line.gsi);
-    rtc::stop(saved);
     debug_assert!(masked.is_ok(), "the line was just routed");
+    let at_mask = count();
+    let masked_start = cpu::rdtsc();
+    while apic::micros_since(masked_start) < MASKED_WAIT_US {
+        rtc::acknowledge();
+        wait_for_interrupt();
+    }
+    let late = count() - at_mask;
+    apic::stop_timer();
+    rtc::stop(saved);
     let how = match (line.level_triggered, line.active_low) {
         (false, false) => "edge, active high",
         (false, true) => "edge, active low",
@@ -91,7 +106,12 @@ pub fn run(madt: Option<&Madt>) {
         "ISA IRQ {RTC_IRQ} -> GSI {} ({how}) -> vector {CHECK_VECTOR:#x} on CPU 0 (APIC ID {apic_id})",
         line.gsi
     );
-    if counted == 0 {
+    if late > 1 {
+        crate::kwarn!(
+            "I/O APIC: {route}: {late} interrupts in {} ms after the line was masked",
+            MASKED_WAIT_US / 1000
+        );
+    } else if counted == 0 {
         crate::kwarn!(
             "I/O APIC: {route}: no interrupt in {} ms (RTC at {} Hz); device interrupts may not work",
             us / 1000,
@@ -99,10 +119,11 @@ pub fn run(madt: Option<&Madt>) {
         );
     } else {
         crate::kinfo!(
-            "I/O APIC: {route}: {counted} interrupts in {}.{} ms (RTC at {} Hz), line masked again",
+            "I/O APIC: {route}: {counted} interrupts in {}.{} ms (RTC at {} Hz), then {late} in {} ms with the line masked",
             us / 1000,
             us % 1000 / 100,
-            rtc::hz(RTC_RATE)
+            rtc::hz(RTC_RATE),
+            MASKED_WAIT_US / 1000
         );
     }
 }
