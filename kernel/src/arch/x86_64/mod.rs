@@ -225,9 +225,23 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     apic::calibrate();
     // Before the other CPUs start: only this one runs (`irqcheck.rs`).
     irqcheck::run(madt.as_ref());
-    let cpus = match &madt {
-        Some(m) => smp::start_aps(m, ap_stacks, kernel_space.root, &kernel_space.kernel_half),
-        None => 1,
+    let (low_start, low_end) = smp::LOW_MEMORY_USED;
+    let trampoline_clash = raw.modules[..raw.module_count]
+        .iter()
+        .find(|m| m.start < low_end && low_start < m.end);
+    let cpus = match (&madt, trampoline_clash) {
+        (Some(m), None) if m.cpus > 1 => {
+            smp::start_aps(m, ap_stacks, kernel_space.root, &kernel_space.kernel_half)
+        }
+        (Some(m), Some(module)) if m.cpus > 1 => {
+            crate::kwarn!(
+                "SMP: a boot module lies at {:#x}..{:#x}, where the AP trampoline goes ({low_start:#x}..{low_end:#x}): only the boot CPU runs",
+                module.start,
+                module.end
+            );
+            1
+        }
+        _ => 1,
     };
     crate::kinfo!(
         "{cpus} CPU(s) of {cpus_listed} listed; {io_apics} I/O APIC(s), every line masked"
