@@ -1,4 +1,4 @@
-//! `smp`: the multiprocessor promises of ABI §9 under stress, with threads of one process on every CPU.
+//! `smp`: the multiprocessor promises of ABI §9 under stress, with threads of one process on every CPU, and IPC between CPUs (`ipc.rs`).
 //!
 //! Writers store a sequence number into a shared region and then publish it
 //! in a progress word that never faults; a thread is killed by its first
@@ -22,6 +22,8 @@ use ferrite_rt::Startup;
 use ferrite_tests::*;
 
 ferrite_rt::entry!(main);
+
+mod ipc;
 
 const PG: u64 = PAGE_SIZE;
 const RW: i32 = JINUE_PROT_READ | JINUE_PROT_WRITE;
@@ -706,5 +708,6 @@ fn main(start: &Startup) -> i32 {
         dup_snapshot_consistent_cut(c, ncpu)
     });
     s.isolated("destroy_while_running", |c| destroy_while_running(c, ncpu));
+    s.isolated("ipc_between_cpus", |c| ipc::ipc_between_cpus(c, ncpu));
     s.finish()
 }
