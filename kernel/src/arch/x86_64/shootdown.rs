@@ -101,6 +101,10 @@ fn stop_all(set: u64) {
 
 /// Completes the posted flushes: no target runs user code on return.
 pub fn commit() {
+    // Written only under the kernel lock: a plain read tells whether anything was posted.
+    if TARGETS.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let set = TARGETS.swap(0, Ordering::Relaxed);
     if set != 0 {
         stop_all(set);
@@ -161,6 +165,9 @@ pub fn apply_pending() {
     let me = percpu::this();
     // SAFETY: pending flushes are touched only under the kernel lock, which the caller holds.
     let p = unsafe { &mut *me.pending.get() };
+    if p.count == 0 && !p.full {
+        return;
+    }
     if p.full {
         reload_cr3();
     } else {
