@@ -182,6 +182,7 @@ const CALL_TABLE: [Function; CALL_TABLE_LEN] = {
 
 impl Function {
     /// Decodes `arg0` as it arrives in `rax`.
+    #[inline]
     pub fn decode(arg0: u64) -> Function {
         if (arg0 as i64) < 0 {
             return Function::Negative;

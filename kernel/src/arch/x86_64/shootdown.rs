@@ -161,13 +161,21 @@ pub fn service_leave() {
 }
 
 /// Invalidates what other CPUs posted for this one (kernel lock held).
+#[inline]
 pub fn apply_pending() {
     let me = percpu::this();
     // SAFETY: pending flushes are touched only under the kernel lock, which the caller holds.
-    let p = unsafe { &mut *me.pending.get() };
-    if p.count == 0 && !p.full {
-        return;
+    let p = unsafe { &*me.pending.get() };
+    if p.count != 0 || p.full {
+        apply_posted(me);
     }
+}
+
+/// The flushes posted for `me` (this CPU), done (kernel lock held).
+#[cold]
+fn apply_posted(me: &PerCpu) {
+    // SAFETY: pending flushes are touched only under the kernel lock, which the caller holds.
+    let p = unsafe { &mut *me.pending.get() };
     if p.full {
         reload_cr3();
     } else {
