@@ -452,13 +452,15 @@ pub enum Event {
     IdleTick,
 }
 
-/// The core as the run loop calls it, with the kernel lock held.
-pub type CoreEntry<K> = fn(&mut K, Event, &mut UserContext, &mut X86Platform) -> Next;
+/// The core as the run loop calls it, with the kernel lock held (a
+/// function item, so the call is direct and may be inlined).
+pub trait CoreEntry<K>: Fn(&mut K, Event, &mut UserContext, &mut X86Platform) -> Next {}
+impl<K, F: Fn(&mut K, Event, &mut UserContext, &mut X86Platform) -> Next> CoreEntry<K> for F {}
 
 /// One CPU's main loop: asks the core (under the kernel lock) what to do,
 /// runs user mode or idles, and hands every event back. Starts with an idle
 /// tick: the core then runs what is current or ready.
-pub fn run<K>(kernel: &'static BigLock<K>, core: CoreEntry<K>) -> ! {
+pub fn run<K>(kernel: &'static BigLock<K>, core: impl CoreEntry<K>) -> ! {
     let me = percpu::this();
     let mut plat = X86Platform::new();
     let mut event = Event::IdleTick;
