@@ -1,12 +1,47 @@
-//! The CPUs and I/O APICs of the machine, read from ACPI's MADT (ACPI 6.5 §5.2.12).
+//! The CPUs, I/O APICs and ISA interrupt overrides of the machine, read from ACPI's MADT (ACPI 6.5 §5.2.12).
 //!
 //! Byte-level only (host-tested): the arch finds the table through the RSDP
 //! and the root table and hands its bytes here. Only enabled processors
-//! count (flags bit 0); "online capable" ones would need hot-plug.
+//! count (flags bit 0); "online capable" ones would need hot-plug. An ISA
+//! IRQ reaches the I/O APICs at the global system interrupt (GSI) of the
+//! same number, edge-triggered and active high, unless an Interrupt Source
+//! Override says otherwise (ACPI 6.5 §5.2.12.5; QEMU's `pc` and `q35`
+//! move IRQ 0 to GSI 2): [`Madt::isa_route`].
 
-/// Most CPUs and I/O APICs kept.
+/// Most CPUs, I/O APICs and interrupt source overrides kept.
 pub const MAX_CPUS: usize = 64;
 pub const MAX_IO_APICS: usize = 8;
+pub const MAX_OVERRIDES: usize = 16;
+/// The number of ISA IRQs; and the ISA bus's number in an override.
+pub const ISA_IRQS: u8 = 16;
+const BUS_ISA: u8 = 0;
+
+/// One I/O APIC: its registers' physical address and the first GSI it owns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoApic {
+    pub address: u64,
+    pub gsi_base: u32,
+}
+
+/// An Interrupt Source Override (MADT entry type 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Override {
+    /// The source bus (0: ISA, the only one ACPI defines).
+    pub bus: u8,
+    /// The bus-relative IRQ.
+    pub source: u8,
+    pub gsi: u32,
+    /// MPS INTI flags: polarity in bits 1:0, trigger mode in bits 3:2.
+    pub flags: u16,
+}
+
+/// Where an ISA IRQ arrives and how its signal looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsaRoute {
+    pub gsi: u32,
+    pub active_low: bool,
+    pub level_triggered: bool,
+}
 
 /// Length of a system description table header (ACPI 6.5 §5.2.6).
 pub const HEADER_LEN: usize = 36;
@@ -18,9 +53,40 @@ pub struct Madt {
     /// is normally the boot CPU, but the arch does not rely on it).
     pub apic_ids: [u32; MAX_CPUS],
     pub cpus: usize,
-    /// Physical addresses of the I/O APICs.
-    pub io_apics: [u64; MAX_IO_APICS],
+    /// The I/O APICs, in table order.
+    pub io_apics: [IoApic; MAX_IO_APICS],
     pub io_apic_count: usize,
+    /// The interrupt source overrides, in table order.
+    pub overrides: [Override; MAX_OVERRIDES],
+    pub override_count: usize,
+}
+
+impl Madt {
+    /// Where ISA IRQ `irq` arrives: the first ISA override of it, else the
+    /// ISA defaults (GSI = IRQ, edge-triggered, active high). Flags that
+    /// "conform to the bus" (0b00) or are reserved (0b10) mean the ISA
+    /// default too.
+    pub fn isa_route(&self, irq: u8) -> IsaRoute {
+        let found = self.overrides[..self.override_count]
+            .iter()
+            .find(|o| o.bus == BUS_ISA && o.source == irq);
+        match found {
+            None => IsaRoute {
+                gsi: u32::from(irq),
+                active_low: false,
+                level_triggered: false,
+            },
+            Some(o) => IsaRoute {
+                gsi: o.gsi,
+                active_low: o.flags & 0b11 == 0b11,
+                level_triggered: (o.flags >> 2) & 0b11 == 0b11,
+            },
+        }
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -79,8 +145,10 @@ pub fn parse(table: &[u8]) -> Option<Madt> {
     let mut madt = Madt {
         apic_ids: [0; MAX_CPUS],
         cpus: 0,
-        io_apics: [0; MAX_IO_APICS],
+        io_apics: [IoApic::default(); MAX_IO_APICS],
         io_apic_count: 0,
+        overrides: [Override::default(); MAX_OVERRIDES],
+        override_count: 0,
     };
     let mut at = HEADER_LEN + 8;
     while at + 2 <= table.len() {
@@ -94,9 +162,24 @@ pub fn parse(table: &[u8]) -> Option<Madt> {
             0 if len >= 8 => Some((u32::from(entry[3]), u32_at(entry, 4)?)),
             // Processor local x2APIC: ID at 4, flags at 8.
             9 if len >= 16 => Some((u32_at(entry, 4)?, u32_at(entry, 8)?)),
+            // I/O APIC: address at 4, GSI base at 8.
             1 if len >= 12 && madt.io_apic_count < MAX_IO_APICS => {
-                madt.io_apics[madt.io_apic_count] = u64::from(u32_at(entry, 4)?);
+                madt.io_apics[madt.io_apic_count] = IoApic {
+                    address: u64::from(u32_at(entry, 4)?),
+                    gsi_base: u32_at(entry, 8)?,
+                };
                 madt.io_apic_count += 1;
+                None
+            }
+            // Interrupt source override: bus at 2, source at 3, GSI at 4, flags at 8.
+            2 if len >= 10 && madt.override_count < MAX_OVERRIDES => {
+                madt.overrides[madt.override_count] = Override {
+                    bus: entry[2],
+                    source: entry[3],
+                    gsi: u32_at(entry, 4)?,
+                    flags: u16_at(entry, 8)?,
+                };
+                madt.override_count += 1;
                 None
             }
             _ => None,
@@ -143,12 +226,89 @@ mod tests {
             &[1, 12, 0, 0, 0x00, 0x00, 0xC0, 0xFE, 0, 0, 0, 0],
             // An x2APIC entry with ID 300, enabled.
             &[9, 16, 0, 0, 0x2C, 0x01, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0],
-            // An interrupt source override: skipped.
-            &[2, 10, 0, 0, 2, 0, 0, 0, 0, 0],
+            // A second I/O APIC owning GSIs 24 and up.
+            &[1, 12, 1, 0, 0x00, 0x10, 0xC0, 0xFE, 24, 0, 0, 0],
         ]);
         let m = parse(&t).unwrap();
         assert_eq!(&m.apic_ids[..m.cpus], &[0, 2, 300]);
-        assert_eq!(&m.io_apics[..m.io_apic_count], &[0xFEC0_0000]);
+        let io_apics = [
+            IoApic {
+                address: 0xFEC0_0000,
+                gsi_base: 0,
+            },
+            IoApic {
+                address: 0xFEC0_1000,
+                gsi_base: 24,
+            },
+        ];
+        assert_eq!(&m.io_apics[..m.io_apic_count], &io_apics);
+        assert_eq!(m.override_count, 0);
+    }
+
+    /// QEMU `pc`'s overrides: IRQ 0 -> GSI 2 (flags 0: ISA defaults), IRQ 9
+    /// level-triggered active high (flags 0b1101), and an active-low,
+    /// level-triggered IRQ 11 -> GSI 20 as some real boards have.
+    fn overrides_table() -> Vec<u8> {
+        table(&[
+            &[1, 12, 0, 0, 0x00, 0x00, 0xC0, 0xFE, 0, 0, 0, 0],
+            &[2, 10, 0, 0, 2, 0, 0, 0, 0, 0],
+            &[2, 10, 0, 9, 9, 0, 0, 0, 0x0D, 0],
+            &[2, 10, 0, 11, 20, 0, 0, 0, 0x0F, 0],
+            // Not the ISA bus: no effect on ISA IRQ 5.
+            &[2, 10, 1, 5, 30, 0, 0, 0, 0x0F, 0],
+            // Too short: ignored.
+            &[2, 8, 0, 8, 3, 0, 0, 0],
+        ])
+    }
+
+    #[test]
+    fn interrupt_source_overrides() {
+        let m = parse(&overrides_table()).unwrap();
+        assert_eq!(m.override_count, 4);
+        assert_eq!(
+            m.overrides[1],
+            Override {
+                bus: 0,
+                source: 9,
+                gsi: 9,
+                flags: 0x0D
+            }
+        );
+        assert_eq!(m.overrides[3].bus, 1);
+    }
+
+    #[test]
+    fn isa_irq_to_gsi() {
+        let m = parse(&overrides_table()).unwrap();
+        let route = |gsi, active_low, level_triggered| IsaRoute {
+            gsi,
+            active_low,
+            level_triggered,
+        };
+        assert_eq!(
+            m.isa_route(0),
+            route(2, false, false),
+            "overridden, ISA flags"
+        );
+        assert_eq!(m.isa_route(9), route(9, false, true), "level, active high");
+        assert_eq!(m.isa_route(11), route(20, true, true), "level, active low");
+        // No ISA override: the defaults.
+        assert_eq!(m.isa_route(8), route(8, false, false));
+        assert_eq!(m.isa_route(5), route(5, false, false), "other bus ignored");
+        // Reserved flag values (0b10) mean the bus default.
+        let r = parse(&table(&[&[2, 10, 0, 1, 1, 0, 0, 0, 0x0A, 0]])).unwrap();
+        assert_eq!(r.isa_route(1), route(1, false, false));
+    }
+
+    #[test]
+    fn overrides_beyond_the_limit_are_dropped() {
+        let entries: Vec<[u8; 10]> = (0..MAX_OVERRIDES as u8 + 3)
+            .map(|i| [2, 10, 0, i, i + 1, 0, 0, 0, 0, 0])
+            .collect();
+        let refs: Vec<&[u8]> = entries.iter().map(|e| &e[..]).collect();
+        let m = parse(&table(&refs)).unwrap();
+        assert_eq!(m.override_count, MAX_OVERRIDES);
+        assert_eq!(m.isa_route(3).gsi, 4);
     }
 
     #[test]

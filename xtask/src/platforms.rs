@@ -21,6 +21,8 @@ const ACROSS_THE_HOLE_MIB: u32 = 3584;
 const DIRECT_MAP_PROGRAM: &str = "hello";
 /// The init program that calls REBOOT (`user/c/examples/reboot.c`).
 const REBOOT_EXAMPLE: &str = "reboot";
+/// What starts the kernel's I/O APIC delivery line (`arch/x86_64/irqcheck.rs`).
+const IO_APIC_LINE: &str = "I/O APIC: ISA IRQ ";
 
 /// The machine of one boot; the default is `pc` with `-kernel` and `isa-debug-exit`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -141,6 +143,26 @@ pub fn jobs(base: &[Job], images: &Images) -> Result<Vec<Job>, String> {
             },
         });
     }
+    // A device interrupt arrives through the I/O APIC (issue 10), on each
+    // machine and, from the ISO, with the RSDP GRUB hands over under UEFI.
+    for (name, q35, iso) in [
+        ("pc", false, None),
+        ("q35", true, None),
+        ("iso_uefi", true, Some(Firmware::Uefi)),
+    ] {
+        jobs.push(Job {
+            label: format!("ioapic::{name}"),
+            program: hello.2.clone(),
+            kernel_cmdline: String::new(),
+            expect: Expect::IoApic,
+            smp: 1,
+            on: On {
+                q35,
+                iso,
+                ..On::default()
+            },
+        });
+    }
     // gdb attaches with the symbols of the kernel and of init (README).
     jobs.push(Job {
         label: "gdb::attach".into(),
@@ -223,6 +245,47 @@ fn number_after(line: &str, key: &str) -> Option<u64> {
     let rest = &line[line.find(key)? + key.len()..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
+}
+
+/// The kernel's I/O APIC delivery line: (interrupts counted, interrupts
+/// after the line was masked again), or `None` for another line or the
+/// WARN lines (no interrupt, or some through the masked line).
+fn io_apic_delivery(line: &str) -> Option<(u64, u64)> {
+    let rest = &line[line.find(IO_APIC_LINE)?..];
+    let before = &rest[..rest.find(" interrupts in ")?];
+    let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let counted = before[before.len() - digits..].parse().ok()?;
+    if !rest.contains(" with the line masked") {
+        return None;
+    }
+    Some((counted, number_after(rest, ", then ")?))
+}
+
+/// Device interrupt delivery through the I/O APIC: one case, passed when
+/// the kernel's line shows at least one interrupt counted on the routed
+/// vector (with the legacy PICs masked), at most one (already accepted)
+/// after masking the line again, no panic came and the status is 0.
+pub fn judge_io_apic(label: &str, outcome: Result<Outcome, String>) -> ProgramResult {
+    let mut r = ProgramResult::empty(label);
+    let problem = match outcome {
+        Err(e) => Some(format!("could not boot: {e}")),
+        Ok(o) => {
+            r.status = end_status(&o.end);
+            let delivery = o.console.iter().find_map(|l| io_apic_delivery(l));
+            let panicked = o.console.iter().any(|l| l.contains("KERNEL PANIC"));
+            let line = o.console.iter().find(|l| l.contains(IO_APIC_LINE));
+            match delivery {
+                Some((counted, late)) if counted >= 1 && late <= 1 && !panicked && o.end == crate::qemu::End::PowerOff(0) => None,
+                _ => Some(format!(
+                    "expected '{IO_APIC_LINE}... N interrupts in ..., then M in ... with the line masked' with N >= 1, M <= 1, no panic, status 0; got {:?}, {}; last lines: {}",
+                    line,
+                    r.status,
+                    last_lines(&o.console, 3)
+                )),
+            }
+        }
+    };
+    r.one_case(problem)
 }
 
 /// RAM across the PCI hole: one case, passed when the kernel's direct-map
@@ -358,4 +421,49 @@ pub fn judge_screen(label: &str, outcome: Result<Outcome, String>) -> ProgramRes
         }
     };
     r.one_case(problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::End;
+
+    const OK: &str = "ferrite[INFO]: I/O APIC: ISA IRQ 8 -> GSI 8 (edge, active high) -> vector 0x40 on CPU 0 (APIC ID 0): 4 interrupts in 15.4 ms (RTC at 256 Hz), then 0 in 20 ms with the line masked";
+
+    fn boot(lines: &[&str], end: End) -> Result<Outcome, String> {
+        Ok(Outcome {
+            console: lines.iter().map(|s| s.to_string()).collect(),
+            end,
+        })
+    }
+
+    #[test]
+    fn io_apic_delivery_lines() {
+        assert_eq!(io_apic_delivery(OK), Some((4, 0)));
+        let none = "ferrite[WARN]: I/O APIC: ISA IRQ 8 -> GSI 8 (edge, active high) -> vector 0x40 on CPU 0 (APIC ID 0): no interrupt in 500 ms (RTC at 256 Hz); device interrupts may not work";
+        assert_eq!(io_apic_delivery(none), None);
+        let leaks = "ferrite[WARN]: I/O APIC: ISA IRQ 8 -> GSI 8 (edge, active high) -> vector 0x40 on CPU 0 (APIC ID 0): 5 interrupts in 20 ms after the line was masked";
+        assert_eq!(io_apic_delivery(leaks), None);
+        assert_eq!(io_apic_delivery("I/O APIC: no MADT"), None);
+    }
+
+    #[test]
+    fn io_apic_judgement() {
+        let passed = |o| {
+            let r = judge_io_apic("ioapic::t", o);
+            (r.passed, r.failed)
+        };
+        assert_eq!(passed(boot(&[OK, "hello"], End::PowerOff(0))), (1, 0));
+        assert_eq!(passed(boot(&["hello"], End::PowerOff(0))), (0, 1));
+        assert_eq!(passed(boot(&[OK], End::Timeout)), (0, 1));
+        assert_eq!(
+            passed(boot(&[OK, "KERNEL PANIC: x"], End::PowerOff(0))),
+            (0, 1)
+        );
+        let zero = OK.replace(": 4 interrupts", ": 0 interrupts");
+        assert_eq!(passed(boot(&[&zero], End::PowerOff(0))), (0, 1));
+        let late = OK.replace("then 0 in", "then 3 in");
+        assert_eq!(passed(boot(&[&late], End::PowerOff(0))), (0, 1));
+        assert_eq!(passed(Err("no qemu".into())), (0, 1));
+    }
 }

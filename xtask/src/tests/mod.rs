@@ -81,6 +81,8 @@ pub(crate) enum Expect {
     /// The demo `hello` on RAM across the PCI hole: the kernel's direct-map
     /// line shows RAM above 4 GiB, and MEMSTAT's total counts it.
     DirectMap,
+    /// The kernel's line: a device interrupt arrived through the I/O APIC.
+    IoApic,
 }
 
 /// The result of one test program.
@@ -383,6 +385,7 @@ fn run_parallel(
                     Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome()),
                     Expect::Reboot(text) => platforms::judge_reboot(&job.label, text, outcome()),
                     Expect::DirectMap => platforms::judge_direct_map(&job.label, outcome()),
+                    Expect::IoApic => platforms::judge_io_apic(&job.label, outcome()),
                     Expect::Screen => platforms::judge_screen(&job.label, outcome()),
                 };
                 result.seconds = started.elapsed().as_secs_f64();

@@ -156,6 +156,17 @@ pub fn start_timer() {
     write(REG_TIMER_INITIAL, TIMER_COUNT.load(Ordering::Relaxed));
 }
 
+/// Stops this CPU's timer (masked, count 0).
+pub fn stop_timer() {
+    write(REG_LVT_TIMER, LVT_MASKED);
+    write(REG_TIMER_INITIAL, 0);
+}
+
+/// Microseconds since the TSC read `start` (calibrated).
+pub fn micros_since(start: u64) -> u64 {
+    cpu::rdtsc().saturating_sub(start) / TSC_PER_US.load(Ordering::Relaxed)
+}
+
 /// Busy-waits `us` microseconds (TSC, calibrated).
 pub fn delay_us(us: u64) {
     let end = cpu::rdtsc() + us * TSC_PER_US.load(Ordering::Relaxed);

@@ -5,7 +5,8 @@
 //! the user state into the current `UserContext` and resumes the kernel's run
 //! loop (`trap.rs`) after `swapgs` (`percpu.rs`); a trap from ring 0 is a
 //! kernel bug except the local APIC's interrupts while idle, which only
-//! acknowledge the APIC.
+//! acknowledge the APIC. The I/O APIC delivery check's vector
+//! (`irqcheck.rs`) is counted and acknowledged the same way from either ring.
 
 use core::arch::{asm, global_asm};
 use core::fmt::Write;
@@ -13,6 +14,7 @@ use core::fmt::Write;
 use super::apic::{self, KICK_VECTOR, LAPIC_PHYS, SPURIOUS_VECTOR, TIMER_VECTOR};
 use super::boot::KERNEL_CS;
 use super::cpu;
+use super::irqcheck::{CHECK_INTERRUPTS, CHECK_VECTOR};
 use super::paging::DIRECT_MAP_BASE;
 use super::serial::Serial;
 
@@ -97,6 +99,19 @@ ferrite_isr_\name:
     FERRITE_ISR_APIC timer, {timer}
     FERRITE_ISR_APIC kick, {kick}
 
+    /* The device interrupt of the I/O APIC delivery check (irqcheck.rs):
+       counted and acknowledged at the local APIC, from ring 0 or ring 3
+       alike (a late one may come after the line is masked), touching
+       nothing but RAX, the count and the EOI register; no swapgs. */
+    .global ferrite_isr_device_check
+ferrite_isr_device_check:
+    push %rax
+    lock incq {check_count}(%rip)
+    movabs ${eoi}, %rax
+    movl $0, (%rax)
+    pop %rax
+    iretq
+
     /* The local APIC's spurious vector: no EOI (Intel SDM vol. 3 §11.9). */
     .global ferrite_isr_apic_spurious
 ferrite_isr_apic_spurious:
@@ -149,6 +164,7 @@ ferrite_isr_from_user:
     timer = const TIMER_VECTOR,
     kick = const KICK_VECTOR,
     eoi = const DIRECT_MAP_BASE + LAPIC_PHYS + apic::REG_EOI,
+    check_count = sym CHECK_INTERRUPTS,
     kernel_fault = sym kernel_fault,
     options(att_syntax)
 );
@@ -190,6 +206,7 @@ extern "C" {
     fn ferrite_isr_timer();
     fn ferrite_isr_kick();
     fn ferrite_isr_apic_spurious();
+    fn ferrite_isr_device_check();
     fn ferrite_isr_spurious_master();
     fn ferrite_isr_spurious_slave();
 }
@@ -359,6 +376,7 @@ pub fn init() {
     }
     table[usize::from(TIMER_VECTOR)] = gate(ferrite_isr_timer, 0, 0);
     table[usize::from(KICK_VECTOR)] = gate(ferrite_isr_kick, 0, 0);
+    table[usize::from(CHECK_VECTOR)] = gate(ferrite_isr_device_check, 0, 0);
     table[usize::from(SPURIOUS_VECTOR)] = gate(ferrite_isr_apic_spurious, 0, 0);
     table[usize::from(IRQ_BASE) + 7] = gate(ferrite_isr_spurious_master, 0, 0);
     table[usize::from(IRQ_BASE) + 15] = gate(ferrite_isr_spurious_slave, 0, 0);

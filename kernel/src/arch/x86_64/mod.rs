@@ -10,6 +10,7 @@ mod fpu;
 mod heap;
 mod idt;
 mod ioapic;
+mod irqcheck;
 mod lang;
 mod lock;
 mod mapcheck;
@@ -23,6 +24,7 @@ mod pic;
 mod platform;
 mod power;
 mod ranges;
+mod rtc;
 mod selftest;
 mod serial;
 mod shootdown;
@@ -141,7 +143,7 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     free.remove_all(&raw.boot_data);
     free.page_align_inward();
     // The MADT is read while the boot identity map still reaches it.
-    let madt = topology::discover();
+    let madt = topology::discover(raw.rsdp);
     let cpus_listed = madt.map_or(1, |m| m.cpus.max(1));
     let screen = raw.screen;
     let screen_range = screen.map(|s| (s.phys, s.phys + s.bytes()));
@@ -181,8 +183,8 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     shootdown::set_kernel_root(kernel_space.root);
     apic::map(&mut free);
     let io_apics = madt.map_or(0, |m| m.io_apic_count);
-    for &paddr in madt.iter().flat_map(|m| &m.io_apics[..m.io_apic_count]) {
-        ioapic::mask_all(paddr, &mut free);
+    for io_apic in madt.iter().flat_map(|m| &m.io_apics[..m.io_apic_count]) {
+        ioapic::register(io_apic, &mut free);
     }
     let ap_stacks = smp::reserve_stacks(&mut free, cpus_listed);
 
@@ -221,9 +223,25 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     boot_cpu.apic_id = apic::id();
     percpu::install(boot_cpu);
     apic::calibrate();
-    let cpus = match &madt {
-        Some(m) => smp::start_aps(m, ap_stacks, kernel_space.root, &kernel_space.kernel_half),
-        None => 1,
+    // Before the other CPUs start: only this one runs (`irqcheck.rs`).
+    irqcheck::run(madt.as_ref());
+    let (low_start, low_end) = smp::LOW_MEMORY_USED;
+    let trampoline_clash = raw.modules[..raw.module_count]
+        .iter()
+        .find(|m| m.start < low_end && low_start < m.end);
+    let cpus = match (&madt, trampoline_clash) {
+        (Some(m), None) if m.cpus > 1 => {
+            smp::start_aps(m, ap_stacks, kernel_space.root, &kernel_space.kernel_half)
+        }
+        (Some(m), Some(module)) if m.cpus > 1 => {
+            crate::kwarn!(
+                "SMP: a boot module lies at {:#x}..{:#x}, where the AP trampoline goes ({low_start:#x}..{low_end:#x}): only the boot CPU runs",
+                module.start,
+                module.end
+            );
+            1
+        }
+        _ => 1,
     };
     crate::kinfo!(
         "{cpus} CPU(s) of {cpus_listed} listed; {io_apics} I/O APIC(s), every line masked"
@@ -279,6 +297,6 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
 fn interrupt_controller_pages(madt: Option<&Madt>) -> impl Iterator<Item = (u64, u64)> + '_ {
     let io_apics = madt.map_or(&[][..], |m| &m.io_apics[..m.io_apic_count]);
     core::iter::once(apic::LAPIC_PHYS)
-        .chain(io_apics.iter().map(|&paddr| paddr & !0xFFF))
+        .chain(io_apics.iter().map(|io_apic| io_apic.address & !0xFFF))
         .map(|page| (page, page + 4096))
 }

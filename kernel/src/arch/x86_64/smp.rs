@@ -30,6 +30,9 @@ use super::trap;
 const TRAMPOLINE: u64 = 0x8000;
 /// Physical pages of the trampoline's page tables: PML4, PDPT, PD.
 const TRAMPOLINE_TABLES: [u64; 3] = [0x5000, 0x6000, 0x7000];
+/// The low memory `start_aps` overwrites (tables and trampoline page):
+/// nothing still in use may lie there (a boot module a UEFI GRUB loaded low).
+pub const LOW_MEMORY_USED: (u64, u64) = (0x5000, TRAMPOLINE + 0x1000);
 /// Each AP's kernel stack, entry stack (TSS.RSP0) and IST stack.
 const KERNEL_STACK: u64 = 256 << 10;
 const ENTRY_STACK: u64 = 16 << 10;

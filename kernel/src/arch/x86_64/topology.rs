@@ -1,4 +1,4 @@
-//! Finding the CPUs at boot: the RSDP, the root table, and the MADT (parsed by `kernel::madt`).
+//! Finding the CPUs and I/O APICs at boot: the RSDP, the root table, and the MADT (parsed by `kernel::madt`).
 //!
 //! Runs while the boot identity map still covers the first 4 GiB, so every
 //! table is read where the firmware left it. Without a MADT the machine is
@@ -43,9 +43,19 @@ fn find_rsdp() -> Option<&'static [u8]> {
     })
 }
 
-/// The MADT's CPUs and I/O APICs, if the firmware has one.
-pub fn discover() -> Option<Madt> {
-    let (root_addr, entry_size) = madt::rsdp_root(find_rsdp()?)?;
+/// The RSDP copy the bootloader handed over (Multiboot 2; how a UEFI
+/// machine's is found), if any.
+fn handed_over(paddr: u64) -> Option<&'static [u8]> {
+    let bytes = boot_bytes(paddr, 36).or_else(|| boot_bytes(paddr, 20))?;
+    madt::rsdp_root(bytes).map(|_| bytes)
+}
+
+/// The MADT's CPUs, I/O APICs and interrupt overrides, if the firmware has
+/// one. `rsdp_copy` is the bootloader's copy of the RSDP (0: none; then it
+/// is searched for, which finds it on BIOS machines only).
+pub fn discover(rsdp_copy: u64) -> Option<Madt> {
+    let rsdp = handed_over(rsdp_copy).or_else(find_rsdp)?;
+    let (root_addr, entry_size) = madt::rsdp_root(rsdp)?;
     let root = table_at(root_addr)?;
     madt::root_entries(root, entry_size)
         .filter_map(table_at)
