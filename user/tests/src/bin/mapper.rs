@@ -263,8 +263,15 @@ struct TestMapper {
 
 impl TestMapper {
     fn start(store: &Region, xfer: &Region) -> TestMapper {
+        Self::start_in(Mode::Good, store, xfer)
+    }
+
+    /// Starts the mapper with `mode` set before its thread exists, so its
+    /// first RECEIVE already sees it (with several CPUs the thread may run
+    /// at once, before a later store).
+    fn start_in(mode: Mode, store: &Region, xfer: &Region) -> TestMapper {
         reset_counters();
-        MODE.store(Mode::Good as u64, SeqCst);
+        MODE.store(mode as u64, SeqCst);
         STORE.store(store.addr(), SeqCst);
         XFER.store(xfer.addr(), SeqCst);
         for p in 0..STORE_PAGES {
@@ -1195,9 +1202,7 @@ fn violations(s: &mut Suite) {
         let (store, xfer) = buffers();
         let base = usage();
         // A receiver whose buffers cannot take a request breaks the protocol.
-        let m = TestMapper::start(&store, &xfer);
-        MODE.store(Mode::SmallBuffer as u64, SeqCst);
-        // Let the mapper thread re-enter RECEIVE with the small buffer.
+        let m = TestMapper::start_in(Mode::SmallBuffer, &store, &xfer);
         let at = hole_of(1);
         let mut d = rgn(at, PAGE_SIZE, 0);
         check_eq!(c, rgn_init(Actor::Me, &mut d, &m.obj(0)), Err(K_EMAPPER));
