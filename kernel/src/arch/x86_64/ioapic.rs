@@ -99,6 +99,12 @@ pub fn register(io_apic: &IoApic, free: &mut Ranges) -> u32 {
         r.base.store(base, Ordering::Relaxed);
         COUNT.store(slot + 1, Ordering::Release);
     }
+    crate::kdebug!(
+        "I/O APIC at {:#x}: GSIs {}..={}, every line masked",
+        io_apic.address,
+        io_apic.gsi_base,
+        io_apic.gsi_base + lines - 1
+    );
     lines
 }
 

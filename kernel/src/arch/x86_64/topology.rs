@@ -57,8 +57,18 @@ pub fn discover(rsdp_copy: u64) -> Option<Madt> {
     let rsdp = handed_over(rsdp_copy).or_else(find_rsdp)?;
     let (root_addr, entry_size) = madt::rsdp_root(rsdp)?;
     let root = table_at(root_addr)?;
-    madt::root_entries(root, entry_size)
+    let madt = madt::root_entries(root, entry_size)
         .filter_map(table_at)
         .find(|t| t.starts_with(b"APIC"))
-        .and_then(madt::parse)
+        .and_then(madt::parse)?;
+    for o in &madt.overrides[..madt.override_count] {
+        crate::kdebug!(
+            "MADT: interrupt source override: bus {} IRQ {} -> GSI {}, flags {:#x}",
+            o.bus,
+            o.source,
+            o.gsi,
+            o.flags
+        );
+    }
+    Some(madt)
 }
