@@ -7,6 +7,9 @@
 #![no_std]
 
 pub mod memory_model;
+pub mod wait;
+
+pub use wait::{wait_for, Patience, TSC_SECOND};
 
 use abi::errors::{ChorusError, JinueError};
 use abi::layout::PAGE_SIZE;

@@ -263,13 +263,11 @@ struct TestMapper {
 
 impl TestMapper {
     fn start(store: &Region, xfer: &Region) -> TestMapper {
-        Self::start_in(Mode::Good, store, xfer)
+        Self::start_in(store, xfer, Mode::Good)
     }
 
-    /// Starts the mapper with `mode` set before its thread exists, so its
-    /// first RECEIVE already sees it (with several CPUs the thread may run
-    /// at once, before a later store).
-    fn start_in(mode: Mode, store: &Region, xfer: &Region) -> TestMapper {
+    /// Starts the mapper with `MODE` already `mode`.
+    fn start_in(store: &Region, xfer: &Region, mode: Mode) -> TestMapper {
         reset_counters();
         MODE.store(mode as u64, SeqCst);
         STORE.store(store.addr(), SeqCst);
@@ -298,13 +296,7 @@ impl TestMapper {
 
     /// Waits until the mapper has seen `n` releases in all.
     fn await_releases(&self, n: u64) -> bool {
-        for _ in 0..10_000 {
-            if RELEASES.load(SeqCst) >= n {
-                return true;
-            }
-            api::yield_thread();
-        }
-        false
+        wait_for(|| RELEASES.load(SeqCst) >= n, Patience::DEFAULT)
     }
 }
 
@@ -1057,12 +1049,7 @@ fn violations(s: &mut Suite) {
                 );
                 check_eq!(c, region_count(at, 2), 0, "{mode:?}: target empty");
                 if mode != Mode::Die {
-                    for _ in 0..10_000 {
-                        if REPLY_ERR.load(SeqCst) != -1 {
-                            break;
-                        }
-                        api::yield_thread();
-                    }
+                    wait_for(|| REPLY_ERR.load(SeqCst) != -1, Patience::DEFAULT);
                     check_eq!(
                         c,
                         REPLY_ERR.load(SeqCst),
@@ -1085,6 +1072,9 @@ fn violations(s: &mut Suite) {
             let mut d = rgn(0, PAGE_SIZE, K_ANYWHERE);
             check_eq!(c, rgn_init(Actor::Me, &mut d, &m.obj(0)), Ok(()));
             check_eq!(c, LONG.load(SeqCst), JinueError::TooBig.number() as i64);
+            // The mapper notes its REPLY's result after the call returns,
+            // which with several CPUs may be after this thread resumed.
+            wait_for(|| REPLY_ERR.load(SeqCst) != -1, Patience::DEFAULT);
             check_eq!(
                 c,
                 REPLY_ERR.load(SeqCst),
@@ -1183,6 +1173,9 @@ fn violations(s: &mut Suite) {
                 check_eq!(c, t2.join(), Ok(0));
             }
             check_eq!(c, PULLED_SET.load(SeqCst) & 1, 1);
+            // The child's pull-in is answered after the destroyed child is
+            // gone, maybe on another CPU while this thread goes on.
+            wait_for(|| PULLS.load(SeqCst) >= 2, Patience::DEFAULT);
             check_eq!(
                 c,
                 PULLS.load(SeqCst),
@@ -1202,7 +1195,9 @@ fn violations(s: &mut Suite) {
         let (store, xfer) = buffers();
         let base = usage();
         // A receiver whose buffers cannot take a request breaks the protocol.
-        let m = TestMapper::start_in(Mode::SmallBuffer, &store, &xfer);
+        // In that mode from its first RECEIVE (with several CPUs the thread
+        // may reach RECEIVE before a later change of mode).
+        let m = TestMapper::start_in(&store, &xfer, Mode::SmallBuffer);
         let at = hole_of(1);
         let mut d = rgn(at, PAGE_SIZE, 0);
         check_eq!(c, rgn_init(Actor::Me, &mut d, &m.obj(0)), Err(K_EMAPPER));

@@ -2,7 +2,7 @@
 
 use super::layout::PG;
 use super::probe::fuzz_int_table;
-use super::support::{alive, touch_deep, wait_for, Patience, TSC_SECOND};
+use super::support::{alive, touch_deep};
 use abi::layout::*;
 use abi::numbers::*;
 use abi::region::*;

@@ -1,7 +1,7 @@
 //! Case `await_across`: a thread of another process awaiting one of ours.
 
 use super::layout::PG;
-use super::support::{touch_deep, wait_for, Patience, TSC_SECOND};
+use super::support::touch_deep;
 use abi::errors::JinueError;
 use abi::numbers::*;
 use abi::perms::*;

@@ -2,7 +2,7 @@
 
 use super::layout::SAFE;
 use super::rng::Rng;
-use super::support::{seeds, wait_for, Patience, TSC_SECOND};
+use super::support::seeds;
 use abi::errors::*;
 use abi::layout::PAGE_SIZE;
 use abi::mapper::{KnMpReply, KnObjDesc};

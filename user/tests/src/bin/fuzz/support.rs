@@ -103,33 +103,3 @@ pub(super) fn seeds(fixed: &'static [u64]) -> impl Iterator<Item = u64> {
         }
     })
 }
-
-/// How long a watchdog waits for another thread before calling it stuck:
-/// at least `yields` YIELD_THREADs (with one CPU, the watched thread runs
-/// between them) and at least `cycles` of the TSC (with several CPUs it runs
-/// beside the watchdog, whose yields return at once when nothing else is
-/// ready, so only a clock bounds the wait).
-#[derive(Clone, Copy)]
-pub(super) struct Patience {
-    pub(super) yields: u64,
-    pub(super) cycles: u64,
-}
-
-/// About a second of a 2–4 GHz TSC: far longer than any watched step needs.
-pub(super) const TSC_SECOND: u64 = 1 << 31;
-
-/// Yields until `done()` holds (true) or `patience` runs out (false).
-pub(super) fn wait_for(mut done: impl FnMut() -> bool, patience: Patience) -> bool {
-    let start = ferrite_rt::clock::cycles();
-    let mut n = 0u64;
-    loop {
-        if done() {
-            return true;
-        }
-        if n >= patience.yields && ferrite_rt::clock::cycles() - start >= patience.cycles {
-            return false;
-        }
-        api::yield_thread();
-        n += 1;
-    }
-}
