@@ -157,8 +157,32 @@ impl ChorusCall {
     ];
 }
 
+/// Numbers below this are looked up in [`CALL_TABLE`]; every named call is below it.
+const CALL_TABLE_LEN: usize = 128;
+
+/// The named call of every number below [`CALL_TABLE_LEN`] (`Unknown` for
+/// the others), built from the two `ALL` lists at compile time, so that
+/// decoding is one indexed load.
+const CALL_TABLE: [Function; CALL_TABLE_LEN] = {
+    let mut table = [Function::Unknown; CALL_TABLE_LEN];
+    let mut i = 0;
+    while i < JinueCall::ALL.len() {
+        let c = JinueCall::ALL[i];
+        table[c as usize] = Function::Jinue(c);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < ChorusCall::ALL.len() {
+        let c = ChorusCall::ALL[i];
+        table[c as usize] = Function::Chorus(c);
+        i += 1;
+    }
+    table
+};
+
 impl Function {
     /// Decodes `arg0` as it arrives in `rax`.
+    #[inline]
     pub fn decode(arg0: u64) -> Function {
         if (arg0 as i64) < 0 {
             return Function::Negative;
@@ -166,13 +190,10 @@ impl Function {
         if (JINUE_SYS_USER_BASE..=JINUE_SYS_SEND_LAST).contains(&arg0) {
             return Function::Send(arg0);
         }
-        if let Some(c) = JinueCall::ALL.iter().find(|c| **c as u64 == arg0) {
-            return Function::Jinue(*c);
+        match CALL_TABLE.get(arg0 as usize) {
+            Some(f) => *f,
+            None => Function::Unknown,
         }
-        if let Some(c) = ChorusCall::ALL.iter().find(|c| **c as u64 == arg0) {
-            return Function::Chorus(*c);
-        }
-        Function::Unknown
     }
 }
 
@@ -191,6 +212,21 @@ impl Convention {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_finds_every_named_call_and_nothing_else() {
+        for n in 0..JINUE_SYS_USER_BASE {
+            let jinue = JinueCall::ALL.iter().find(|c| **c as u64 == n);
+            let chorus = ChorusCall::ALL.iter().find(|c| **c as u64 == n);
+            let expected = match (jinue, chorus) {
+                (Some(c), None) => Function::Jinue(*c),
+                (None, Some(c)) => Function::Chorus(*c),
+                (None, None) => Function::Unknown,
+                (Some(_), Some(_)) => panic!("number {n} named twice"),
+            };
+            assert_eq!(Function::decode(n), expected, "number {n}");
+        }
+    }
 
     #[test]
     fn decode_known_and_unknown() {

@@ -90,6 +90,61 @@ impl UserContext {
         ctx
     }
 
+    /// Copies every register of `other` but the x87/SSE image (which the
+    /// core moves through `Platform::save_fpu_into` / `load_fpu_from`, so
+    /// that a switch does not copy 512 bytes the CPU holds anyway).
+    pub fn copy_registers_from(&mut self, other: &UserContext) {
+        let UserContext {
+            rax,
+            rbx,
+            rcx,
+            rdx,
+            rsi,
+            rdi,
+            rbp,
+            rsp,
+            r8,
+            r9,
+            r10,
+            r11,
+            r12,
+            r13,
+            r14,
+            r15,
+            rip,
+            rflags,
+            fs_base,
+            ds,
+            es,
+            fs,
+            gs,
+            fpu: _,
+        } = *other;
+        self.rax = rax;
+        self.rbx = rbx;
+        self.rcx = rcx;
+        self.rdx = rdx;
+        self.rsi = rsi;
+        self.rdi = rdi;
+        self.rbp = rbp;
+        self.rsp = rsp;
+        self.r8 = r8;
+        self.r9 = r9;
+        self.r10 = r10;
+        self.r11 = r11;
+        self.r12 = r12;
+        self.r13 = r13;
+        self.r14 = r14;
+        self.r15 = r15;
+        self.rip = rip;
+        self.rflags = rflags;
+        self.fs_base = fs_base;
+        self.ds = ds;
+        self.es = es;
+        self.fs = fs;
+        self.gs = gs;
+    }
+
     /// The four logical system-call registers (ABI §1): `rax`, `rdi`, `rsi`, `rdx`.
     pub fn syscall_args(&self) -> abi::regs::SyscallArgs {
         abi::regs::SyscallArgs {
@@ -126,6 +181,25 @@ mod tests {
         assert_eq!(offset_of!(UserContext, fpu), 160);
         assert_eq!(align_of::<UserContext>(), 16);
         assert_eq!(size_of::<UserContext>(), 672);
+    }
+
+    #[test]
+    fn copy_registers_leaves_the_image() {
+        let mut other = UserContext::fresh(0x40_1000, 0x7fff_fffe_fff0);
+        other.rax = 1;
+        other.r15 = 2;
+        other.fs_base = 3;
+        other.gs = 0x1b;
+        let mut c = UserContext::zeroed();
+        c.fpu[100] = 9;
+        c.copy_registers_from(&other);
+        let expected = UserContext {
+            fpu: c.fpu,
+            ..other
+        };
+        assert_eq!(c, expected);
+        assert_eq!(c.fpu[100], 9);
+        assert_eq!(c.fpu[0], 0);
     }
 
     #[test]

@@ -272,8 +272,8 @@ impl<P: PhysMem> Kernel<P> {
             return false;
         }
         t.state = ThreadState::Running;
-        *ctx = *t.context;
-        plat.load_fpu();
+        ctx.copy_registers_from(&t.context);
+        plat.load_fpu_from(ctx, &t.context.fpu);
         let process = t.process;
         self.sched.set_current(Some(next));
         let space = self
@@ -284,12 +284,12 @@ impl<P: PhysMem> Kernel<P> {
         true
     }
 
-    /// Stores the live context (its FPU state made current by
-    /// `Platform::save_fpu`) into the thread object; it is no longer current.
+    /// Stores the live context (its FPU state as `Platform::save_fpu_into`
+    /// gives it) into the thread object; it is no longer current.
     fn save_current(&mut self, current: ThreadId, ctx: &mut UserContext, plat: &mut impl Platform) {
-        plat.save_fpu(ctx);
         if let Some(t) = self.threads.get_mut(current.0) {
-            *t.context = *ctx;
+            t.context.copy_registers_from(ctx);
+            plat.save_fpu_into(ctx, &mut t.context.fpu);
         }
         self.sched.set_current(None);
     }

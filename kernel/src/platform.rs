@@ -35,6 +35,22 @@ pub trait Platform {
     /// core calls this, the arch may keep what its registers hold and
     /// ignore `ctx.fpu`. Default: the image is always loaded.
     fn load_fpu(&mut self) {}
+    /// Writes the x87/SSE state of the thread whose context `ctx` is (this
+    /// CPU's current one) into `image`, the thread object's copy: what
+    /// [`Platform::save_fpu`] would leave in `ctx.fpu`, without the copy.
+    /// Default: the image in `ctx` is always current.
+    fn save_fpu_into(&mut self, ctx: &UserContext, image: &mut [u8; 512]) {
+        image.copy_from_slice(&ctx.fpu);
+    }
+    /// The core has put the registers of a thread into `ctx` (everything but
+    /// the image) and `image` is that thread's x87/SSE state: the arch makes
+    /// it the state the thread resumes with, either in its registers at once
+    /// or by copying it into `ctx.fpu` (then as after [`Platform::load_fpu`]).
+    /// Default: the copy.
+    fn load_fpu_from(&mut self, ctx: &mut UserContext, image: &[u8; 512]) {
+        ctx.fpu = *image;
+        self.load_fpu();
+    }
 
     /// The index (0..[`Platform::cpu_count`]) of the CPU the core runs on now.
     fn cpu(&self) -> usize {

@@ -14,6 +14,10 @@ use mm::{Flush, Memory, MmError, PhysMem, SpaceId};
 
 /// Invalidates what mm says changed, for each space that is loaded.
 pub fn apply_flush<P: PhysMem>(mem: &Memory<P>, flush: &Flush, plat: &mut impl Platform) {
+    if flush.is_empty() {
+        // The common case (a copy through pages already mapped).
+        return;
+    }
     for (space, start, end) in flush.ranges() {
         plat.flush(mem.root(space), start, end);
     }

@@ -86,6 +86,19 @@ impl Platform for FakePlat {
     fn load_fpu(&mut self) {
         self.fpu.live = false;
     }
+    fn save_fpu_into(&mut self, ctx: &UserContext, image: &mut [u8; 512]) {
+        if self.fpu.live {
+            image.copy_from_slice(&self.fpu.regs);
+        } else {
+            image.copy_from_slice(&ctx.fpu);
+        }
+    }
+    fn load_fpu_from(&mut self, _ctx: &mut UserContext, image: &[u8; 512]) {
+        // Like the arch: straight into the registers (ctx.fpu goes stale).
+        self.fpu.regs = image.to_vec();
+        self.fpu.live = true;
+        self.fpu.restores += 1;
+    }
 }
 
 /// Power-off and reboot unwind through the fake platform; keep the default

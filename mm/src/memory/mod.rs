@@ -57,10 +57,12 @@ pub struct Memory<P: PhysMem> {
     region_limit: usize,
     /// Most live memory objects ([`Memory::set_object_limit`]).
     object_limit: usize,
-    /// The last space whose root a user copy looked up, and that root (space
-    /// ids are never reused; `destroy_space` forgets it): spares the user
-    /// copies' fast path a map lookup per call.
-    root_cache: core::cell::Cell<(SpaceId, PhysAddr)>,
+    /// The last two spaces whose root was looked up, with their roots, the
+    /// newest first (space ids are never reused and a root never changes;
+    /// `destroy_space` forgets the space): spares the user copies' fast path
+    /// and the kernel's switches a map lookup per call, also when two
+    /// spaces take turns (IPC between two processes).
+    root_cache: core::cell::Cell<[(SpaceId, PhysAddr); 2]>,
     /// Segment caches that lost their last region since the kernel last
     /// asked ([`Memory::take_unmapped_segments`]).
     pub(crate) unmapped_segments: alloc::vec::Vec<crate::object::ObjId>,
@@ -104,19 +106,26 @@ impl<P: PhysMem> Memory<P> {
             region_total: 0,
             region_limit: usize::MAX,
             object_limit: usize::MAX,
-            root_cache: core::cell::Cell::new((SpaceId(0), 0)),
+            root_cache: core::cell::Cell::new([(SpaceId(0), 0); 2]),
             unmapped_segments: alloc::vec::Vec::new(),
         }
     }
 
-    /// The root of a live space, through the one-entry cache.
+    /// The root of a live space, through the two-entry cache.
     pub(crate) fn cached_root(&self, space: SpaceId) -> Option<PhysAddr> {
-        let (id, root) = self.root_cache.get();
-        if id == space && id != SpaceId(0) {
-            return Some(root);
+        let [newest, older] = self.root_cache.get();
+        if space == SpaceId(0) {
+            return self.spaces.get(&space).map(|sp| sp.root);
+        }
+        if newest.0 == space {
+            return Some(newest.1);
+        }
+        if older.0 == space {
+            self.root_cache.set([older, newest]);
+            return Some(older.1);
         }
         let root = self.spaces.get(&space)?.root;
-        self.root_cache.set((space, root));
+        self.root_cache.set([(space, root), newest]);
         Some(root)
     }
 
@@ -298,9 +307,14 @@ impl<P: PhysMem> Memory<P> {
             return Flush::new();
         }
         let flush = self.free_all(space);
-        if self.root_cache.get().0 == space {
-            self.root_cache.set((SpaceId(0), 0));
-        }
+        let cache = self.root_cache.get().map(|entry| {
+            if entry.0 == space {
+                (SpaceId(0), 0)
+            } else {
+                entry
+            }
+        });
+        self.root_cache.set(cache);
         let sp = self.spaces.remove(&space).expect("space");
         self.tables.promises.close(&mut self.frames, space);
         self.frames.free_table(sp.root);
@@ -312,7 +326,7 @@ impl<P: PhysMem> Memory<P> {
     /// # Panics
     /// If the space does not exist.
     pub fn root(&self, space: SpaceId) -> PhysAddr {
-        self.spaces[&space].root
+        self.cached_root(space).expect("space")
     }
 
     /// Number of regions of the space (0 for an unknown space).

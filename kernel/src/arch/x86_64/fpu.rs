@@ -11,16 +11,20 @@
 //!
 //! - Set by the way to ring 3 (`ferrite_enter_user` in `trap.rs`) when
 //!   it loads the image with FXRSTOR64, which it does only when the flag is
-//!   clear. While the thread traps and resumes on this CPU the flag stays
-//!   set: the registers keep the newest state, the image may be stale.
+//!   clear, and by [`load_from`] (`Platform::load_fpu_from`), which the
+//!   core calls when it makes a thread current: FXRSTOR64 straight from the
+//!   thread object's image. While the thread traps and resumes on this CPU
+//!   the flag stays set: the registers keep the newest state, the image in
+//!   the `UserContext` may be stale.
 //! - Cleared by [`image_loaded`] (`Platform::load_fpu`), which the core
-//!   calls whenever it copies a context into the CPU's `UserContext` (the
-//!   next thread, wherever it last ran, or an image the kernel wrote).
-//! - [`save`] (`Platform::save_fpu`): FXSAVE64 into the image only when the
-//!   flag is set. The core calls it before it keeps a context in a thread
+//!   calls whenever it copies a whole context into the CPU's `UserContext`.
+//! - [`save_into`] (`Platform::save_fpu_into`): FXSAVE64 straight into the
+//!   thread object's image when the flag is set (else a copy of the
+//!   `UserContext`'s). The core calls it when it keeps a context in a thread
 //!   object, on the CPU where that thread ran, so a thread object never
 //!   holds a stale image once the thread has stopped running, and a thread
 //!   picked up by another CPU (or the same one later) is restored from it.
+//!   [`save`] (`Platform::save_fpu`) does the same into the `UserContext`.
 //!
 //! A thread ended from another CPU (`Platform::stop_cpu`) is never saved:
 //! its state no longer matters, and the core loads another context (and
@@ -50,6 +54,43 @@ fn fxsave(image: &mut [u8; 512]) {
     }
 }
 
+/// FXRSTOR64 from a 512-byte image (Intel SDM vol. 2 FXRSTOR).
+///
+/// # Safety
+///
+/// The image's MXCSR must have no reserved bit set (bits 16..32), or the
+/// instruction raises #GP in ring 0.
+unsafe fn fxrstor(image: &[u8; 512]) {
+    debug_assert!((image.as_ptr() as usize).is_multiple_of(16));
+    // SAFETY: reads exactly the 512 bytes of `image`, aligned (the caller's
+    // `UserContext` keeps `fpu` aligned); CR4.OSFXSR is set on every CPU;
+    // the caller checked MXCSR; only the x87/SSE registers change, which
+    // the (soft-float) kernel does not use.
+    unsafe {
+        asm!(
+            "fxrstor64 [{}]",
+            in(reg) image.as_ptr(),
+            options(nostack, preserves_flags, readonly)
+        )
+    }
+}
+
+/// MXCSR offset in the FXSAVE image and its reserved bits (Intel SDM vol. 1
+/// §10.5.1 table 10-2, vol. 2 FXRSTOR).
+const MXCSR_OFFSET: usize = 24;
+const MXCSR_RESERVED: u32 = 0xFFFF_0000;
+
+/// Whether FXRSTOR64 of `image` cannot fault (no reserved MXCSR bit set).
+fn loadable(image: &[u8; 512]) -> bool {
+    let mxcsr = u32::from_le_bytes([
+        image[MXCSR_OFFSET],
+        image[MXCSR_OFFSET + 1],
+        image[MXCSR_OFFSET + 2],
+        image[MXCSR_OFFSET + 3],
+    ]);
+    mxcsr & MXCSR_RESERVED == 0
+}
+
 /// Whether `ctx` is this CPU's own `UserContext` (the only one whose state
 /// the registers can hold).
 fn is_this_cpus_context(me: &PerCpu, ctx: &UserContext) -> bool {
@@ -67,6 +108,46 @@ pub fn save(ctx: &mut UserContext) {
     );
     if me.fpu_live.load(Ordering::Relaxed) {
         fxsave(&mut ctx.fpu);
+    }
+}
+
+/// `Platform::save_fpu_into`: the state of the thread whose context is
+/// `ctx` into `image` (a thread object's), from the registers when they
+/// hold it (FXSAVE64 straight there), else from `ctx.fpu`. The flag stays
+/// as it is: the registers still hold that state, and `ctx` is still the
+/// thread's until the core loads another context.
+pub fn save_into(ctx: &UserContext, image: &mut [u8; 512]) {
+    let me = percpu::this();
+    debug_assert!(
+        is_this_cpus_context(me, ctx),
+        "save_fpu_into on a context this CPU does not run"
+    );
+    if me.fpu_live.load(Ordering::Relaxed) {
+        fxsave(image);
+    } else {
+        image.copy_from_slice(&ctx.fpu);
+    }
+}
+
+/// `Platform::load_fpu_from`: the core put another thread's registers into
+/// this CPU's `ctx` and `image` is that thread's state. Loaded into the
+/// registers at once (FXRSTOR64), which then hold the newest state of the
+/// thread in `ctx` (the flag set; `ctx.fpu` is stale, which the flag
+/// allows). An image FXRSTOR64 would refuse goes into `ctx.fpu` instead,
+/// where the way to ring 3 sanitizes and loads it.
+pub fn load_from(ctx: &mut UserContext, image: &[u8; 512]) {
+    let me = percpu::this();
+    debug_assert!(
+        is_this_cpus_context(me, ctx),
+        "load_fpu_from on a context this CPU does not run"
+    );
+    if loadable(image) {
+        // SAFETY: MXCSR checked just above.
+        unsafe { fxrstor(image) };
+        me.fpu_live.store(true, Ordering::Relaxed);
+    } else {
+        ctx.fpu.copy_from_slice(image);
+        me.fpu_live.store(false, Ordering::Relaxed);
     }
 }
 

@@ -66,6 +66,13 @@ pub struct PerCpu {
     /// This CPU's x87/SSE registers hold the newest state of the thread
     /// whose context is in `ctx` (`fpu.rs`; only this CPU touches it).
     pub fpu_live: AtomicBool,
+    /// The selectors this CPU's `ds`, `es`, `fs`, `gs` hold (packed as in
+    /// `trap.rs`) and its FS_BASE, as saved at the last trap from ring 3;
+    /// `u64::MAX` (no selector is `0xFFFF`) until then. Lets the way back
+    /// skip the loads when the context holds the same (only this CPU
+    /// touches them).
+    pub hw_segments: AtomicU64,
+    pub hw_fs_base: AtomicU64,
     /// The user state of the thread this CPU runs.
     pub ctx: UnsafeCell<UserContext>,
 }
@@ -101,6 +108,8 @@ impl PerCpu {
                 full: false,
             }),
             fpu_live: AtomicBool::new(false),
+            hw_segments: AtomicU64::new(u64::MAX),
+            hw_fs_base: AtomicU64::new(0),
             ctx: UnsafeCell::new(UserContext::zeroed()),
         }
     }

@@ -65,6 +65,8 @@ pub struct DirectMap {
     end: u64,
     /// The RAM the direct map covers, sorted.
     ram: Vec<(u64, u64)>,
+    /// The largest of them, where most frames are: looked at first.
+    largest: (u64, u64),
     /// Physical address of the scratch page's entry.
     scratch_pte: u64,
 }
@@ -73,15 +75,25 @@ impl DirectMap {
     /// The direct map built at boot: `ram` (sorted, ending at `end`), and
     /// the scratch page whose entry is at physical `scratch_pte`.
     pub fn new(end: u64, ram: Vec<(u64, u64)>, scratch_pte: u64) -> Self {
+        let largest = ram
+            .iter()
+            .copied()
+            .max_by_key(|&(s, e)| e - s)
+            .unwrap_or((0, 0));
         Self {
             end,
             ram,
+            largest,
             scratch_pte,
         }
     }
 
     fn is_ram(&self, paddr: PhysAddr, len: u64) -> bool {
         let end = paddr.saturating_add(len);
+        let (start, stop) = self.largest;
+        if start <= paddr && paddr < stop && end <= stop {
+            return true;
+        }
         let i = self.ram.partition_point(|&(_, e)| e <= paddr);
         self.ram
             .get(i)

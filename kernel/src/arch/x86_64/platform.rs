@@ -140,4 +140,12 @@ impl Platform for X86Platform {
     fn load_fpu(&mut self) {
         super::fpu::image_loaded();
     }
+
+    fn save_fpu_into(&mut self, ctx: &kernel::UserContext, image: &mut [u8; 512]) {
+        super::fpu::save_into(ctx, image);
+    }
+
+    fn load_fpu_from(&mut self, ctx: &mut kernel::UserContext, image: &[u8; 512]) {
+        super::fpu::load_from(ctx, image);
+    }
 }

@@ -101,6 +101,10 @@ fn stop_all(set: u64) {
 
 /// Completes the posted flushes: no target runs user code on return.
 pub fn commit() {
+    // Written only under the kernel lock: a plain read tells whether anything was posted.
+    if TARGETS.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let set = TARGETS.swap(0, Ordering::Relaxed);
     if set != 0 {
         stop_all(set);
@@ -157,8 +161,19 @@ pub fn service_leave() {
 }
 
 /// Invalidates what other CPUs posted for this one (kernel lock held).
+#[inline]
 pub fn apply_pending() {
     let me = percpu::this();
+    // SAFETY: pending flushes are touched only under the kernel lock, which the caller holds.
+    let p = unsafe { &*me.pending.get() };
+    if p.count != 0 || p.full {
+        apply_posted(me);
+    }
+}
+
+/// The flushes posted for `me` (this CPU), done (kernel lock held).
+#[cold]
+fn apply_posted(me: &PerCpu) {
     // SAFETY: pending flushes are touched only under the kernel lock, which the caller holds.
     let p = unsafe { &mut *me.pending.get() };
     if p.full {

@@ -99,6 +99,9 @@ pub fn release_aps() {
 /// Kicks up to `ready` idle CPUs (not this one) so they pick up ready
 /// threads now rather than at their next tick (kernel lock held).
 pub fn wake_idle(ready: usize) {
+    if ready == 0 {
+        return;
+    }
     let me = percpu::this().index;
     let idle = percpu::all().filter(|c| c.index != me && c.idle.load(Ordering::SeqCst));
     for c in idle.take(ready) {

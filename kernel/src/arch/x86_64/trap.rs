@@ -27,7 +27,7 @@ use super::boot::{KERNEL_CS, USER_CS, USER_SS};
 use super::cpu::{self, wrmsr, MSR_CSTAR, MSR_FMASK, MSR_FS_BASE, MSR_LSTAR, MSR_STAR};
 use super::idt::SYSCALL_VECTOR;
 use super::lock::BigLock;
-use super::percpu::{self, OFF_CTX, OFF_FPU_LIVE, OFF_KERNEL_RSP, OFF_TRAP_ERROR};
+use super::percpu::{self, PerCpu, OFF_CTX, OFF_FPU_LIVE, OFF_KERNEL_RSP, OFF_TRAP_ERROR};
 use super::platform::X86Platform;
 use super::shootdown;
 
@@ -71,8 +71,9 @@ global_asm!(
     .endm
 
     .text
-    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi));
-       kernel GS.base on entry; leaves with the user's (swapgs). */
+    /* u64 ferrite_enter_user(UserContext *ctx (rdi), u64 use_sysret (rsi),
+       u64 load_segments (rdx)); kernel GS.base on entry; leaves with the
+       user's (swapgs). */
     .global ferrite_enter_user
 ferrite_enter_user:
     push %rbx
@@ -89,10 +90,13 @@ ferrite_enter_user:
     fxrstor64 {fpu}(%rdi)
     movb $1, %gs:{fpu_live}
 1:
-    /* The thread's selectors (sanitized: null or a user segment). A load
-       sets the segment's hidden base, so FS_BASE is written after %fs, and
-       %gs is loaded after swapgs (the kernel's GS.base is parked in
+    /* The thread's selectors (sanitized: null or a user segment), unless
+       the registers hold them and FS_BASE already (load_segments = 0). A
+       load sets the segment's hidden base, so FS_BASE is written after %fs,
+       and %gs is loaded after swapgs (the kernel's GS.base is parked in
        IA32_KERNEL_GS_BASE by then). */
+    test %rdx, %rdx
+    jz 2f
     mov {ds}(%rdi), %ax
     mov %ax, %ds
     mov {es}(%rdi), %ax
@@ -106,6 +110,10 @@ ferrite_enter_user:
     swapgs
     mov {gs}(%rdi), %ax
     mov %ax, %gs
+    jmp 3f
+2:
+    swapgs
+3:
     test %rsi, %rsi
     jnz ferrite_enter_user_sysret
     /* IRETQ frame (Intel SDM vol. 3 §6.14.3): ss, rsp, rflags, cs, rip. */
@@ -228,7 +236,7 @@ const _: () = assert!(offset_of!(UserContext, fpu).is_multiple_of(16));
 const _: () = assert!(core::mem::align_of::<UserContext>() >= 16);
 
 extern "C" {
-    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64) -> u64;
+    fn ferrite_enter_user(ctx: *mut UserContext, use_sysret: u64, load_segments: u64) -> u64;
     fn ferrite_syscall_entry();
 }
 
@@ -272,20 +280,43 @@ fn user_selector(sel: u16) -> u16 {
     }
 }
 
+/// The four selectors of a context in one word (`ds` in the low 16 bits,
+/// then `es`, `fs`, `gs`), as `PerCpu::hw_segments` keeps them.
+fn packed_selectors(ctx: &UserContext) -> u64 {
+    u64::from(ctx.ds)
+        | (u64::from(ctx.es) << 16)
+        | (u64::from(ctx.fs) << 32)
+        | (u64::from(ctx.gs) << 48)
+}
+
+/// Whether this CPU's segment registers and FS_BASE hold exactly the
+/// context's selectors and FS base (`PerCpu::hw_segments`): then they are
+/// valid (the hardware holds nothing else in ring 3) and need no load.
+fn segments_loaded(me: &PerCpu, ctx: &UserContext) -> bool {
+    packed_selectors(ctx) == me.hw_segments.load(Ordering::Relaxed)
+        && ctx.fs_base == me.hw_fs_base.load(Ordering::Relaxed)
+}
+
 /// Makes the context safe to load: user-owned flags only with IF set,
-/// a valid MXCSR, a canonical FS base, loadable selectors.
-fn sanitize(ctx: &mut UserContext) {
+/// a valid MXCSR (only when the image will be loaded, `fpu_image`), and,
+/// unless the registers hold them already (`segments`), a canonical FS
+/// base and loadable selectors.
+fn sanitize(ctx: &mut UserContext, fpu_image: bool, segments: bool) {
     ctx.rflags = (ctx.rflags & USER_RFLAGS_MASK) | RFLAGS_IF_AND_RESERVED;
-    // MXCSR bits 16..32 are reserved: FXRSTOR would #GP (Intel SDM vol. 2 FXRSTOR).
-    let mxcsr = &mut ctx.fpu[FXSAVE_MXCSR + 2..FXSAVE_MXCSR + 4];
-    mxcsr.fill(0);
-    if ctx.fs_base >= USER_LIMIT && ctx.fs_base < 0xFFFF_8000_0000_0000 {
-        ctx.fs_base = 0;
+    if fpu_image {
+        // MXCSR bits 16..32 are reserved: FXRSTOR would #GP (Intel SDM vol. 2 FXRSTOR).
+        let mxcsr = &mut ctx.fpu[FXSAVE_MXCSR + 2..FXSAVE_MXCSR + 4];
+        mxcsr.fill(0);
     }
-    ctx.ds = user_selector(ctx.ds);
-    ctx.es = user_selector(ctx.es);
-    ctx.fs = user_selector(ctx.fs);
-    ctx.gs = user_selector(ctx.gs);
+    if segments {
+        if ctx.fs_base >= USER_LIMIT && ctx.fs_base < 0xFFFF_8000_0000_0000 {
+            ctx.fs_base = 0;
+        }
+        ctx.ds = user_selector(ctx.ds);
+        ctx.es = user_selector(ctx.es);
+        ctx.fs = user_selector(ctx.fs);
+        ctx.gs = user_selector(ctx.gs);
+    }
 }
 
 /// Whether a #PF taken in ring 3 is a supervisor-mode access to a user page
@@ -318,10 +349,11 @@ fn supervisor_access_to_user_page(vector: u64, error_code: u64, cr2: u64) -> boo
 fn run_user(relax_smap: bool) -> (Trap, bool) {
     let me = percpu::this();
     let ctx_ptr = me.ctx.get();
-    let use_sysret = {
+    let (use_sysret, load_segments) = {
         // SAFETY: no other reference to the context is live here.
         let ctx = unsafe { user_ctx() };
-        sanitize(ctx);
+        let load_segments = !segments_loaded(me, ctx);
+        sanitize(ctx, !me.fpu_live.load(Ordering::Relaxed), load_segments);
         if ctx.rip >= USER_LIMIT {
             // IRETQ to a non-canonical rip would fault in ring 0; treat it as
             // the #GP the user program would have taken.
@@ -332,10 +364,9 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
             };
             return (gp, false);
         }
-        ctx.rcx == ctx.rip && ctx.r11 == ctx.rflags
+        (ctx.rcx == ctx.rip && ctx.r11 == ctx.rflags, load_segments)
     };
-    let smap = cpu::smap_enabled();
-    let relax_smap = relax_smap && smap;
+    let relax_smap = relax_smap && cpu::smap_enabled();
     if relax_smap {
         // SAFETY: cleared only for this run in ring 3; set again below right
         // after the trap returns, before the kernel does anything else.
@@ -344,7 +375,8 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
     // SAFETY: the context was sanitized (flags, MXCSR, canonical rip and fs
     // base, selectors), the kernel stack pointer is saved by the stub, and
     // every trap from ring 3 returns here through the entry stubs.
-    let code = unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret)) };
+    let code =
+        unsafe { ferrite_enter_user(ctx_ptr, u64::from(use_sysret), u64::from(load_segments)) };
     if relax_smap {
         // SAFETY: SMAP was on before this run (checked above), so the CPU has it.
         unsafe { cpu::set_smap(true) };
@@ -352,6 +384,11 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
     // SAFETY: no other reference to the context is live here.
     let ctx = unsafe { user_ctx() };
     ctx.fs_base = cpu::rdmsr(MSR_FS_BASE);
+    // The registers hold what the stubs just saved (the kernel loads no
+    // selector and writes no FS_BASE between traps).
+    me.hw_segments
+        .store(packed_selectors(ctx), Ordering::Relaxed);
+    me.hw_fs_base.store(ctx.fs_base, Ordering::Relaxed);
     let trap = match code {
         TRAP_SYSCALL => Trap::Syscall {
             via_interrupt: false,
@@ -385,7 +422,7 @@ fn run_user(relax_smap: bool) -> (Trap, bool) {
                         error_code,
                         fault_addr,
                     },
-                    smap,
+                    cpu::smap_enabled(),
                 );
             }
             Trap::Exception {
@@ -415,13 +452,15 @@ pub enum Event {
     IdleTick,
 }
 
-/// The core as the run loop calls it, with the kernel lock held.
-pub type CoreEntry<K> = fn(&mut K, Event, &mut UserContext, &mut X86Platform) -> Next;
+/// The core as the run loop calls it, with the kernel lock held (a
+/// function item, so the call is direct and may be inlined).
+pub trait CoreEntry<K>: Fn(&mut K, Event, &mut UserContext, &mut X86Platform) -> Next {}
+impl<K, F: Fn(&mut K, Event, &mut UserContext, &mut X86Platform) -> Next> CoreEntry<K> for F {}
 
 /// One CPU's main loop: asks the core (under the kernel lock) what to do,
 /// runs user mode or idles, and hands every event back. Starts with an idle
 /// tick: the core then runs what is current or ready.
-pub fn run<K>(kernel: &'static BigLock<K>, core: CoreEntry<K>) -> ! {
+pub fn run<K>(kernel: &'static BigLock<K>, core: impl CoreEntry<K>) -> ! {
     let me = percpu::this();
     let mut plat = X86Platform::new();
     let mut event = Event::IdleTick;
