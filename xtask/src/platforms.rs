@@ -21,6 +21,14 @@ const ACROSS_THE_HOLE_MIB: u32 = 3584;
 const DIRECT_MAP_PROGRAM: &str = "hello";
 /// The init program that calls REBOOT (`user/c/examples/reboot.c`).
 const REBOOT_EXAMPLE: &str = "reboot";
+/// The program booted from the ISO under OVMF with several CPUs: GRUB puts
+/// this small init in low memory (seen at `0x1000..0x81b8`), where the AP
+/// trampoline once lay; every CPU must still start.
+const LOW_MODULE_PROGRAM: &str = "c/abi_test";
+/// CPUs of that boot.
+const LOW_MODULE_CPUS: u32 = 4;
+/// The kernel's line with how many CPUs run it (`kernel/src/main.rs`).
+const CPUS_LINE: &str = " CPU(s) run the kernel";
 /// What starts the kernel's I/O APIC delivery line (`arch/x86_64/irqcheck.rs`).
 const IO_APIC_LINE: &str = "I/O APIC: ISA IRQ ";
 
@@ -68,6 +76,21 @@ pub fn jobs(base: &[Job], images: &Images) -> Result<Vec<Job>, String> {
                 .map(|j| variant(j, prefix, on)),
         );
     }
+    let low_module = base
+        .iter()
+        .find(|j| j.label == LOW_MODULE_PROGRAM)
+        .ok_or_else(|| format!("no test program '{LOW_MODULE_PROGRAM}' for the SMP ISO boot"))?;
+    jobs.push(Job {
+        label: format!("iso-uefi::{LOW_MODULE_PROGRAM}@smp{LOW_MODULE_CPUS}"),
+        expect: Expect::ProtocolAllCpus,
+        smp: LOW_MODULE_CPUS,
+        on: On {
+            q35: true,
+            iso: Some(Firmware::Uefi),
+            ..On::default()
+        },
+        ..low_module.clone()
+    });
     let program = base
         .iter()
         .find(|j| j.label == POWER_OFF_PROGRAM)
@@ -238,6 +261,33 @@ pub fn judge_reboot(label: &str, method: &str, outcome: Result<Outcome, String>)
         }
     };
     r.one_case(problem)
+}
+
+/// Every CPU of a boot with `smp` CPUs runs the kernel: its line `N CPU(s)
+/// run the kernel` has N = `smp`. `None` when it does, else what went wrong.
+pub fn all_cpus_problem(smp: u32, outcome: &Result<Outcome, String>) -> Option<String> {
+    let console = match outcome {
+        Ok(o) => &o.console,
+        Err(e) => return Some(format!("could not boot: {e}")),
+    };
+    let line = console.iter().find(|l| l.contains(CPUS_LINE));
+    let cpus = line.and_then(|l| {
+        let before = &l[..l.find(CPUS_LINE)?];
+        let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        before[before.len() - digits..].parse::<u32>().ok()
+    });
+    match cpus {
+        Some(n) if n == smp => None,
+        _ => Some(format!(
+            "expected '{smp}{CPUS_LINE}'; got {line:?}; warnings: {}",
+            console
+                .iter()
+                .filter(|l| l.contains("[WARN]"))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )),
+    }
 }
 
 /// A number after `key` in `line` (`key` ends where the digits start).
@@ -435,6 +485,22 @@ mod tests {
             console: lines.iter().map(|s| s.to_string()).collect(),
             end,
         })
+    }
+
+    #[test]
+    fn all_cpus_lines() {
+        let four = "ferrite[INFO]: 4 CPU(s) run the kernel";
+        assert_eq!(
+            all_cpus_problem(4, &boot(&["x", four], End::PowerOff(0))),
+            None
+        );
+        assert!(all_cpus_problem(2, &boot(&[four], End::PowerOff(0))).is_some());
+        let one = "ferrite[INFO]: 1 CPU(s) run the kernel";
+        let warn = "ferrite[WARN]: SMP: no 4 free pages";
+        let problem = all_cpus_problem(4, &boot(&[warn, one], End::PowerOff(0)));
+        assert!(problem.is_some_and(|p| p.contains("no 4 free pages")));
+        assert!(all_cpus_problem(4, &boot(&["hello"], End::PowerOff(0))).is_some());
+        assert!(all_cpus_problem(4, &Err("no qemu".into())).is_some());
     }
 
     #[test]

@@ -71,6 +71,7 @@ impl<P: PhysMem> Memory<P> {
 
     /// The fast path: the physical chunks of a short user buffer whose
     /// pages are all mapped for `access` right now (see `pagetable::translate`).
+    #[inline]
     fn mapped_for(
         &self,
         space: SpaceId,

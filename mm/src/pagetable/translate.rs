@@ -18,6 +18,7 @@ const INDEX_MASK: u64 = 511;
 
 /// The physical address `vaddr` reaches for a user read (or a user write
 /// when `write`), if the tables under `root` allow it now.
+#[inline]
 pub(crate) fn translate<P: PhysMem>(
     phys: &P,
     root: PhysAddr,
@@ -62,6 +63,7 @@ impl Mapped {
 /// The physical chunks of `[addr, addr + len_bytes)` (`0 < len_bytes`,
 /// user range checked by the caller) if every page of it is mapped for the
 /// access.
+#[inline]
 pub(crate) fn mapped_chunks<P: PhysMem>(
     phys: &P,
     root: PhysAddr,

@@ -86,6 +86,9 @@ pub(crate) enum Expect {
     DirectMap,
     /// The kernel's line: a device interrupt arrived through the I/O APIC.
     IoApic,
+    /// The test protocol, and one more case: every CPU of the boot runs
+    /// the kernel (`platforms::all_cpus_problem`).
+    ProtocolAllCpus,
 }
 
 /// The result of one test program.
@@ -111,6 +114,18 @@ impl ProgramResult {
             status: String::new(),
             seconds: 0.0,
         }
+    }
+
+    /// Counts one more case: passed when there is no problem.
+    pub(crate) fn and_case(mut self, problem: Option<String>) -> Self {
+        match problem {
+            None => self.passed += 1,
+            Some(p) => {
+                self.failed += 1;
+                self.failures.push(p);
+            }
+        }
+        self
     }
 
     /// Counts the one case of a single-case boot: passed when there is no problem.
@@ -395,6 +410,11 @@ fn run_parallel(
                 let mut result = match job.expect {
                     Expect::Gdb => platforms::gdb_case(&job.label, &job, &run),
                     Expect::Protocol => judge(&job.label, outcome()),
+                    Expect::ProtocolAllCpus => {
+                        let outcome = outcome();
+                        let problem = platforms::all_cpus_problem(job.smp, &outcome);
+                        judge(&job.label, outcome).and_case(problem)
+                    }
                     Expect::KernelPanic(names) => judge_panic(&job.label, names, outcome()),
                     Expect::InitFault(texts) => judge_init_fault(&job.label, texts, outcome()),
                     Expect::Reboot(text) => platforms::judge_reboot(&job.label, text, outcome()),

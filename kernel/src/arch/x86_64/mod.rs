@@ -30,6 +30,7 @@ mod serial;
 mod shootdown;
 mod smp;
 mod topology;
+mod trampoline;
 mod trap;
 
 use alloc::string::String;
@@ -225,23 +226,34 @@ extern "C" fn ferrite_boot_main(info: u64, magic: u64) -> ! {
     apic::calibrate();
     // Before the other CPUs start: only this one runs (`irqcheck.rs`).
     irqcheck::run(madt.as_ref());
-    let (low_start, low_end) = smp::LOW_MEMORY_USED;
-    let trampoline_clash = raw.modules[..raw.module_count]
-        .iter()
-        .find(|m| m.start < low_end && low_start < m.end);
-    let cpus = match (&madt, trampoline_clash) {
-        (Some(m), None) if m.cpus > 1 => {
-            smp::start_aps(m, ap_stacks, kernel_space.root, &kernel_space.kernel_half)
+    let cpus = match madt.as_ref().filter(|m| m.cpus > 1) {
+        None => 1,
+        Some(m) => {
+            let mut busy = raw.boot_data.clone();
+            busy.add(kernel_start, kernel_end);
+            match trampoline::Trampoline::find(&raw.ram, &busy) {
+                Some(t) => {
+                    let [code, pml4, pdpt, pd] = t.pages();
+                    crate::kdebug!(
+                        "SMP: AP trampoline at {code:#x} (STARTUP vector {:#x}), its page tables at {pml4:#x}, {pdpt:#x}, {pd:#x}",
+                        t.vector()
+                    );
+                    smp::start_aps(
+                        m,
+                        &t,
+                        ap_stacks,
+                        kernel_space.root,
+                        &kernel_space.kernel_half,
+                    )
+                }
+                None => {
+                    crate::kwarn!(
+                        "SMP: no 4 free pages of RAM below 512 KiB for the AP trampoline (boot modules and boot information fill it): only the boot CPU runs"
+                    );
+                    1
+                }
+            }
         }
-        (Some(m), Some(module)) if m.cpus > 1 => {
-            crate::kwarn!(
-                "SMP: a boot module lies at {:#x}..{:#x}, where the AP trampoline goes ({low_start:#x}..{low_end:#x}): only the boot CPU runs",
-                module.start,
-                module.end
-            );
-            1
-        }
-        _ => 1,
     };
     crate::kinfo!(
         "{cpus} CPU(s) of {cpus_listed} listed; {io_apics} I/O APIC(s), every line masked"
