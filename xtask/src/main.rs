@@ -58,14 +58,16 @@ commands:
                                     (kernel log level: error, warn, info, debug). --icount runs QEMU
                                     with -icount shift=0 (deterministic instruction counts). --smp N
                                     boots N CPUs (default 1; multi-threaded TCG).
-  test [--release] [--jobs N] [--timeout SECS] [--no-host] [--only TEXT]
+  test [--release] [--jobs N] [--timeout SECS] [--no-host] [--only TEXT] [--repeat K]
                                     host tests (cargo test --workspace), then every user test program
                                     (user/tests bins, user/c/*.c, booted with argv [name, a, b]) and the
                                     kernel fault checks under QEMU, every test program once with 1 CPU
-                                    and once with 4 (fewer if the host has fewer cores, at least 2; label
-                                    suffix @smpN; not fuzz); ends with one line 'N passed, N failed'.
+                                    and once with 4 (label suffix @smp4), smp also with 16, and the
+                                    other machines' boots; ends with one line 'N passed, N failed'.
                                     --only keeps the boots whose label contains TEXT; --timeout is per
-                                    boot (default 180); --jobs QEMUs at a time (default 2).
+                                    boot (default 180; 3x with several CPUs); --jobs QEMUs at a time
+                                    (default 2); --repeat boots each kept boot K times (a stress run:
+                                    one 'stress LABEL: N of K boots clean' line per boot).
   bench [--quick] [--no-host] [--no-kernel]
                                     host: cargo run --release -p ferrite-bench, printing its BENCH lines
                                     (ns, mm over simulated RAM beside Linux); kernel: boots user/demo's

@@ -147,6 +147,7 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
     let no_host = take_flag(&mut args, "--no-host");
     let only = take_value(&mut args, "--only")?;
     let jobs = parse_number(take_value(&mut args, "--jobs")?, "--jobs", 2usize)?.max(1);
+    let repeat = parse_number(take_value(&mut args, "--repeat")?, "--repeat", 1u32)?.max(1);
     let timeout = parse_number(
         take_value(&mut args, "--timeout")?,
         "--timeout",
@@ -259,6 +260,9 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
     if let Some(only) = &only {
         work.retain(|job| job.label.contains(only.as_str()));
     }
+    if repeat > 1 {
+        work = repeated(&work, repeat);
+    }
     println!("xtask: {} boots under QEMU ({jobs} at a time)", work.len());
 
     let results = run_parallel(&images.kernel, work, jobs, Duration::from_secs(timeout));
@@ -273,12 +277,44 @@ pub fn cmd_test(args: &[String]) -> Result<u8, String> {
         passed += r.passed;
         failed += r.failed;
     }
+    if repeat > 1 {
+        for (label, clean) in clean_boots(&results) {
+            println!("xtask: stress {label}: {clean} of {repeat} boots clean");
+        }
+    }
     println!(
         "xtask: test suite took {:.0} s",
         started.elapsed().as_secs_f64()
     );
     println!("{passed} passed, {failed} failed");
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// Each job `times` times, labelled `label#1` … `label#times` (`--repeat`).
+fn repeated(work: &[Job], times: u32) -> Vec<Job> {
+    work.iter()
+        .flat_map(|job| {
+            (1..=times).map(move |i| Job {
+                label: format!("{}#{i}", job.label),
+                ..job.clone()
+            })
+        })
+        .collect()
+}
+
+/// Per label (without its `#N`), in first-seen order: how many of its boots
+/// were clean (some case passed, none failed).
+fn clean_boots(results: &[ProgramResult]) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for r in results {
+        let base = r.label.split('#').next().unwrap_or(&r.label).to_string();
+        let clean = usize::from(r.failed == 0 && r.passed > 0);
+        match counts.iter_mut().find(|(l, _)| *l == base) {
+            Some((_, n)) => *n += clean,
+            None => counts.push((base, clean)),
+        }
+    }
+    counts
 }
 
 /// `kernel::soft_float`: the kernel's `.text` has no x87/MMX/SSE instruction

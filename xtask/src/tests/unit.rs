@@ -77,3 +77,32 @@ fn judge_counts_and_checks() {
     );
     assert_eq!(timeout.failed, 1);
 }
+
+#[test]
+fn repeated_boots_and_clean_counts() {
+    let job = Job {
+        label: "smp@smp4".into(),
+        program: PathBuf::from("smp"),
+        kernel_cmdline: String::new(),
+        expect: Expect::Protocol,
+        on: On::default(),
+        smp: 4,
+    };
+    let labels: Vec<String> = repeated(&[job], 3).into_iter().map(|j| j.label).collect();
+    assert_eq!(labels, ["smp@smp4#1", "smp@smp4#2", "smp@smp4#3"]);
+    let result = |label: &str, passed, failed| ProgramResult {
+        passed,
+        failed,
+        ..ProgramResult::empty(label)
+    };
+    let results = [
+        result("smp@smp4#1", 12, 0),
+        result("smp@smp4#2", 11, 1),
+        result("smp@smp4#3", 0, 0),
+        result("ipc@smp4#1", 23, 0),
+    ];
+    assert_eq!(
+        clean_boots(&results),
+        [("smp@smp4".to_string(), 1), ("ipc@smp4".to_string(), 1)]
+    );
+}
