@@ -8,7 +8,7 @@ use crate::Kernel;
 use abi::layout::PAGE_SIZE;
 use abi::mapper::{MP_ACCESS_NONE, MP_MAX_REQUEST};
 use alloc::vec::Vec;
-use mm::PhysMem;
+use mm::{PhysMem, SegmentId};
 
 impl<P: PhysMem> Kernel<P> {
     /// After every trap: caches that lost their last region start their
@@ -79,34 +79,31 @@ impl<P: PhysMem> Kernel<P> {
             seg.pushouts = runs.len() as u32;
         }
         if runs.is_empty() {
-            self.send_request(
-                RequestKind::Release,
-                RequestPages {
-                    segment: key,
-                    cache,
-                    first: 0,
-                    npages: 0,
-                },
-                MP_ACCESS_NONE,
-                Vec::new(),
-                plat,
-            );
+            self.send_writeback(RequestKind::Release, key, cache, (0, 0), plat);
             return;
         }
-        for (s, e) in runs {
-            self.send_request(
-                RequestKind::PushOut,
-                RequestPages {
-                    segment: key,
-                    cache,
-                    first: s,
-                    npages: e - s,
-                },
-                MP_ACCESS_NONE,
-                Vec::new(),
-                plat,
-            );
+        for run in runs {
+            self.send_writeback(RequestKind::PushOut, key, cache, run, plat);
         }
+    }
+
+    /// Sends the write-back request `kind` for segment `key`: MP_PUSH_OUT
+    /// of cache pages `[start, end)`, or MP_RELEASE with `(0, 0)`.
+    fn send_writeback(
+        &mut self,
+        kind: RequestKind,
+        key: SegmentKey,
+        cache: SegmentId,
+        (start, end): (u64, u64),
+        plat: &mut impl Platform,
+    ) {
+        let pages = RequestPages {
+            segment: key,
+            cache,
+            first: start,
+            npages: end - start,
+        };
+        self.send_request(kind, pages, MP_ACCESS_NONE, Vec::new(), plat);
     }
 
     /// A push-out of the write-back ended (written, refused or failed): the
@@ -118,18 +115,7 @@ impl<P: PhysMem> Kernel<P> {
         seg.pushouts = seg.pushouts.saturating_sub(1);
         if seg.pushouts == 0 && seg.releasing {
             let cache = seg.cache;
-            self.send_request(
-                RequestKind::Release,
-                RequestPages {
-                    segment: key,
-                    cache,
-                    first: 0,
-                    npages: 0,
-                },
-                MP_ACCESS_NONE,
-                Vec::new(),
-                plat,
-            );
+            self.send_writeback(RequestKind::Release, key, cache, (0, 0), plat);
         }
     }
 
